@@ -1,0 +1,112 @@
+//! Who is logged in: the `login`, `logout` and `whoami` server functions.
+//!
+//! The functions are thin: they validate input and call [`crate::session`] (server-only), which owns
+//! how a user is kept in the session. The `/ws` handler reads the user through the same module.
+
+use crate::protocol::{NameError, User};
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// What the page needs to know about the request: the user, if any, and which instance served it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub user: Option<User>,
+    pub instance: String,
+}
+
+/// Why login, logout or a session look-up failed. Each message is written for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    InvalidName(NameError),
+    #[error("Sessions are unavailable right now. Please try again in a moment.")]
+    Unavailable,
+    #[error("Something went wrong talking to the server: {0}")]
+    Transport(ServerFnErrorErr),
+}
+
+impl FromServerFnError for AuthError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        Self::Transport(value)
+    }
+}
+
+/// The current user (restored from the session cookie) and the serving instance.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Viewer, AuthError> {
+    let session = ssr::session().await?;
+    let user = crate::session::user(&session)
+        .await
+        .map_err(ssr::unavailable)?;
+    Ok(Viewer {
+        user,
+        instance: ssr::instance(),
+    })
+}
+
+/// Logs in under `name`. The session id is cycled so a cookie planted before login is worthless.
+#[server(endpoint = "login")]
+pub async fn login(name: String) -> Result<User, AuthError> {
+    let name = crate::protocol::UserName::parse(&name).map_err(|e| {
+        ssr::status(http::StatusCode::BAD_REQUEST);
+        AuthError::InvalidName(e)
+    })?;
+    let session = ssr::session().await?;
+    crate::session::log_in(&session, name)
+        .await
+        .map_err(ssr::unavailable)
+}
+
+/// Logs out: the session is deleted on the server, not only forgotten by the browser.
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), AuthError> {
+    let session = ssr::session().await?;
+    crate::session::log_out(&session)
+        .await
+        .map_err(ssr::unavailable)
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::AuthError;
+    use http::StatusCode;
+    use leptos::prelude::*;
+    use leptos_axum::ResponseOptions;
+    use tower_sessions::Session;
+
+    /// Which instance this server is, provided by the server as context for server fns and SSR.
+    #[derive(Debug, Clone)]
+    pub struct InstanceName(pub String);
+
+    pub fn instance() -> String {
+        use_context::<InstanceName>()
+            .map(|i| i.0)
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+
+    pub async fn session() -> Result<Session, AuthError> {
+        leptos_axum::extract::<Session>().await.map_err(|e| {
+            tracing::error!(error = %e, "no session layer around a server fn");
+            unavailable(e)
+        })
+    }
+
+    pub fn status(code: StatusCode) {
+        if let Some(res) = use_context::<ResponseOptions>() {
+            res.set_status(code);
+        }
+    }
+
+    pub fn unavailable(err: impl std::fmt::Display) -> AuthError {
+        tracing::warn!(error = %err, "session store failed");
+        status(StatusCode::SERVICE_UNAVAILABLE);
+        AuthError::Unavailable
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use ssr::InstanceName;

@@ -1,0 +1,17 @@
+//! Switchboard's user interface and the types shared by server and browser.
+//!
+//! - [`protocol`]: the WebSocket frames and the validated values inside them;
+//! - [`auth`]: login, logout and session restore as server functions;
+//! - [`pages`]: the Leptos components (rendered on the server, hydrated in the browser);
+//! - [`live`]: the browser's side of the socket, feeding the chat page's signals.
+//!
+//! Server-only code is behind the `ssr` feature, browser-only code behind `hydrate`.
+
+pub mod auth;
+pub mod live;
+pub mod pages;
+pub mod protocol;
+#[cfg(feature = "ssr")]
+pub mod session;
+
+pub use pages::{shell, App};

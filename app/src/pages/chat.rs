@@ -1,0 +1,146 @@
+//! The chat page: header, message list, composer. Its live state comes from [`crate::live`].
+
+use crate::auth::Logout;
+use crate::live::{Live, Status};
+use crate::protocol::{ChatMessage, MessageKind, RoomName, User, UserId, MAX_TEXT_CHARS};
+use leptos::html::Div;
+use leptos::prelude::*;
+
+#[component]
+pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> impl IntoView {
+    let room = RoomName::lobby();
+    let live = Live::new();
+    // Effects run only in the browser: the socket opens after hydration, never during SSR.
+    {
+        let room = room.clone();
+        Effect::new(move |_| live.open(room.clone()));
+    }
+    on_cleanup(move || live.close());
+
+    let me = user.id;
+    let list = NodeRef::<Div>::new();
+    // Keep the newest message in view.
+    Effect::new(move |_| {
+        live.messages.track();
+        if let Some(el) = list.get() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+
+    let draft = RwSignal::new(String::new());
+    let send = move || {
+        let text = draft.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        if live.send(&text) {
+            draft.set(String::new());
+        }
+    };
+
+    view! {
+        <div class="chat">
+            <header class="chat-header">
+                <div class="room">
+                    <span class="brand">"Switchboard"</span>
+                    <span class="room-name">"#" {room.to_string()}</span>
+                </div>
+                <div class="who">
+                    <span class="me" data-testid="me">{user.name.to_string()}</span>
+                    <span class="instance" title="The instance your live connection is on">
+                        <span class=move || format!("dot {}", live.status.get().css())></span>
+                        <span data-testid="socket-instance">
+                            {move || live.instance.get().unwrap_or_else(|| "…".to_owned())}
+                        </span>
+                    </span>
+                    <ActionForm action=logout attr:class="logout">
+                        <button type="submit">"Log out"</button>
+                    </ActionForm>
+                </div>
+            </header>
+            <StatusBanner live />
+            <div class="messages" node_ref=list role="log" aria-live="polite" data-testid="messages">
+                <For
+                    each=move || live.messages.get().into_values()
+                    key=|m| m.id
+                    children=move |m| view! { <MessageRow m me /> }
+                />
+            </div>
+            <form
+                class="composer"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    send();
+                }
+            >
+                <textarea
+                    data-testid="composer"
+                    rows="1"
+                    maxlength=MAX_TEXT_CHARS
+                    placeholder="Message #lobby — Enter to send, Shift+Enter for a new line, /me for actions"
+                    prop:value=move || draft.get()
+                    on:input=move |ev| draft.set(event_target_value(&ev))
+                    on:keydown=move |ev| {
+                        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                            ev.prevent_default();
+                            send();
+                        }
+                    }
+                ></textarea>
+                <button type="submit" disabled=move || draft.with(|d| d.trim().is_empty())>
+                    "Send"
+                </button>
+            </form>
+            <p class="served-by">"Page served by " <code data-testid="page-instance">{instance}</code></p>
+        </div>
+    }
+}
+
+/// Connection state and the last error, above the messages.
+#[component]
+fn StatusBanner(live: Live) -> impl IntoView {
+    view! {
+        <Show when=move || !matches!(live.status.get(), Status::Connected)>
+            <div class="banner" role="status" data-testid="status">
+                {move || live.status.get().describe()}
+            </div>
+        </Show>
+        <Show when=move || live.error.with(Option::is_some)>
+            <div class="banner error" role="alert" data-testid="error">
+                {move || live.error.get().unwrap_or_default()}
+                <button class="dismiss" on:click=move |_| live.error.set(None) aria-label="Dismiss">
+                    "×"
+                </button>
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
+    let mine = m.user.id == me;
+    let class = match (m.kind, mine) {
+        (MessageKind::Join | MessageKind::Leave, _) => "msg notice",
+        (MessageKind::Me, true) => "msg action mine",
+        (MessageKind::Me, false) => "msg action",
+        (MessageKind::Text, true) => "msg mine",
+        (MessageKind::Text, false) => "msg",
+    };
+    let name = m.user.name.to_string();
+    let body = match m.kind {
+        MessageKind::Text => view! {
+            <span class="author">{name}</span>
+            <span class="text">{m.text}</span>
+        }
+        .into_any(),
+        MessageKind::Me => view! { <span class="text">"* " {name} " " {m.text}</span> }.into_any(),
+        MessageKind::Join => view! { <span class="text">{name} " joined"</span> }.into_any(),
+        MessageKind::Leave => view! { <span class="text">{name} " left"</span> }.into_any(),
+    };
+    view! {
+        <div class=class data-id=m.id.to_string() data-kind=format!("{:?}", m.kind).to_lowercase()>
+            {body}
+            <time class="at">{crate::live::clock_time(m.at)}</time>
+        </div>
+    }
+}

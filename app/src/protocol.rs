@@ -1,0 +1,481 @@
+//! The wire protocol: every frame that crosses the WebSocket, and the types inside them.
+//!
+//! Server and browser both compile this module, so a frame cannot mean one thing on one side and
+//! another on the other. The same [`ChatMessage`] is what travels over Redis. Values that come from
+//! outside (a user's name, a room, a message's text) are parsed once into newtypes here and are
+//! valid from then on. `docs/protocol.md` describes every frame for people.
+
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+use uuid::Uuid;
+
+/// Longest user name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest room name, in characters.
+pub const MAX_ROOM_CHARS: usize = 32;
+/// Longest message text, in characters (after trimming).
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Largest client frame the server reads, in bytes. Bigger frames are refused with `too_large`.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// The room a socket joins when it names none.
+pub const DEFAULT_ROOM: &str = "lobby";
+
+/// Characters that reorder text visually (bidi embeddings, overrides and isolates). In a name they
+/// let one user impersonate another ("alice" shown for "ecila"), so names may not contain them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Why a user name was refused. The message is shown to the user as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum NameError {
+    #[error("Please enter a name.")]
+    Empty,
+    #[error("A name can have at most {MAX_NAME_CHARS} characters.")]
+    TooLong,
+    #[error("A name cannot contain control or text-direction characters.")]
+    ForbiddenCharacter,
+}
+
+/// A display name: trimmed, 1–32 characters, no control or bidi-control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+impl UserName {
+    pub fn parse(raw: &str) -> Result<Self, NameError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(NameError::TooLong);
+        }
+        if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+            return Err(NameError::ForbiddenCharacter);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserName {
+    type Error = NameError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<UserName> for String {
+    fn from(value: UserName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a room name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    #[error("a room name needs 1 to {MAX_ROOM_CHARS} characters")]
+    Length,
+    #[error("a room name may contain only a-z, 0-9, '-' and '_'")]
+    Character,
+}
+
+/// A room: 1–32 characters of `a-z`, `0-9`, `-`, `_`. Safe to put in a Redis key or channel name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoomName(String);
+
+impl RoomName {
+    pub fn parse(raw: &str) -> Result<Self, RoomError> {
+        if raw.is_empty() || raw.chars().count() > MAX_ROOM_CHARS {
+            return Err(RoomError::Length);
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(RoomError::Character);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn lobby() -> Self {
+        Self(DEFAULT_ROOM.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RoomName {
+    type Error = RoomError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RoomName> for String {
+    fn from(value: RoomName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user's stable identity: a random UUID given at login. Names are not unique; ids are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub Uuid);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who a logged-in user is. Always taken from the server-side session, never from a client frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: UserId,
+    pub name: UserName,
+}
+
+/// An id the browser gives each message it sends, so a re-sent message can be recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(pub Uuid);
+
+impl ClientId {
+    /// A version-4 id from 16 random bytes (the browser fills them from `crypto.getRandomValues`).
+    pub fn from_random_bytes(bytes: [u8; 16]) -> Self {
+        Self(uuid::Builder::from_random_bytes(bytes).into_uuid())
+    }
+}
+
+/// A message's position in its room: a Redis stream id, `<unix ms>-<sequence>`.
+///
+/// Ids are unique and strictly increasing within a room, so they order messages and tell a
+/// reconnecting client exactly where it left off. On the wire it is the string form, as in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl MessageId {
+    /// The server time (unix ms) at which the message was stored.
+    pub fn at(self) -> u64 {
+        self.ms
+    }
+}
+
+/// A string that is not a `<ms>-<seq>` message id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a message id (expected <ms>-<seq>): {0:?}")]
+pub struct MessageIdError(pub String);
+
+impl FromStr for MessageId {
+    type Err = MessageIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || MessageIdError(s.chars().take(40).collect());
+        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
+        Ok(Self {
+            ms: ms.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        raw.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a message is: something said, an action (`/me waves`), or a join/leave notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Text,
+    Me,
+    Join,
+    Leave,
+}
+
+/// Why a message's text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("the message is empty")]
+    Empty,
+    #[error("a message can have at most {MAX_TEXT_CHARS} characters")]
+    TooLong,
+    #[error("a message cannot contain control characters other than newline and tab")]
+    ForbiddenCharacter,
+}
+
+/// What a user typed, classified: `/me waves` becomes an action with the text `waves`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    pub kind: MessageKind,
+    pub text: String,
+}
+
+impl Said {
+    pub fn parse(raw: &str) -> Result<Self, TextError> {
+        let trimmed = raw.trim();
+        let (kind, text) = match trimmed.strip_prefix("/me ") {
+            Some(action) => (MessageKind::Me, action.trim()),
+            None => (MessageKind::Text, trimmed),
+        };
+        if text.is_empty() {
+            return Err(TextError::Empty);
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(TextError::TooLong);
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(TextError::ForbiddenCharacter);
+        }
+        Ok(Self {
+            kind,
+            text: text.to_owned(),
+        })
+    }
+}
+
+/// A message as stored and delivered. The server assigns `id`, `at` and `user`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: MessageId,
+    pub room: RoomName,
+    pub user: User,
+    pub text: String,
+    pub kind: MessageKind,
+    /// Unix milliseconds at which the server stored the message.
+    pub at: u64,
+    /// The sender's id for the message, echoed so the sender can match it to what it sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+}
+
+/// The part of a message that is decided before it is stored; the store adds the id (and with it
+/// the time). This is what a Redis stream entry holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    pub user: User,
+    pub text: String,
+    pub kind: MessageKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+}
+
+impl Draft {
+    /// The stored message this draft became under `id`.
+    pub fn into_message(self, room: RoomName, id: MessageId) -> ChatMessage {
+        ChatMessage {
+            id,
+            room,
+            user: self.user,
+            text: self.text,
+            kind: self.kind,
+            at: id.at(),
+            client_id: self.client_id,
+        }
+    }
+}
+
+/// Frames the browser sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Say something in the socket's room. The sender is taken from the session; a `user` or
+    /// `name` field in the frame is ignored.
+    Send {
+        room: RoomName,
+        text: String,
+        client_id: ClientId,
+    },
+}
+
+/// Why the server refused something. Stable, machine-readable; `message` says it for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not valid JSON of a known type.
+    BadFrame,
+    /// The frame was larger than [`MAX_FRAME_BYTES`].
+    TooLarge,
+    /// The message text was empty, too long or had forbidden characters.
+    InvalidText,
+    /// The frame named a room other than the one this socket joined.
+    WrongRoom,
+    /// The message could not be stored (the backend is unavailable); it was not sent. Retry.
+    Unavailable,
+    /// This socket fell too far behind the room and is being closed; reconnect to catch up.
+    Lagged,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every socket: who you are (from the session), where you are connected.
+    Hello {
+        instance: String,
+        user: User,
+        room: RoomName,
+    },
+    /// A message in the room, live or from history. Shown once per id, in id order.
+    Message(ChatMessage),
+    /// The message the client sent with `client_id` was stored as `id`.
+    Ack { client_id: ClientId, id: MessageId },
+    /// Something the client sent was refused, or the server has a problem the user should see.
+    Error { code: ErrorCode, message: String },
+}
+
+impl ServerMsg {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON text of this frame. Serializing these types cannot fail (no maps with non-string
+    /// keys, no custom serializers that error), so this returns the text directly.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("ServerMsg always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> User {
+        User {
+            id: UserId(Uuid::nil()),
+            name: UserName::parse("alice").unwrap(),
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_checked() {
+        assert_eq!(UserName::parse("  bob ").unwrap().as_str(), "bob");
+        assert_eq!(UserName::parse("   "), Err(NameError::Empty));
+        assert_eq!(UserName::parse(&"x".repeat(33)), Err(NameError::TooLong));
+        assert!(
+            UserName::parse(&"é".repeat(32)).is_ok(),
+            "limit counts characters"
+        );
+        assert_eq!(
+            UserName::parse("a\u{7}b"),
+            Err(NameError::ForbiddenCharacter)
+        );
+        assert_eq!(
+            UserName::parse("evil\u{202E}name"),
+            Err(NameError::ForbiddenCharacter)
+        );
+    }
+
+    #[test]
+    fn rooms_are_safe_identifiers() {
+        assert!(RoomName::parse("lobby").is_ok());
+        assert!(RoomName::parse("team-42_x").is_ok());
+        assert_eq!(RoomName::parse(""), Err(RoomError::Length));
+        assert_eq!(RoomName::parse("Lobby"), Err(RoomError::Character));
+        assert_eq!(RoomName::parse("a:b"), Err(RoomError::Character));
+    }
+
+    #[test]
+    fn message_ids_order_numerically() {
+        let a: MessageId = "1700000000000-9".parse().unwrap();
+        let b: MessageId = "1700000000000-10".parse().unwrap();
+        let c: MessageId = "1700000000001-0".parse().unwrap();
+        assert!(a < b && b < c);
+        assert_eq!(b.to_string(), "1700000000000-10");
+        assert!("17-".parse::<MessageId>().is_err());
+        assert!("abc".parse::<MessageId>().is_err());
+    }
+
+    #[test]
+    fn me_actions_are_recognised() {
+        let said = Said::parse("/me waves ").unwrap();
+        assert_eq!((said.kind, said.text.as_str()), (MessageKind::Me, "waves"));
+        assert_eq!(Said::parse("/me   "), Err(TextError::Empty));
+        assert_eq!(Said::parse("hi\u{0}"), Err(TextError::ForbiddenCharacter));
+        assert!(Said::parse("line one\nline two").is_ok());
+        assert_eq!(Said::parse(&"x".repeat(2001)), Err(TextError::TooLong));
+    }
+
+    #[test]
+    fn frames_match_the_documented_json() {
+        let client: ClientMsg = serde_json::from_str(
+            r#"{"type":"send","room":"lobby","text":"hi","client_id":"00000000-0000-0000-0000-000000000000","user":"mallory"}"#,
+        )
+        .unwrap();
+        assert!(matches!(client, ClientMsg::Send { ref text, .. } if text == "hi"));
+
+        let id: MessageId = "1700000000000-0".parse().unwrap();
+        let msg = Draft {
+            user: alice(),
+            text: "hi".into(),
+            kind: MessageKind::Text,
+            client_id: None,
+        }
+        .into_message(RoomName::lobby(), id);
+        let json: serde_json::Value =
+            serde_json::from_str(&ServerMsg::Message(msg).to_json()).unwrap();
+        assert_eq!(json["type"], "message");
+        assert_eq!(json["id"], "1700000000000-0");
+        assert_eq!(json["at"], 1700000000000u64);
+        assert_eq!(json["kind"], "text");
+        assert_eq!(json["user"]["name"], "alice");
+        assert!(json.get("client_id").is_none());
+
+        let err = ServerMsg::error(ErrorCode::TooLarge, "too big").to_json();
+        assert_eq!(
+            err,
+            r#"{"type":"error","code":"too_large","message":"too big"}"#
+        );
+    }
+
+    #[test]
+    fn room_names_in_frames_are_validated() {
+        let bad = serde_json::from_str::<ClientMsg>(
+            r#"{"type":"send","room":"NOPE!","text":"hi","client_id":"00000000-0000-0000-0000-000000000000"}"#,
+        );
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,106 @@
+//! Where messages are kept and how they reach every instance.
+//!
+//! A [`Broker`] stores a room's messages in order and publishes each one to every instance that
+//! has the room open. Two implementations sit behind it and pass the same behavioural tests:
+//! [`redis`] (a Redis Stream per room, pub/sub between instances, one subscriber connection per
+//! instance) and [`memory`] (one process, no Redis: for development and single-instance use).
+//!
+//! Messages published for the rooms this instance subscribed to arrive, in order, on the
+//! [`Deliveries`] channel that [`connect`] returns; the fan-out hub reads it.
+
+pub mod memory;
+pub mod redis;
+
+use crate::config::Config;
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName};
+use async_trait::async_trait;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+/// Messages published in subscribed rooms, in publish order, for the local fan-out.
+pub type Deliveries = mpsc::UnboundedReceiver<ChatMessage>;
+
+/// A storage or transport failure. Callers tell the user "unavailable" and log the detail.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("a stored message could not be read: {0}")]
+    Corrupt(String),
+    #[error("the subscriber is not running")]
+    SubscriberGone,
+}
+
+/// The result of storing a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub id: MessageId,
+    /// The draft's `client_id` had been stored before: nothing new was stored or published, and
+    /// `id` is the id it was stored under then.
+    pub duplicate: bool,
+}
+
+/// A room's ordered, shared message log.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Stores `draft` as the room's next message and publishes it to every subscribed instance,
+    /// in one atomic step (so publish order is storage order). A draft whose `client_id` was seen
+    /// recently in this room is not stored again.
+    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError>;
+
+    /// The last `limit` messages of the room, oldest first.
+    async fn recent(&self, room: &RoomName, limit: usize)
+        -> Result<Vec<ChatMessage>, BackendError>;
+
+    /// Starts delivering the room's messages to this instance. Returns once delivery is active,
+    /// so anything appended after it returns is delivered.
+    async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError>;
+
+    /// Stops delivering the room's messages to this instance. Does not wait: the request is
+    /// queued behind earlier subscribe requests, so the two always take effect in order.
+    fn unsubscribe(&self, room: &RoomName);
+}
+
+/// The session store in use, whichever backend it is.
+#[derive(Debug, Clone)]
+pub struct Sessions(Arc<dyn SessionStore>);
+
+#[async_trait]
+impl SessionStore for Sessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.0.create(record).await
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.0.save(record).await
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.0.load(id).await
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.0.delete(id).await
+    }
+}
+
+/// A connected backend: the broker, the session store, and the deliveries for the fan-out.
+pub struct Backend {
+    pub kind: &'static str,
+    pub broker: Arc<dyn Broker>,
+    pub sessions: Sessions,
+    pub deliveries: Deliveries,
+}
+
+/// Connects to Redis when one is configured, or starts the in-memory backend. Background tasks
+/// (the Redis subscriber) are spawned on `tracker` and stop when `shutdown` is cancelled.
+pub async fn connect(
+    config: &Config,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Backend> {
+    match &config.redis {
+        Some(url) => redis::connect(url, config, tracker, shutdown).await,
+        None => Ok(memory::start(config)),
+    }
+}

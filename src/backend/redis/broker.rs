@@ -1,0 +1,124 @@
+//! Messages in Redis: a Stream per room for order and history, published in the same script.
+
+use super::{subscriber::SubscriberHandle, Keys};
+use crate::backend::{Appended, BackendError, Broker};
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName};
+use async_trait::async_trait;
+use redis::{aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, Script};
+use std::sync::LazyLock;
+
+/// How long a `client_id` is remembered for idempotent re-sends.
+const DEDUP_SECS: u64 = 24 * 3600;
+
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
+
+pub struct RedisBroker {
+    conn: ConnectionManager,
+    keys: Keys,
+    history_max: u64,
+    subscriber: SubscriberHandle,
+}
+
+impl RedisBroker {
+    pub fn new(
+        conn: ConnectionManager,
+        keys: Keys,
+        history_max: u64,
+        subscriber: SubscriberHandle,
+    ) -> Self {
+        Self {
+            conn,
+            keys,
+            history_max,
+            subscriber,
+        }
+    }
+}
+
+/// Decodes what the append script publishes: `<id> <draft json>`.
+pub fn decode_published(room: RoomName, payload: &[u8]) -> Result<ChatMessage, BackendError> {
+    let corrupt = |why: &str| BackendError::Corrupt(format!("published in {room}: {why}"));
+    let text = std::str::from_utf8(payload).map_err(|_| corrupt("not UTF-8"))?;
+    let (id, draft) = text.split_once(' ').ok_or_else(|| corrupt("no id"))?;
+    let id: MessageId = id.parse().map_err(|_| corrupt("bad id"))?;
+    let draft: Draft = serde_json::from_str(draft).map_err(|e| corrupt(&e.to_string()))?;
+    Ok(draft.into_message(room, id))
+}
+
+fn decode_entry(
+    room: &RoomName,
+    entry: &redis::streams::StreamId,
+) -> Result<ChatMessage, BackendError> {
+    let corrupt = |why: String| BackendError::Corrupt(format!("{room} {}: {why}", entry.id));
+    let id: MessageId = entry
+        .id
+        .parse()
+        .map_err(|e: app::protocol::MessageIdError| corrupt(e.to_string()))?;
+    let body: Vec<u8> = entry
+        .get("m")
+        .ok_or_else(|| corrupt("no m field".to_owned()))?;
+    let draft: Draft = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
+    Ok(draft.into_message(room.clone(), id))
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
+        let body =
+            serde_json::to_string(draft).map_err(|e| BackendError::Corrupt(e.to_string()))?;
+        let (sent_key, has_client_id) = match &draft.client_id {
+            Some(client_id) => (self.keys.sent(room, client_id), "1"),
+            None => (
+                self.keys
+                    .sent(room, &app::protocol::ClientId(uuid::Uuid::nil())),
+                "0",
+            ),
+        };
+        let mut conn = self.conn.clone();
+        let (id, duplicate): (String, u8) = APPEND
+            .key(self.keys.log(room))
+            .key(sent_key)
+            .arg(self.keys.channel(room))
+            .arg(body)
+            .arg(self.history_max)
+            .arg(DEDUP_SECS)
+            .arg(has_client_id)
+            .invoke_async(&mut conn)
+            .await?;
+        let id = id
+            .parse()
+            .map_err(|e: app::protocol::MessageIdError| BackendError::Corrupt(e.to_string()))?;
+        Ok(Appended {
+            id,
+            duplicate: duplicate == 1,
+        })
+    }
+
+    async fn recent(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, BackendError> {
+        let mut conn = self.conn.clone();
+        let reply: StreamRangeReply = conn
+            .xrevrange_count(self.keys.log(room), "+", "-", limit)
+            .await?;
+        let mut messages = Vec::with_capacity(reply.ids.len());
+        for entry in reply.ids.iter().rev() {
+            match decode_entry(room, entry) {
+                Ok(message) => messages.push(message),
+                // One unreadable entry must not hide the rest of the room.
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable history entry"),
+            }
+        }
+        Ok(messages)
+    }
+
+    async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {
+        self.subscriber.subscribe(room.clone()).await
+    }
+
+    fn unsubscribe(&self, room: &RoomName) {
+        self.subscriber.unsubscribe(room.clone());
+    }
+}

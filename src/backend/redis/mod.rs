@@ -1,0 +1,97 @@
+//! The Redis backend: sessions, a Stream per room, and pub/sub between instances.
+//!
+//! Two kinds of connection, as Redis requires: one multiplexed [`ConnectionManager`] for commands
+//! (it reconnects by itself), and one pub/sub connection per instance, owned by the
+//! [`subscriber`] task.
+
+mod broker;
+mod sessions;
+mod subscriber;
+
+pub use broker::RedisBroker;
+pub use sessions::RedisSessionStore;
+
+use super::{Backend, Sessions};
+use crate::config::{Config, RedisUrl};
+use anyhow::Context;
+use app::protocol::RoomName;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Names of everything this app keeps in Redis, all under one prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The pub/sub channel of a room.
+    pub fn channel(&self, room: &RoomName) -> String {
+        format!("{}room:{room}", self.prefix)
+    }
+
+    /// The room a channel name belongs to, if it is one of ours.
+    pub fn room_of_channel(&self, channel: &str) -> Option<RoomName> {
+        let name = channel.strip_prefix(&self.prefix)?.strip_prefix("room:")?;
+        RoomName::parse(name).ok()
+    }
+
+    /// The Stream holding a room's messages.
+    pub fn log(&self, room: &RoomName) -> String {
+        format!("{}log:{room}", self.prefix)
+    }
+
+    /// Remembers which message a `client_id` became, for idempotent re-sends.
+    pub fn sent(&self, room: &RoomName, client_id: &app::protocol::ClientId) -> String {
+        format!("{}sent:{room}:{}", self.prefix, client_id.0)
+    }
+
+    pub fn session(&self, id: &tower_sessions::session::Id) -> String {
+        format!("{}session:{id}", self.prefix)
+    }
+}
+
+/// Opens the command connection (failing start-up if Redis cannot be reached now), and starts
+/// the subscriber task.
+pub async fn connect(
+    url: &RedisUrl,
+    config: &Config,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Backend> {
+    let client = redis::Client::open(url.expose())
+        .with_context(|| format!("REDIS_URL/VCAP_SERVICES: cannot use {}", url.redacted()))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_number_of_retries(2);
+    let commands = ConnectionManager::new_with_config(client.clone(), manager_config)
+        .await
+        .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?;
+
+    let keys = Keys::new(config.redis_prefix.clone());
+    let (deliveries_tx, deliveries) = mpsc::unbounded_channel();
+    let subscriber = subscriber::spawn(client, keys.clone(), deliveries_tx, tracker, shutdown)
+        .await
+        .with_context(|| format!("cannot open a pub/sub connection to {}", url.redacted()))?;
+
+    Ok(Backend {
+        kind: "redis",
+        broker: Arc::new(RedisBroker::new(
+            commands.clone(),
+            keys.clone(),
+            config.history_max,
+            subscriber,
+        )),
+        sessions: Sessions(Arc::new(RedisSessionStore::new(commands, keys))),
+        deliveries,
+    })
+}

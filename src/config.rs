@@ -1,0 +1,351 @@
+//! Configuration: read once from the environment into [`Config`] at start-up.
+//!
+//! Every variable is optional. A value that is present but wrong stops start-up with an error that
+//! names the variable; nothing is silently replaced by a default. The Redis URL may hold a
+//! password, so [`Config`]'s `Debug` output never shows it.
+
+use std::{fmt, net::IpAddr, time::Duration};
+
+/// Everything the server needs to know about its environment.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to bind (`HOST`, default `0.0.0.0`: Cloud Foundry and containers route to it).
+    pub host: IpAddr,
+    /// Port to bind (`PORT`, default 3000; 0 picks a free one).
+    pub port: u16,
+    /// Where Redis is, if anywhere (`REDIS_URL`, else a Redis service in `VCAP_SERVICES`).
+    pub redis: Option<RedisUrl>,
+    /// Prefix for every Redis key and channel (`REDIS_PREFIX`, default `sb:`).
+    pub redis_prefix: String,
+    /// This instance's name, shown to users (`INSTANCE_ID`, else `CF_INSTANCE_INDEX`, else host:port).
+    pub instance_id: Option<String>,
+    /// Name of the session cookie (`SESSION_COOKIE`, default `JSESSIONID`).
+    pub session_cookie: String,
+    /// Sessions expire after this long without a request (`SESSION_TTL_SECS`, default 7 days).
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` on every response (`SECURE_COOKIES`), not only on https.
+    pub secure_cookies: bool,
+    /// Origins besides the page's own that may open a socket (`ALLOWED_ORIGINS`, comma-separated).
+    pub allowed_origins: Vec<String>,
+    /// Where the built site (`pkg/`, assets) is (`LEPTOS_SITE_ROOT`, default `target/site`).
+    pub site_root: String,
+    /// Messages kept per room (`HISTORY_MAX`, default 10,000; trimmed approximately).
+    pub history_max: u64,
+}
+
+/// A Redis connection URL. Opaque in `Debug`/`Display` output because it may carry a password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL without its password, for logs.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                url.to_string()
+            }
+            Err(_) => "<unparseable redis url>".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("redis", &self.redis)
+            .field("redis_prefix", &self.redis_prefix)
+            .field("instance_id", &self.instance_id)
+            .field("session_cookie", &self.session_cookie)
+            .field("session_ttl", &self.session_ttl)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("site_root", &self.site_root)
+            .field("history_max", &self.history_max)
+            .finish()
+    }
+}
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let parse = |var: &'static str, default: &str| -> Result<String, ConfigError> {
+            Ok(get(var).unwrap_or_else(|| default.to_owned()))
+        };
+
+        let host = parse("HOST", "0.0.0.0")?
+            .parse()
+            .map_err(|_| bad("HOST", "not an IP address"))?;
+        let port = parse("PORT", "3000")?
+            .trim()
+            .parse()
+            .map_err(|_| bad("PORT", "not a port number (0-65535)"))?;
+
+        let redis = match get("REDIS_URL") {
+            Some(url) => Some(redis_url("REDIS_URL", url)?),
+            None => match get("VCAP_SERVICES") {
+                Some(json) => vcap_redis(&json)?,
+                None => None,
+            },
+        };
+
+        let instance_id = get("INSTANCE_ID").or_else(|| get("CF_INSTANCE_INDEX"));
+
+        let session_cookie = parse("SESSION_COOKIE", "JSESSIONID")?;
+        if !session_cookie
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            return Err(bad(
+                "SESSION_COOKIE",
+                "use letters, digits, '_', '-' or '.'",
+            ));
+        }
+
+        let session_ttl = Duration::from_secs(
+            parse("SESSION_TTL_SECS", "604800")?
+                .parse()
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| bad("SESSION_TTL_SECS", "not a positive number of seconds"))?,
+        );
+
+        let secure_cookies = match get("SECURE_COOKIES")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+        {
+            None => false,
+            Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => true,
+            Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => false,
+            Some(_) => return Err(bad("SECURE_COOKIES", "use true or false")),
+        };
+
+        let allowed_origins = get("ALLOWED_ORIGINS")
+            .map(|list| {
+                list.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for origin in &allowed_origins {
+            if origin != "*" && url::Url::parse(origin).is_err() {
+                return Err(bad(
+                    "ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an origin like https://chat.example.com"),
+                ));
+            }
+        }
+
+        let history_max = parse("HISTORY_MAX", "10000")?
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| bad("HISTORY_MAX", "not a positive whole number"))?;
+
+        Ok(Self {
+            host,
+            port,
+            redis,
+            redis_prefix: parse("REDIS_PREFIX", "sb:")?,
+            instance_id,
+            session_cookie,
+            session_ttl,
+            secure_cookies,
+            allowed_origins,
+            site_root: parse("LEPTOS_SITE_ROOT", "target/site")?,
+            history_max,
+        })
+    }
+}
+
+fn redis_url(var: &'static str, raw: String) -> Result<RedisUrl, ConfigError> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| bad(var, format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "redis" | "rediss" | "unix" | "redis+unix" => Ok(RedisUrl(raw.trim().to_owned())),
+        other => Err(bad(
+            var,
+            format!("scheme {other:?} is not redis://, rediss:// or unix://"),
+        )),
+    }
+}
+
+/// Finds a Redis service in Cloud Foundry's `VCAP_SERVICES`: the first whose tags or label mention
+/// redis. Credentials come as a `uri`/`url`, or as `host` + `port` (number or string) + `password`,
+/// with `tls_port` meaning TLS is on.
+fn vcap_redis(json: &str) -> Result<Option<RedisUrl>, ConfigError> {
+    use serde_json::Value;
+    const VAR: &str = "VCAP_SERVICES";
+    let services: Value =
+        serde_json::from_str(json).map_err(|e| bad(VAR, format!("not JSON ({e})")))?;
+    let Some(groups) = services.as_object() else {
+        return Err(bad(VAR, "expected a JSON object of service lists"));
+    };
+    let mentions_redis = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("redis"))
+    };
+    let binding = groups
+        .values()
+        .filter_map(Value::as_array)
+        .flatten()
+        .find(|service| {
+            service["tags"]
+                .as_array()
+                .is_some_and(|tags| tags.iter().any(mentions_redis))
+                || mentions_redis(&service["label"])
+        });
+    let Some(binding) = binding else {
+        return Ok(None);
+    };
+    let creds = &binding["credentials"];
+    if let Some(uri) = creds["uri"].as_str().or_else(|| creds["url"].as_str()) {
+        return redis_url(VAR, uri.to_owned()).map(Some);
+    }
+    let host = creds["host"]
+        .as_str()
+        .or_else(|| creds["hostname"].as_str())
+        .ok_or_else(|| {
+            bad(
+                VAR,
+                "the redis service's credentials have no uri and no host",
+            )
+        })?;
+    let port_of = |v: &Value| -> Option<u16> {
+        v.as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    };
+    let (scheme, port) = match port_of(&creds["tls_port"]) {
+        Some(port) => ("rediss", port),
+        None => (
+            "redis",
+            port_of(&creds["port"])
+                .ok_or_else(|| bad(VAR, "the redis service's port is missing or not a number"))?,
+        ),
+    };
+    let mut url = url::Url::parse(&format!("{scheme}://{host}:{port}"))
+        .map_err(|e| bad(VAR, format!("the redis service's host is not usable ({e})")))?;
+    if let Some(password) = creds["password"].as_str().filter(|p| !p.is_empty()) {
+        url.set_password(Some(password))
+            .map_err(|_| bad(VAR, "the redis service's password cannot go in a URL"))?;
+    }
+    Ok(Some(RedisUrl(url.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.port, 3000);
+        assert!(c.redis.is_none());
+        assert_eq!(c.session_cookie, "JSESSIONID");
+        assert_eq!(c.session_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_variable() {
+        assert_eq!(config(&[("PORT", "eighty")]).unwrap_err().var, "PORT");
+        assert_eq!(
+            config(&[("REDIS_URL", "http://x")]).unwrap_err().var,
+            "REDIS_URL"
+        );
+        assert_eq!(
+            config(&[("VCAP_SERVICES", "{")]).unwrap_err().var,
+            "VCAP_SERVICES"
+        );
+        assert_eq!(
+            config(&[("ALLOWED_ORIGINS", "nope")]).unwrap_err().var,
+            "ALLOWED_ORIGINS"
+        );
+    }
+
+    #[test]
+    fn the_password_never_shows() {
+        let c = config(&[("REDIS_URL", "redis://:hunter2@db:6379")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.redis.unwrap().expose(), "redis://:hunter2@db:6379");
+    }
+
+    #[test]
+    fn vcap_uri_binding() {
+        let vcap = r#"{"p-redis":[{"label":"p-redis","tags":["pivotal"],"credentials":{"uri":"redis://:pw@10.0.0.5:6379"}}]}"#;
+        let c = config(&[("VCAP_SERVICES", vcap)]).unwrap();
+        assert_eq!(c.redis.unwrap().expose(), "redis://:pw@10.0.0.5:6379");
+    }
+
+    #[test]
+    fn vcap_host_port_binding_with_string_port_and_tls() {
+        let vcap = r#"{"user-provided":[{"label":"user-provided","tags":["Redis","cache"],
+            "credentials":{"host":"cache.internal","port":"6380","password":"p@ss"}}]}"#;
+        let c = config(&[("VCAP_SERVICES", vcap)]).unwrap();
+        assert_eq!(
+            c.redis.unwrap().expose(),
+            "redis://:p%40ss@cache.internal:6380"
+        );
+
+        let tls = r#"{"redis":[{"label":"redis","credentials":{"host":"h","port":6379,"tls_port":6380,"password":"x"}}]}"#;
+        let c = config(&[("VCAP_SERVICES", tls)]).unwrap();
+        assert_eq!(c.redis.unwrap().expose(), "rediss://:x@h:6380");
+    }
+
+    #[test]
+    fn vcap_without_redis_means_memory() {
+        let vcap = r#"{"postgres":[{"label":"postgres","credentials":{"uri":"postgres://x"}}]}"#;
+        assert!(config(&[("VCAP_SERVICES", vcap)]).unwrap().redis.is_none());
+    }
+
+    #[test]
+    fn redis_url_wins_over_vcap() {
+        let vcap = r#"{"redis":[{"label":"redis","credentials":{"uri":"redis://vcap:6379"}}]}"#;
+        let c = config(&[("VCAP_SERVICES", vcap), ("REDIS_URL", "redis://env:6379")]).unwrap();
+        assert_eq!(c.redis.unwrap().expose(), "redis://env:6379");
+    }
+}

@@ -1,0 +1,20 @@
+//! The Switchboard server: a chat service that runs as many instances behind a load balancer.
+//!
+//! - [`config`]: the environment, parsed once;
+//! - [`application`]: binds, connects the backend, serves, shuts down;
+//! - [`routes`]: the HTTP surface; [`ws`]: the WebSocket; [`cookies`]: the `Secure` flag;
+//! - [`hub`]: local fan-out to sockets; [`backend`]: Redis or in-memory storage and pub/sub.
+
+pub mod application;
+pub mod backend;
+pub mod config;
+pub mod cookies;
+pub mod hub;
+pub mod routes;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;
+pub mod ws;
+
+pub use application::Application;
+pub use config::Config;

@@ -1,0 +1,68 @@
+//! The HTTP surface: which path goes where, and the layers around them.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | the page (server-rendered; login form or chat) |
+//! | `/api/login`, `/api/logout`, `/api/whoami` | server functions |
+//! | `/ws?room=` | the WebSocket (logged-in sessions only) |
+//! | `/healthz` | liveness: 200 while the process serves |
+//! | `/readyz` | readiness: 503 once draining, for the load balancer |
+//! | `/pkg/*`, assets | the built site |
+//!
+//! Only the first three rows sit behind the session layer: serving the WASM bundle needs no
+//! session look-up.
+
+use crate::{backend::Sessions, cookies, state::AppState, ws};
+use app::{auth::InstanceName, shell, App};
+use axum::{extract::State, http::StatusCode, middleware, routing::get, Router};
+use leptos::prelude::provide_context;
+use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use tower_http::{compression::CompressionLayer, trace::TraceLayer};
+use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+
+pub fn router(state: AppState, sessions: Sessions) -> Router {
+    let config = state.config.clone();
+    let ttl =
+        time::Duration::seconds(i64::try_from(config.session_ttl.as_secs()).unwrap_or(i64::MAX));
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name(config.session_cookie.clone())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_secure(config.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(ttl))
+        // Saving on every request keeps an active user's session (and cookie) alive.
+        .with_always_save(true);
+
+    let instance = InstanceName(state.instance.clone());
+    let leptos_options = state.leptos.clone();
+
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            move || provide_context(instance.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .layer(session_layer)
+        .layer(middleware::from_fn_with_state(
+            config.session_cookie.clone(),
+            cookies::secure_over_https,
+        ))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Ready while not shutting down; the load balancer stops sending new clients once this fails.
+async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else {
+        (StatusCode::OK, "ready")
+    }
+}

@@ -1,0 +1,27 @@
+//! What every handler can reach. Cheap to clone: everything inside is shared.
+
+use crate::{backend::Broker, config::Config, hub::Hub};
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// This instance's name, as users see it.
+    pub instance: String,
+    pub broker: Arc<dyn Broker>,
+    pub hub: Hub,
+    pub leptos: LeptosOptions,
+    /// Cancelled when the server starts shutting down; every socket task watches it.
+    pub shutdown: CancellationToken,
+    /// Tracks socket tasks and the subscriber, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}

@@ -1,0 +1,125 @@
+//! `GET /ws`: checks who is asking before upgrading, then hands the socket to a [`Connection`].
+//!
+//! The user comes from the session cookie, never from the client. Without a logged-in session
+//! the answer is `401` and no upgrade happens. A cross-site page cannot open a socket with the
+//! user's cookie: the `Origin` must be the page's own or one of `ALLOWED_ORIGINS`.
+
+mod connection;
+
+pub use connection::Connection;
+
+use crate::state::AppState;
+use app::protocol::RoomName;
+use axum::{
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        Query, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+/// Largest frame the WebSocket layer accepts at all. Frames between
+/// [`app::protocol::MAX_FRAME_BYTES`] and this get a `too_large` error and the socket stays open;
+/// beyond it the socket is closed (code 1009).
+const HARD_FRAME_LIMIT: usize = 256 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    room: Option<String>,
+}
+
+#[tracing::instrument(name = "ws_upgrade", skip_all, fields(room = query.room.as_deref()))]
+pub async fn upgrade(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if state.shutdown.is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance is shutting down",
+        )
+            .into_response();
+    }
+    let user = match app::session::user(&session).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return (StatusCode::UNAUTHORIZED, "log in first").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response();
+        }
+    };
+    if !origin_allowed(&headers, &state.config.allowed_origins) {
+        return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
+    }
+    let room = match query.room.as_deref().map(RoomName::parse) {
+        None => RoomName::lobby(),
+        Some(Ok(room)) => room,
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("room: {e}")).into_response(),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let connection = Connection::new(state.clone(), user, room);
+    let tracker = state.tracker.clone();
+    upgrade
+        .max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))
+}
+
+/// Same-origin requests (the `Origin` names the `Host` the request came to) and the configured
+/// origins may open sockets. Requests with no `Origin` (not from a browser) may too: the session
+/// cookie is what authenticates them.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_and_listed_origins_pass() {
+        assert!(origin_allowed(
+            &headers(Some("http://chat.local:8080"), "chat.local:8080"),
+            &[]
+        ));
+        assert!(origin_allowed(&headers(None, "chat.local"), &[]));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "chat.local"),
+            &[]
+        ));
+        let allowed = vec!["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &headers(Some("https://app.example"), "chat.local"),
+            &allowed
+        ));
+    }
+}
