@@ -16,8 +16,10 @@ pub struct Viewer {
     pub instance: String,
 }
 
-/// Why login, logout or a session look-up failed. Each message is written for the user.
+/// Why login, logout or a session look-up failed. Each message is written for the user. On the
+/// wire: `{"error":"invalid_name","reason":"too_long"}`, `{"error":"unavailable"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", content = "reason", rename_all = "snake_case")]
 pub enum AuthError {
     #[error("{0}")]
     InvalidName(NameError),

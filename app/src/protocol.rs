@@ -28,6 +28,7 @@ fn is_bidi_control(c: char) -> bool {
 
 /// Why a user name was refused. The message is shown to the user as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NameError {
     #[error("Please enter a name.")]
     Empty,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the server and the site (WASM bundle, CSS, assets) into target/, the way cargo-leptos
+# lays them out, with only cargo, wasm-bindgen and wasm-opt. `cargo leptos build` does the same
+# from [[workspace.metadata.leptos]]; this script exists so a fresh machine (and CI) need not
+# spend half an hour compiling cargo-leptos first.
+#
+#   scripts/build.sh            # debug
+#   scripts/build.sh --release  # optimised server, size-optimised and wasm-opt'ed bundle
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+release=false
+[ "${1:-}" = "--release" ] && release=true
+
+scripts/setup.sh build
+export PATH="$PWD/tools/node_modules/.bin:$PATH"
+
+site=target/site
+pkg=$site/pkg
+name=switchboard
+
+if $release; then
+  wasm_profile=wasm-release; wasm_dir=wasm-release; server_flags=(--release)
+else
+  wasm_profile=dev; wasm_dir=debug; server_flags=()
+fi
+
+echo "==> building the WASM client ($wasm_profile)" >&2
+cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$wasm_profile"
+
+rm -rf "$pkg.tmp" && mkdir -p "$pkg.tmp"
+wasm-bindgen "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm" \
+  --target web --no-typescript --out-dir "$pkg.tmp" --out-name "$name"
+# The server asks for <name>.wasm (cargo-leptos' naming), not wasm-bindgen's <name>_bg.wasm.
+mv "$pkg.tmp/${name}_bg.wasm" "$pkg.tmp/$name.wasm"
+sed -i "s/${name}_bg\.wasm/$name.wasm/g" "$pkg.tmp/$name.js"
+if $release; then
+  echo "==> optimising the bundle with wasm-opt" >&2
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue "$pkg.tmp/$name.wasm" -o "$pkg.tmp/$name.opt.wasm"
+  mv "$pkg.tmp/$name.opt.wasm" "$pkg.tmp/$name.wasm"
+fi
+cp style/main.css "$pkg.tmp/$name.css"
+mkdir -p "$site"
+[ -d public ] && cp -r public/. "$site/"
+rm -rf "$pkg" && mv "$pkg.tmp" "$pkg"
+
+echo "==> building the server" >&2
+cargo build --bin switchboard "${server_flags[@]}"
+
+wasm_bytes=$(stat -c %s "$pkg/$name.wasm")
+gz_bytes=$(gzip -9 -c "$pkg/$name.wasm" | wc -c)
+echo "==> site in $site: $name.wasm $wasm_bytes bytes ($gz_bytes gzipped)" >&2

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds (release) and runs one Switchboard instance on http://127.0.0.1:${PORT:-3000}.
+# With no REDIS_URL (or VCAP_SERVICES) it uses the embedded in-memory backend and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh --release
+export LEPTOS_SITE_ROOT=target/site
+exec target/release/switchboard
