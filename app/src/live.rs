@@ -50,7 +50,7 @@ pub struct Live {
     pub instance: RwSignal<Option<String>>,
     /// The last error to show the user.
     pub error: RwSignal<Option<String>>,
-    outgoing: StoredValue<Option<futures_channel::Sender>, LocalStorage>,
+    outgoing: StoredValue<Option<futures_channel::Sender>>,
 }
 
 impl Default for Live {
@@ -66,7 +66,7 @@ impl Live {
             status: RwSignal::new(Status::Connecting),
             instance: RwSignal::new(None),
             error: RwSignal::new(None),
-            outgoing: StoredValue::new_local(None),
+            outgoing: StoredValue::new(None),
         }
     }
 

@@ -1,0 +1,390 @@
+//! Real processes for the integration tests: a `redis-server` of their own, `switchboard`
+//! instances started from the built binary, and HTTP/WebSocket clients that log in like a browser.
+//! Every process is killed when its handle drops, also when a test panics.
+
+use app::protocol::{ClientId, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
+
+/// How long any single expected event may take before a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A `redis-server` on a private Unix socket in a temporary directory.
+pub struct RedisServer {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory for redis");
+        let socket = dir.path().join("redis.sock");
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/setup.sh test installs it)");
+        let server = Self {
+            child,
+            socket,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Ok(client) = redis::Client::open(server.url()) {
+                if let Ok(mut conn) = client.get_connection() {
+                    if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                        return server;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One `switchboard` process on a free port.
+pub struct Instance {
+    child: Child,
+    pub name: String,
+    pub base: String,
+    pub ws_base: String,
+}
+
+impl Instance {
+    /// Starts an instance using Redis at `redis_url`, or the in-memory backend when `None`.
+    pub fn start(name: &str, redis_url: Option<&str>) -> Self {
+        Self::start_with(name, redis_url, &[])
+    }
+
+    pub fn start_with(name: &str, redis_url: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("INSTANCE_ID", name)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = redis_url {
+            command.env("REDIS_URL", url);
+        }
+        let mut child = command.spawn().expect("the switchboard binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Read the log on a thread: find the address, then keep draining so the pipe never fills.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                if std::env::var_os("SWITCHBOARD_TEST_LOGS").is_some() {
+                    eprintln!("[instance] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("instance {name} did not report its address");
+        });
+        Self {
+            child,
+            name: name.to_owned(),
+            base: format!("http://{addr}"),
+            ws_base: format!("ws://{addr}"),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (up to `PATIENCE`) for the process to exit; returns its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {} ignored SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser-like HTTP client with one session cookie, handled by hand so tests can see it.
+pub struct Browser {
+    http: reqwest::Client,
+    pub cookie_name: String,
+    /// `name=value` of the session cookie, as the browser would send it.
+    pub cookie: Option<String>,
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("http client"),
+            cookie_name: "JSESSIONID".to_owned(),
+            cookie: None,
+        }
+    }
+
+    fn remember(&mut self, response: &reqwest::Response) -> Vec<String> {
+        let set: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for cookie in &set {
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some(value) = pair.strip_prefix(&format!("{}=", self.cookie_name)) {
+                self.cookie = (!value.is_empty()).then(|| pair.to_owned());
+            }
+        }
+        set
+    }
+
+    pub async fn request(
+        &mut self,
+        method: reqwest::Method,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Response {
+        let mut request = self.http.request(method, url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(form) = form {
+            let body = form
+                .iter()
+                .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        let response = request.send().await.expect("request reaches the instance");
+        let set_cookies = self.remember(&response);
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        Response {
+            status,
+            body,
+            set_cookies,
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Response {
+        self.request(reqwest::Method::GET, url, None).await
+    }
+
+    pub async fn login(&mut self, instance: &Instance, name: &str) -> Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("{}/api/login", instance.base),
+            Some(&[("name", name)]),
+        )
+        .await
+    }
+
+    pub async fn logout(&mut self, instance: &Instance) -> Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("{}/api/logout", instance.base),
+            Some(&[]),
+        )
+        .await
+    }
+
+    /// Opens `/ws?room=lobby` with the session cookie. Err carries the HTTP status of a refusal.
+    pub async fn connect(&self, instance: &Instance, query: &str) -> Result<Socket, u16> {
+        let mut request = format!("{}/ws?{query}", instance.ws_base)
+            .into_client_request()
+            .expect("a valid ws url");
+        if let Some(cookie) = &self.cookie {
+            request.headers_mut().insert(
+                "cookie",
+                HeaderValue::from_str(cookie).expect("cookie header"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Socket { stream }),
+            Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(e) => panic!("websocket connect failed unexpectedly: {e}"),
+        }
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+    pub set_cookies: Vec<String>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A test's WebSocket: send JSON, wait for a frame that matches.
+pub struct Socket {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// What a socket saw next.
+#[derive(Debug)]
+pub enum Seen {
+    Frame(ServerMsg),
+    Closed(Option<u16>),
+}
+
+impl Socket {
+    pub async fn send_json(&mut self, value: serde_json::Value) {
+        self.send_text(value.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.stream
+            .send(tungstenite::Message::Text(text.into()))
+            .await
+            .expect("send a frame");
+    }
+
+    /// Sends a chat message with a fresh client id; returns the id.
+    pub async fn say(&mut self, text: &str) -> ClientId {
+        let client_id = ClientId(uuid::Uuid::new_v4());
+        self.send_json(serde_json::json!({
+            "type": "send", "room": "lobby", "text": text, "client_id": client_id,
+        }))
+        .await;
+        client_id
+    }
+
+    /// The next frame or close, within `PATIENCE`.
+    pub async fn next(&mut self) -> Seen {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let item = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("a frame within the time limit");
+            match item {
+                Some(Ok(tungstenite::Message::Text(text))) => {
+                    let frame = serde_json::from_str(&text).unwrap_or_else(|e| {
+                        panic!("server sent an unreadable frame ({e}): {text}")
+                    });
+                    return Seen::Frame(frame);
+                }
+                Some(Ok(tungstenite::Message::Close(frame))) => {
+                    return Seen::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Seen::Closed(None),
+            }
+        }
+    }
+
+    /// Reads frames until one satisfies `pick`; returns what `pick` extracted.
+    pub async fn wait_for<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&ServerMsg) -> Option<T>,
+    ) -> T {
+        loop {
+            match self.next().await {
+                Seen::Frame(frame) => {
+                    if let Some(found) = pick(&frame) {
+                        return found;
+                    }
+                }
+                Seen::Closed(code) => panic!("socket closed ({code:?}) while waiting for {what}"),
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn wait_closed(&mut self) -> Option<u16> {
+        loop {
+            if let Seen::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

@@ -1,0 +1,509 @@
+//! Integration tests: real `switchboard` processes, a real `redis-server`, real sockets.
+//!
+//! Behaviour every backend must have is written once as an `async fn(&World)` and run twice by
+//! [`both!`]: against Redis (two instances sharing one Redis) and against the in-memory backend
+//! (one instance). Tests that are about crossing instances run against Redis only.
+
+mod helpers;
+
+use app::protocol::{ErrorCode, MessageKind, ServerMsg};
+use helpers::{Browser, Instance, RedisServer, Seen};
+use serde_json::json;
+
+/// One isolated deployment: its own Redis (if any) and its instances.
+pub struct World {
+    _redis: Option<RedisServer>,
+    pub a: Instance,
+    /// A second instance on the same Redis; with the in-memory backend, the same as `a`.
+    b: Option<Instance>,
+}
+
+impl World {
+    fn redis() -> Self {
+        let redis = RedisServer::start();
+        let a = Instance::start("a", Some(&redis.url()));
+        let b = Instance::start("b", Some(&redis.url()));
+        Self {
+            _redis: Some(redis),
+            a,
+            b: Some(b),
+        }
+    }
+
+    fn memory() -> Self {
+        Self {
+            _redis: None,
+            a: Instance::start("solo", None),
+            b: None,
+        }
+    }
+
+    pub fn b(&self) -> &Instance {
+        self.b.as_ref().unwrap_or(&self.a)
+    }
+}
+
+/// Runs a behavioural test against both backends.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod redis_backend {
+            $(#[tokio::test] async fn $name() { super::$name(&super::World::redis()).await })*
+        }
+        mod memory_backend {
+            $(#[tokio::test] async fn $name() { super::$name(&super::World::memory()).await })*
+        }
+    };
+}
+
+both!(
+    login_sets_an_httponly_session_cookie,
+    socket_needs_a_logged_in_session,
+    invalid_names_are_refused_with_a_clear_error,
+    logout_kills_the_session_on_the_server,
+    the_server_decides_who_sent_a_message,
+    bad_frames_get_errors_and_the_socket_stays,
+    every_send_is_acked_and_a_resend_is_stored_once,
+    a_new_socket_gets_recent_history,
+    the_page_renders_for_the_session,
+    cookies_are_secure_behind_https,
+    foreign_origins_cannot_open_sockets,
+);
+
+async fn logged_in(instance: &Instance, name: &str) -> Browser {
+    let mut browser = Browser::new();
+    let response = browser.login(instance, name).await;
+    assert_eq!(response.status, 200, "login failed: {}", response.body);
+    browser
+}
+
+async fn login_sets_an_httponly_session_cookie(world: &World) {
+    let mut browser = Browser::new();
+    let response = browser.login(&world.a, "  alice ").await;
+    assert_eq!(response.status, 200);
+    let user = response.json();
+    assert_eq!(user["name"], "alice", "the name is trimmed");
+    assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap()).is_ok());
+
+    let cookie = response
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("JSESSIONID="))
+        .expect("a JSESSIONID cookie");
+    let attributes: Vec<String> = cookie
+        .split(';')
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect();
+    assert!(attributes.contains(&"httponly".to_owned()), "{cookie}");
+    assert!(attributes.contains(&"samesite=lax".to_owned()), "{cookie}");
+    assert!(attributes.contains(&"path=/".to_owned()), "{cookie}");
+
+    let whoami = browser
+        .request(
+            reqwest::Method::POST,
+            &format!("{}/api/whoami", world.b().base),
+            Some(&[]),
+        )
+        .await;
+    assert_eq!(
+        whoami.json()["user"]["name"],
+        "alice",
+        "the session is shared by instances"
+    );
+}
+
+async fn socket_needs_a_logged_in_session(world: &World) {
+    let anonymous = Browser::new();
+    assert_eq!(
+        anonymous.connect(&world.a, "room=lobby").await.err(),
+        Some(401)
+    );
+
+    let mut forged = Browser::new();
+    forged.cookie = Some("JSESSIONID=AAAAAAAAAAAAAAAAAAAAAA".to_owned());
+    assert_eq!(
+        forged.connect(&world.a, "room=lobby").await.err(),
+        Some(401)
+    );
+
+    let browser = logged_in(&world.a, "alice").await;
+    let mut socket = browser
+        .connect(&world.b(), "room=lobby")
+        .await
+        .expect("upgrade");
+    let (instance, user) = socket
+        .wait_for("hello", |f| match f {
+            ServerMsg::Hello { instance, user, .. } => Some((instance.clone(), user.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(instance, world.b().name);
+    assert_eq!(user.name.as_str(), "alice");
+}
+
+async fn invalid_names_are_refused_with_a_clear_error(world: &World) {
+    for (name, reason) in [
+        ("", "empty"),
+        ("   ", "empty"),
+        (&"x".repeat(33), "too_long"),
+        ("bell\u{7}", "forbidden_character"),
+        ("abc\u{202E}def", "forbidden_character"),
+    ] {
+        let mut browser = Browser::new();
+        let response = browser.login(&world.a, name).await;
+        assert_eq!(response.status, 400, "{name:?}: {}", response.body);
+        assert_eq!(
+            response.json(),
+            json!({"error": "invalid_name", "reason": reason}),
+            "{name:?}"
+        );
+        assert!(browser.cookie.is_none(), "no session for a refused login");
+    }
+    let mut browser = Browser::new();
+    assert_eq!(browser.login(&world.a, &"é".repeat(32)).await.status, 200);
+}
+
+async fn logout_kills_the_session_on_the_server(world: &World) {
+    let mut browser = logged_in(&world.a, "alice").await;
+    let stolen = browser.cookie.clone();
+    assert!(browser.connect(&world.a, "room=lobby").await.is_ok());
+
+    let response = browser.logout(&world.a).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+
+    // Even someone who kept the cookie cannot use it any more, on any instance.
+    let mut thief = Browser::new();
+    thief.cookie = stolen;
+    assert_eq!(
+        thief.connect(&world.b(), "room=lobby").await.err(),
+        Some(401)
+    );
+    let whoami = thief
+        .request(
+            reqwest::Method::POST,
+            &format!("{}/api/whoami", world.a.base),
+            Some(&[]),
+        )
+        .await;
+    assert_eq!(whoami.json()["user"], serde_json::Value::Null);
+}
+
+async fn the_server_decides_who_sent_a_message(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let bob = logged_in(&world.b(), "bob").await;
+    let mut alice_socket = alice.connect(&world.a, "room=lobby").await.unwrap();
+    let mut bob_socket = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let alice_id = alice_socket
+        .wait_for("hello", |f| match f {
+            ServerMsg::Hello { user, .. } => Some(user.id),
+            _ => None,
+        })
+        .await;
+
+    alice_socket
+        .send_json(json!({
+            "type": "send", "room": "lobby", "text": "it's really me",
+            "client_id": uuid::Uuid::new_v4(),
+            "user": {"id": uuid::Uuid::new_v4(), "name": "mallory"}, "name": "mallory",
+        }))
+        .await;
+    let message = bob_socket
+        .wait_for("alice's message", |f| match f {
+            ServerMsg::Message(m) if m.kind == MessageKind::Text => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(message.text, "it's really me");
+    assert_eq!(message.user.name.as_str(), "alice");
+    assert_eq!(message.user.id, alice_id);
+    assert_eq!(message.at, message.id.ms);
+}
+
+async fn bad_frames_get_errors_and_the_socket_stays(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut socket = alice.connect(&world.a, "room=lobby").await.unwrap();
+    let error_code = |f: &ServerMsg| match f {
+        ServerMsg::Error { code, .. } => Some(*code),
+        _ => None,
+    };
+
+    socket.send_text("{not json".to_owned()).await;
+    assert_eq!(
+        socket.wait_for("bad_frame", error_code).await,
+        ErrorCode::BadFrame
+    );
+
+    socket.send_json(json!({"type": "teleport"})).await;
+    assert_eq!(
+        socket.wait_for("bad_frame", error_code).await,
+        ErrorCode::BadFrame
+    );
+
+    socket.say(&"x".repeat(20_000)).await;
+    assert_eq!(
+        socket.wait_for("too_large", error_code).await,
+        ErrorCode::TooLarge
+    );
+
+    socket.say(&"x".repeat(2_001)).await;
+    assert_eq!(
+        socket.wait_for("invalid_text", error_code).await,
+        ErrorCode::InvalidText
+    );
+
+    socket.say("   ").await;
+    assert_eq!(
+        socket.wait_for("invalid_text", error_code).await,
+        ErrorCode::InvalidText
+    );
+
+    socket
+        .send_json(json!({"type": "send", "room": "elsewhere", "text": "hi", "client_id": uuid::Uuid::new_v4()}))
+        .await;
+    assert_eq!(
+        socket.wait_for("wrong_room", error_code).await,
+        ErrorCode::WrongRoom
+    );
+
+    // Still open and working.
+    let client_id = socket.say("still here").await;
+    socket
+        .wait_for("the ack", |f| {
+            matches!(f, ServerMsg::Ack { client_id: c, .. } if *c == client_id).then_some(())
+        })
+        .await;
+}
+
+async fn every_send_is_acked_and_a_resend_is_stored_once(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut socket = alice.connect(&world.a, "room=lobby").await.unwrap();
+    let frame =
+        json!({"type": "send", "room": "lobby", "text": "once", "client_id": uuid::Uuid::new_v4()});
+    let ack = |f: &ServerMsg| match f {
+        ServerMsg::Ack { id, .. } => Some(*id),
+        _ => None,
+    };
+    socket.send_json(frame.clone()).await;
+    let first = socket.wait_for("first ack", ack).await;
+    socket.send_json(frame).await;
+    let second = socket.wait_for("second ack", ack).await;
+    assert_eq!(first, second, "a re-send returns the original id");
+
+    // A newcomer's history holds the message exactly once.
+    let bob = logged_in(&world.b(), "bob").await;
+    let mut late = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let mut seen = 0;
+    loop {
+        match late.next().await {
+            Seen::Frame(ServerMsg::Message(m)) if m.text == "once" => seen += 1,
+            // Bob's own join notice comes after the history.
+            Seen::Frame(ServerMsg::Message(m))
+                if m.kind == MessageKind::Join && m.user.name.as_str() == "bob" =>
+            {
+                break
+            }
+            Seen::Closed(code) => panic!("closed: {code:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(seen, 1);
+}
+
+async fn a_new_socket_gets_recent_history(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut socket = alice.connect(&world.a, "room=lobby").await.unwrap();
+    for text in ["one", "two", "three"] {
+        let client_id = socket.say(text).await;
+        socket
+            .wait_for("ack", |f| {
+                matches!(f, ServerMsg::Ack { client_id: c, .. } if *c == client_id).then_some(())
+            })
+            .await;
+    }
+    let bob = logged_in(&world.b(), "bob").await;
+    let mut late = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let mut texts = Vec::new();
+    let mut last = None;
+    while texts.len() < 3 {
+        if let ServerMsg::Message(m) = late
+            .wait_for("history", |f| {
+                matches!(f, ServerMsg::Message(_)).then(|| f.clone())
+            })
+            .await
+        {
+            assert!(last < Some(m.id), "history arrives in id order");
+            last = Some(m.id);
+            if m.kind == MessageKind::Text {
+                texts.push(m.text);
+            }
+        }
+    }
+    assert_eq!(texts, ["one", "two", "three"]);
+}
+
+async fn the_page_renders_for_the_session(world: &World) {
+    let mut anonymous = Browser::new();
+    let page = anonymous.get(&format!("{}/", world.a.base)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"action="/api/login""#),
+        "login form for a new visitor"
+    );
+
+    let mut alice = logged_in(&world.a, "alice").await;
+    let page = alice.get(&format!("{}/", world.b().base)).await;
+    assert!(
+        page.body.contains(r#"data-testid="me" class="me">alice<"#),
+        "chat page straight from SSR"
+    );
+    assert!(
+        !page.body.contains(r#"action="/api/login""#),
+        "no login form when logged in"
+    );
+    assert!(
+        page.body.contains(&format!(">{}<", world.b().name)),
+        "the page names its instance"
+    );
+}
+
+async fn cookies_are_secure_behind_https(world: &World) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/login", world.a.base))
+        .header("x-forwarded-proto", "https")
+        .form(&[("name", "alice")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.to_ascii_lowercase().contains("; secure"), "{cookie}");
+
+    let plain = Browser::new().login(&world.a, "bob").await;
+    assert!(!plain.set_cookies[0].to_ascii_lowercase().contains("secure"));
+}
+
+async fn foreign_origins_cannot_open_sockets(world: &World) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let alice = logged_in(&world.a, "alice").await;
+    let mut request = format!("{}/ws?room=lobby", world.a.ws_base)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("cookie", alice.cookie.clone().unwrap().parse().unwrap());
+    headers.insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Users on different instances talk to each other through Redis.
+#[tokio::test]
+async fn messages_cross_instances_through_redis() {
+    let world = World::redis();
+    let alice = logged_in(&world.a, "alice").await;
+    let bob = logged_in(&world.b(), "bob").await;
+    let mut on_a = alice.connect(&world.a, "room=lobby").await.unwrap();
+    let mut on_b = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    // Both are subscribed once each has seen its own join notice.
+    for (socket, name) in [(&mut on_a, "alice"), (&mut on_b, "bob")] {
+        socket
+            .wait_for("own join", |f| {
+                matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Join && m.user.name.as_str() == name)
+                    .then_some(())
+            })
+            .await;
+    }
+    on_a.say("hello from a").await;
+    on_b.say("hello from b").await;
+    let got_on_b = on_b
+        .wait_for("a's message", |f| match f {
+            ServerMsg::Message(m) if m.text == "hello from a" => Some(m.user.name.to_string()),
+            _ => None,
+        })
+        .await;
+    let got_on_a = on_a
+        .wait_for("b's message", |f| match f {
+            ServerMsg::Message(m) if m.text == "hello from b" => Some(m.user.name.to_string()),
+            _ => None,
+        })
+        .await;
+    assert_eq!((got_on_a.as_str(), got_on_b.as_str()), ("bob", "alice"));
+}
+
+/// With Redis gone, a send is refused with `unavailable` and the instance keeps serving.
+#[tokio::test]
+async fn a_dead_redis_is_reported_not_fatal() {
+    let mut redis = RedisServer::start();
+    let a = Instance::start("a", Some(&redis.url()));
+    let alice = logged_in(&a, "alice").await;
+    let mut socket = alice.connect(&a, "room=lobby").await.unwrap();
+    socket
+        .wait_for("hello", |f| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await;
+    redis.kill();
+    socket.say("into the void").await;
+    let code = socket
+        .wait_for("an error", |f| match f {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(code, ErrorCode::Unavailable);
+    let health = reqwest::get(format!("{}/healthz", a.base)).await.unwrap();
+    assert_eq!(health.status(), 200, "the instance is still up");
+}
+
+/// Without any Redis configuration the app runs on the in-memory backend and says so.
+#[tokio::test]
+async fn memory_backend_announces_itself() {
+    let a = Instance::start("solo", None);
+    let mut browser = Browser::new();
+    assert_eq!(browser.login(&a, "alice").await.status, 200);
+}
+
+/// Joining and leaving (closing the socket) are announced to the room.
+#[tokio::test]
+async fn joins_and_leaves_are_announced() {
+    let world = World::redis();
+    let alice = logged_in(&world.a, "alice").await;
+    let bob = logged_in(&world.b(), "bob").await;
+    let mut on_a = alice.connect(&world.a, "room=lobby").await.unwrap();
+    on_a.wait_for("hello", |f| {
+        matches!(f, ServerMsg::Hello { .. }).then_some(())
+    })
+    .await;
+    let on_b = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let notice = |kind: MessageKind| {
+        move |f: &ServerMsg| {
+            matches!(f, ServerMsg::Message(m) if m.kind == kind && m.user.name.as_str() == "bob")
+                .then_some(())
+        }
+    };
+    on_a.wait_for("bob joined", notice(MessageKind::Join)).await;
+    on_b.close().await;
+    on_a.wait_for("bob left", notice(MessageKind::Leave)).await;
+}
+
+/// SIGTERM closes open sockets with 1012 (service restart) and the process exits cleanly.
+#[tokio::test]
+async fn sigterm_closes_sockets_with_service_restart() {
+    let redis = RedisServer::start();
+    let mut a = Instance::start("a", Some(&redis.url()));
+    let alice = logged_in(&a, "alice").await;
+    let mut socket = alice.connect(&a, "room=lobby").await.unwrap();
+    socket
+        .wait_for("hello", |f| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await;
+    let status = a.terminate();
+    assert_eq!(socket.wait_closed().await, Some(1012));
+    assert!(status.success(), "clean exit, got {status}");
+}
