@@ -37,6 +37,9 @@ impl FromServerFnError for AuthError {
     }
 }
 
+/// The query parameter that carries a login error back to the page after a plain form post.
+pub const LOGIN_ERROR_PARAM: &str = "login_error";
+
 /// The current user (restored from the session cookie) and the serving instance.
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Viewer, AuthError> {
@@ -53,10 +56,7 @@ pub async fn whoami() -> Result<Viewer, AuthError> {
 /// Logs in under `name`. The session id is cycled so a cookie planted before login is worthless.
 #[server(endpoint = "login")]
 pub async fn login(name: String) -> Result<User, AuthError> {
-    let name = crate::protocol::UserName::parse(&name).map_err(|e| {
-        ssr::status(http::StatusCode::BAD_REQUEST);
-        AuthError::InvalidName(e)
-    })?;
+    let name = crate::protocol::UserName::parse(&name).map_err(ssr::invalid_name)?;
     let session = ssr::session().await?;
     crate::session::log_in(&session, name)
         .await
@@ -75,6 +75,7 @@ pub async fn logout() -> Result<(), AuthError> {
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::AuthError;
+    use crate::protocol::NameError;
     use http::StatusCode;
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
@@ -95,6 +96,29 @@ mod ssr {
             tracing::error!(error = %e, "no session layer around a server fn");
             unavailable(e)
         })
+    }
+
+    /// A refused name: `400` for API clients; for a plain form post (the page before its WASM
+    /// loaded, or without JavaScript) a redirect back to `/?login_error=<reason>`, which the login
+    /// page shows. Either way the user reads the same message.
+    pub fn invalid_name(reason: NameError) -> AuthError {
+        let plain_form_post = use_context::<http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        });
+        if plain_form_post {
+            let code = serde_json::to_value(&reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            leptos_axum::redirect(&format!("/?{}={code}", crate::auth::LOGIN_ERROR_PARAM));
+        } else {
+            status(StatusCode::BAD_REQUEST);
+        }
+        AuthError::InvalidName(reason)
     }
 
     pub fn status(code: StatusCode) {

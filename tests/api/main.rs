@@ -507,3 +507,33 @@ async fn sigterm_closes_sockets_with_service_restart() {
     assert_eq!(socket.wait_closed().await, Some(1012));
     assert!(status.success(), "clean exit, got {status}");
 }
+
+/// A login form posted before the page hydrated (or without JavaScript) comes back to the page
+/// with the reason in the URL, which the login form shows.
+#[tokio::test]
+async fn a_plain_form_post_with_a_bad_name_returns_to_the_form() {
+    let a = Instance::start("solo", None);
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/api/login", a.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("referer", format!("{}/", a.base))
+        .form(&[("name", "   ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "/?login_error=empty");
+    let page = reqwest::get(format!("{}/?login_error=empty", a.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Please enter a name."),
+        "the form shows the reason"
+    );
+}

@@ -1,17 +1,25 @@
 //! The login form. It posts to the `login` server function, so it works before (and without) WASM.
 
-use crate::auth::Login;
-use crate::protocol::MAX_NAME_CHARS;
+use crate::auth::{Login, LOGIN_ERROR_PARAM};
+use crate::protocol::{NameError, MAX_NAME_CHARS};
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn LoginPage(login: ServerAction<Login>, instance: String) -> impl IntoView {
-    let error = move || {
-        login
-            .value()
-            .get()
-            .and_then(|result| result.err())
-            .map(|e| e.to_string())
+    // From the action when the hydrated page sent the form; from the URL after a plain form post
+    // (see `auth::ssr::invalid_name`).
+    let query = use_query_map();
+    let error = move || match login.value().get() {
+        Some(Err(e)) => Some(e.to_string()),
+        Some(Ok(_)) => None,
+        None => query
+            .read()
+            .get(LOGIN_ERROR_PARAM)
+            .and_then(|code| {
+                serde_json::from_value::<NameError>(serde_json::Value::String(code)).ok()
+            })
+            .map(|e| e.to_string()),
     };
 
     view! {

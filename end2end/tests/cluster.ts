@@ -1,0 +1,23 @@
+// The test cluster's addresses and a handle on scripts/cluster.sh, shared by setup and tests.
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+
+const lbPort = Number(process.env.LB_PORT ?? 8200);
+const root = path.resolve(__dirname, "..", "..");
+
+const env = {
+  ...process.env,
+  LB_PORT: String(lbPort),
+  REDIS_PORT: process.env.REDIS_PORT ?? String(lbPort + 179),
+  CLUSTER_DIR: process.env.CLUSTER_DIR ?? path.join(root, "end2end", "test-results", "cluster"),
+};
+
+export const cluster = {
+  size: Number(process.env.CLUSTER_SIZE ?? 3),
+  baseURL: process.env.BASE_URL ?? `http://127.0.0.1:${lbPort}`,
+  /** The URL of instance `i` (1-based), bypassing the load balancer. */
+  instanceURL: (i: number) => `http://127.0.0.1:${lbPort + i}`,
+  /** Runs `scripts/cluster.sh <args>`: up, down, kill I, stop I, start I, restart I. */
+  run: (...args: string[]) =>
+    execFileSync(path.join(root, "scripts", "cluster.sh"), args, { env, stdio: "inherit" }),
+};

@@ -1,0 +1,5 @@
+import { cluster } from "./cluster";
+
+export default function globalTeardown() {
+  cluster.run("down");
+}

@@ -1,0 +1,31 @@
+import { expect, type Browser, type Page } from "@playwright/test";
+
+/** A new browser context (its own cookies) logged in as `name` at `url`. */
+export async function loggedIn(browser: Browser, url: string, name: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Join the chat" }).click();
+  await expect(page.getByTestId("me")).toHaveText(name);
+  await connected(page);
+  return page;
+}
+
+/** Waits until the page's socket is open (the header shows the instance it is on). */
+export async function connected(page: Page) {
+  await expect(page.getByTestId("socket-instance")).toHaveText(/^app-\d+$/);
+}
+
+/** Types `text` in the composer and sends it with Enter. */
+export async function say(page: Page, text: string) {
+  const composer = page.getByTestId("composer");
+  await composer.fill(text);
+  await composer.press("Enter");
+  await expect(composer).toHaveValue("");
+}
+
+/** The texts of the chat messages (not notices) on the page, in order. */
+export function texts(page: Page) {
+  return page.locator(".msg:not(.notice) .text");
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test, on a fresh machine too: installs what the tests need (scripts/setup.sh test),
+# builds once, then runs lints, the Rust unit and integration tests (real redis-server, real
+# switchboard processes) and the Playwright suite (Debian's Chromium, HAProxy, 3 instances).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "installing what the tests need"
+scripts/setup.sh test
+
+step "building the site and the server (debug)"
+scripts/build.sh
+
+step "formatting and lints"
+cargo fmt --all -- --check
+cargo clippy -p switchboard -p app --all-targets -- -D warnings
+cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+
+step "Rust unit and integration tests"
+cargo test -p switchboard -p app 2>&1 | tee "$logs/cargo.txt"
+
+step "browser tests (Playwright, Chromium, HAProxy + 3 instances + Redis)"
+e2e_status=0
+(cd end2end && SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
+  | tee "$logs/e2e.txt" || e2e_status=$?
+
+rust_passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$logs/cargo.txt" | awk '{s+=$4} END {print s+0}')
+rust_failed=$(grep -Eo '[0-9]+ failed;' "$logs/cargo.txt" | awk '{s+=$1} END {print s+0}')
+e2e_passed=$(grep -Eo '^ *[0-9]+ passed' "$logs/e2e.txt" | awk '{s+=$1} END {print s+0}')
+e2e_failed=$(grep -Eo '^ *[0-9]+ failed' "$logs/e2e.txt" | awk '{s+=$1} END {print s+0}')
+echo
+echo "rust: $rust_passed passed, $rust_failed failed"
+echo "playwright: $e2e_passed passed, $e2e_failed failed"
+echo "total: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
+[ "$e2e_status" -eq 0 ] && [ "$e2e_failed" -eq 0 ] && [ "$rust_failed" -eq 0 ]
