@@ -127,7 +127,7 @@ async fn socket_needs_a_logged_in_session(world: &World) {
 
     let browser = logged_in(&world.a, "alice").await;
     let mut socket = browser
-        .connect(&world.b(), "room=lobby")
+        .connect(world.b(), "room=lobby")
         .await
         .expect("upgrade");
     let (instance, user) = socket
@@ -174,7 +174,7 @@ async fn logout_kills_the_session_on_the_server(world: &World) {
     let mut thief = Browser::new();
     thief.cookie = stolen;
     assert_eq!(
-        thief.connect(&world.b(), "room=lobby").await.err(),
+        thief.connect(world.b(), "room=lobby").await.err(),
         Some(401)
     );
     let whoami = thief
@@ -189,9 +189,9 @@ async fn logout_kills_the_session_on_the_server(world: &World) {
 
 async fn the_server_decides_who_sent_a_message(world: &World) {
     let alice = logged_in(&world.a, "alice").await;
-    let bob = logged_in(&world.b(), "bob").await;
+    let bob = logged_in(world.b(), "bob").await;
     let mut alice_socket = alice.connect(&world.a, "room=lobby").await.unwrap();
-    let mut bob_socket = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let mut bob_socket = bob.connect(world.b(), "room=lobby").await.unwrap();
     let alice_id = alice_socket
         .wait_for("hello", |f| match f {
             ServerMsg::Hello { user, .. } => Some(user.id),
@@ -289,8 +289,8 @@ async fn every_send_is_acked_and_a_resend_is_stored_once(world: &World) {
     assert_eq!(first, second, "a re-send returns the original id");
 
     // A newcomer's history holds the message exactly once.
-    let bob = logged_in(&world.b(), "bob").await;
-    let mut late = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let bob = logged_in(world.b(), "bob").await;
+    let mut late = bob.connect(world.b(), "room=lobby").await.unwrap();
     let mut seen = 0;
     loop {
         match late.next().await {
@@ -319,8 +319,8 @@ async fn a_new_socket_gets_recent_history(world: &World) {
             })
             .await;
     }
-    let bob = logged_in(&world.b(), "bob").await;
-    let mut late = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let bob = logged_in(world.b(), "bob").await;
+    let mut late = bob.connect(world.b(), "room=lobby").await.unwrap();
     let mut texts = Vec::new();
     let mut last = None;
     while texts.len() < 3 {
@@ -406,9 +406,9 @@ async fn foreign_origins_cannot_open_sockets(world: &World) {
 async fn messages_cross_instances_through_redis() {
     let world = World::redis();
     let alice = logged_in(&world.a, "alice").await;
-    let bob = logged_in(&world.b(), "bob").await;
+    let bob = logged_in(world.b(), "bob").await;
     let mut on_a = alice.connect(&world.a, "room=lobby").await.unwrap();
-    let mut on_b = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let mut on_b = bob.connect(world.b(), "room=lobby").await.unwrap();
     // Both are subscribed once each has seen its own join notice.
     for (socket, name) in [(&mut on_a, "alice"), (&mut on_b, "bob")] {
         socket
@@ -473,13 +473,13 @@ async fn memory_backend_announces_itself() {
 async fn joins_and_leaves_are_announced() {
     let world = World::redis();
     let alice = logged_in(&world.a, "alice").await;
-    let bob = logged_in(&world.b(), "bob").await;
+    let bob = logged_in(world.b(), "bob").await;
     let mut on_a = alice.connect(&world.a, "room=lobby").await.unwrap();
     on_a.wait_for("hello", |f| {
         matches!(f, ServerMsg::Hello { .. }).then_some(())
     })
     .await;
-    let on_b = bob.connect(&world.b(), "room=lobby").await.unwrap();
+    let on_b = bob.connect(world.b(), "room=lobby").await.unwrap();
     let notice = |kind: MessageKind| {
         move |f: &ServerMsg| {
             matches!(f, ServerMsg::Message(m) if m.kind == kind && m.user.name.as_str() == "bob")
