@@ -22,7 +22,8 @@ cargo clippy -p switchboard -p app --all-targets -- -D warnings
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
 
 step "Rust unit and integration tests"
-cargo test -p switchboard -p app 2>&1 | tee "$logs/cargo.txt"
+rust_status=0
+cargo test -p switchboard -p app 2>&1 | tee "$logs/cargo.txt" || rust_status=$?
 
 step "browser tests (Playwright, Chromium, HAProxy + 3 instances + Redis)"
 e2e_status=0
@@ -37,4 +38,4 @@ echo
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "playwright: $e2e_passed passed, $e2e_failed failed"
 echo "total: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
-[ "$e2e_status" -eq 0 ] && [ "$e2e_failed" -eq 0 ] && [ "$rust_failed" -eq 0 ]
+[ "$rust_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$e2e_failed" -eq 0 ] && [ "$rust_failed" -eq 0 ]

@@ -252,9 +252,11 @@ pub struct Said {
 impl Said {
     pub fn parse(raw: &str) -> Result<Self, TextError> {
         let trimmed = raw.trim();
-        let (kind, text) = match trimmed.strip_prefix("/me ") {
-            Some(action) => (MessageKind::Me, action.trim()),
-            None => (MessageKind::Text, trimmed),
+        let (kind, text) = match trimmed.strip_prefix("/me") {
+            Some(action) if action.is_empty() || action.starts_with(char::is_whitespace) => {
+                (MessageKind::Me, action.trim())
+            }
+            _ => (MessageKind::Text, trimmed),
         };
         if text.is_empty() {
             return Err(TextError::Empty);
@@ -435,6 +437,7 @@ mod tests {
         let said = Said::parse("/me waves ").unwrap();
         assert_eq!((said.kind, said.text.as_str()), (MessageKind::Me, "waves"));
         assert_eq!(Said::parse("/me   "), Err(TextError::Empty));
+        assert_eq!(Said::parse("/meow").unwrap().kind, MessageKind::Text);
         assert_eq!(Said::parse("hi\u{0}"), Err(TextError::ForbiddenCharacter));
         assert!(Said::parse("line one\nline two").is_ok());
         assert_eq!(Said::parse(&"x".repeat(2001)), Err(TextError::TooLong));
