@@ -30,10 +30,15 @@ e2e_status=0
 (cd end2end && SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
   | tee "$logs/e2e.txt" || e2e_status=$?
 
-rust_passed=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$logs/cargo.txt" | awk '{s+=$4} END {print s+0}')
-rust_failed=$(grep -Eo '[0-9]+ failed;' "$logs/cargo.txt" | awk '{s+=$1} END {print s+0}')
-e2e_passed=$(grep -Eo '^ *[0-9]+ passed' "$logs/e2e.txt" | awk '{s+=$1} END {print s+0}')
-e2e_failed=$(grep -Eo '^ *[0-9]+ failed' "$logs/e2e.txt" | awk '{s+=$1} END {print s+0}')
+# Sum "N passed"/"N failed" counts in a log; no match counts as 0.
+count() {
+  { grep -Eo "$1" "$2" || true; } \
+    | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) { s += $i; break } } END { print s + 0 }'
+}
+rust_passed=$(count 'test result: [a-zA-Z]+\. [0-9]+ passed' "$logs/cargo.txt")
+rust_failed=$(count '[0-9]+ failed;' "$logs/cargo.txt")
+e2e_passed=$(count '^ *[0-9]+ passed' "$logs/e2e.txt")
+e2e_failed=$(count '^ *[0-9]+ failed' "$logs/e2e.txt")
 echo
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "playwright: $e2e_passed passed, $e2e_failed failed"
