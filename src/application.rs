@@ -3,22 +3,33 @@
 //! Binding happens in [`Application::build`], so the real port is known before serving (tests
 //! bind port 0). Stopping cancels one token that every socket task and the subscriber watch, and
 //! waits for all of them: axum's graceful shutdown does not track upgraded sockets.
+//!
+//! Shutdown order: stop accepting connections and report not-ready; let every socket close
+//! (each at a random moment in the drain window, code 1012) while the subscriber keeps delivering
+//! to the ones still open; then stop the subscriber and the fan-out pump.
 
-use crate::{backend, config::Config, hub::Hub, routes, state::AppState};
+use crate::{backend, config::Config, history::History, hub::Hub, routes, state::AppState};
 use anyhow::Context;
 use leptos::config::{Env, LeptosOptions};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-/// How long shutdown waits for sockets and background tasks before giving up on them.
-const STOP_GRACE: Duration = Duration::from_secs(8);
+/// How long shutdown waits past the drain window for sockets and background tasks.
+const STOP_SLACK: Duration = Duration::from_millis(800);
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    background: Background,
     backend_kind: &'static str,
+}
+
+/// The subscriber and the fan-out pump: stopped only after every socket has closed.
+struct Background {
+    stop: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl Application {
@@ -38,8 +49,11 @@ impl Application {
             .unwrap_or_else(|| default_instance(addr));
 
         let shutdown = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let backend = backend::connect(&config, &tracker, shutdown.clone()).await?;
+        let background = Background {
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        let backend = backend::connect(&config, &background.tasks, background.stop.clone()).await?;
         match &config.redis {
             Some(url) => {
                 tracing::info!(redis = %url.redacted(), "using Redis for sessions, history and fan-out")
@@ -52,12 +66,12 @@ impl Application {
 
         let hub = Hub::new(backend.broker.clone());
         {
-            let (hub, shutdown) = (hub.clone(), shutdown.clone());
+            let (hub, stop) = (hub.clone(), background.stop.clone());
             let deliveries = backend.deliveries;
-            tracker.spawn(async move {
+            background.tasks.spawn(async move {
                 tokio::select! {
                     _ = hub.pump(deliveries) => {}
-                    _ = shutdown.cancelled() => {}
+                    _ = stop.cancelled() => {}
                 }
             });
         }
@@ -75,17 +89,19 @@ impl Application {
         let state = AppState {
             config: Arc::new(config),
             instance,
+            history: Arc::new(History::new(backend.broker.clone())),
             broker: backend.broker,
             hub,
             leptos,
             shutdown,
-            tracker,
+            sockets: TaskTracker::new(),
         };
         let router = routes::router(state.clone(), backend.sessions);
         Ok(Self {
             listener,
             router,
             state,
+            background,
             backend_kind: backend.kind,
         })
     }
@@ -112,12 +128,13 @@ impl Application {
             "listening on http://{addr}"
         );
         let shutdown = self.state.shutdown.clone();
-        let tracker = self.state.tracker.clone();
+        let sockets = self.state.sockets.clone();
+        let drain = self.state.config.drain;
         let signalled = {
             let shutdown = shutdown.clone();
             async move {
                 stop.await;
-                tracing::info!("shutting down: closing sockets");
+                tracing::info!(drain = ?drain, "shutting down: not ready, closing sockets");
                 shutdown.cancel();
             }
         };
@@ -125,14 +142,25 @@ impl Application {
             .with_graceful_shutdown(signalled)
             .await
             .context("serving HTTP")?;
-        // Also reached if the server stopped on its own: make sure every task sees it.
+        // Also reached if the server stopped on its own: make sure every socket sees it.
         shutdown.cancel();
-        tracker.close();
-        if tokio::time::timeout(STOP_GRACE, tracker.wait())
+        sockets.close();
+        if tokio::time::timeout(drain + STOP_SLACK, sockets.wait())
             .await
             .is_err()
         {
-            tracing::warn!("some tasks did not stop within {STOP_GRACE:?}");
+            tracing::warn!(
+                open = sockets.len(),
+                "some sockets did not close within the drain window"
+            );
+        }
+        self.background.stop.cancel();
+        self.background.tasks.close();
+        if tokio::time::timeout(STOP_SLACK, self.background.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop in time");
         }
         tracing::info!("stopped");
         Ok(())

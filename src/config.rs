@@ -31,6 +31,14 @@ pub struct Config {
     pub site_root: String,
     /// Messages kept per room (`HISTORY_MAX`, default 10,000; trimmed approximately).
     pub history_max: u64,
+    /// How long a session id keeps working after `GET /` rotated it (`SESSION_GRACE_SECS`,
+    /// default 10), so two tabs probing at once both stay logged in.
+    pub session_grace: Duration,
+    /// On SIGTERM, sockets are closed (1012) spread over this window (`DRAIN_SECS`, default 5,
+    /// at most 9 to finish inside Cloud Foundry's 10 s before SIGKILL).
+    pub drain: Duration,
+    /// Seconds between heartbeat frames on a socket (`HEARTBEAT_SECS`, default 15).
+    pub heartbeat: Duration,
 }
 
 /// A Redis connection URL. Opaque in `Debug`/`Display` output because it may carry a password.
@@ -76,6 +84,9 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("site_root", &self.site_root)
             .field("history_max", &self.history_max)
+            .field("session_grace", &self.session_grace)
+            .field("drain", &self.drain)
+            .field("heartbeat", &self.heartbeat)
             .finish()
     }
 }
@@ -178,6 +189,31 @@ impl Config {
             .filter(|n| *n > 0)
             .ok_or_else(|| bad("HISTORY_MAX", "not a positive whole number"))?;
 
+        let seconds = |var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+            match get(var) {
+                None => Ok(Duration::from_secs(default)),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .map(Duration::from_secs)
+                    .ok_or_else(|| {
+                        bad(
+                            var,
+                            format!(
+                                "not a whole number of seconds from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
+            }
+        };
+        let session_grace = seconds("SESSION_GRACE_SECS", 10, 1..=300)?;
+        let drain = seconds("DRAIN_SECS", 5, 0..=9)?;
+        let heartbeat = seconds("HEARTBEAT_SECS", app::protocol::HEARTBEAT_SECS, 1..=55)?;
+
         Ok(Self {
             host,
             port,
@@ -190,6 +226,9 @@ impl Config {
             allowed_origins,
             site_root: parse("LEPTOS_SITE_ROOT", "target/site")?,
             history_max,
+            session_grace,
+            drain,
+            heartbeat,
         })
     }
 }

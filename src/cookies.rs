@@ -1,36 +1,30 @@
-//! Marks the session cookie `Secure` when the request came over https.
+//! Final touches on the session cookie, per request:
 //!
-//! Behind Cloud Foundry's router (or any TLS-terminating proxy) the app itself speaks plain HTTP;
-//! the proxy says the client used https in `X-Forwarded-Proto`. tower-sessions fixes `Secure` per
-//! layer, so this middleware adds it per request.
+//! - **`Secure` over https.** Behind Cloud Foundry's router (or any TLS-terminating proxy) the app
+//!   speaks plain HTTP and the proxy reports the client's scheme in `X-Forwarded-Proto`;
+//!   tower-sessions fixes `Secure` per layer, so it is added here per request.
+//! - **No echo of an unchanged id.** The session layer saves (and would re-send the cookie) on every
+//!   request. Re-sending the id the browser already sent is useless, and harmful after a rotation:
+//!   a slow response for the old id could overwrite the new cookie, and the user would be logged
+//!   out when the old id's grace period ends. So a `Set-Cookie` repeating the request's id is
+//!   dropped; the cookie is renewed whenever `/` rotates the id.
 
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderValue},
+    http::{header, HeaderMap, HeaderValue},
     middleware::Next,
     response::Response,
 };
 
-pub async fn secure_over_https(
+pub async fn session_cookie(
     State(cookie_name): State<String>,
     request: Request,
     next: Next,
 ) -> Response {
-    let https = request
-        .headers()
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|proto| {
-            proto
-                .split(',')
-                .next()
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-        })
-        || request.uri().scheme_str() == Some("https");
+    let https = forwarded_https(request.headers()) || request.uri().scheme_str() == Some("https");
+    let sent = cookie_value(request.headers(), &cookie_name);
     let mut response = next.run(request).await;
-    if !https {
-        return response;
-    }
+
     let prefix = format!("{cookie_name}=");
     let headers = response.headers_mut();
     let cookies: Vec<HeaderValue> = headers
@@ -40,15 +34,42 @@ pub async fn secure_over_https(
         .collect();
     headers.remove(header::SET_COOKIE);
     for cookie in cookies {
-        let value = match cookie.to_str() {
-            Ok(text) if text.starts_with(&prefix) && !has_secure(text) => {
-                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
-            }
-            _ => cookie,
+        let Some(text) = cookie.to_str().ok().filter(|t| t.starts_with(&prefix)) else {
+            headers.append(header::SET_COOKIE, cookie);
+            continue;
         };
-        headers.append(header::SET_COOKIE, value);
+        let value = text[prefix.len()..].split(';').next().unwrap_or_default();
+        if sent.as_deref() == Some(value) {
+            continue;
+        }
+        let cookie = if https && !has_secure(text) {
+            HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+        } else {
+            cookie
+        };
+        headers.append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The value of cookie `name` in the request, if sent.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 fn has_secure(cookie: &str) -> bool {

@@ -3,13 +3,16 @@
 //! - [`config`]: the environment, parsed once;
 //! - [`application`]: binds, connects the backend, serves, shuts down;
 //! - [`routes`]: the HTTP surface; [`ws`]: the WebSocket; [`cookies`]: the `Secure` flag;
-//! - [`hub`]: local fan-out to sockets; [`backend`]: Redis or in-memory storage and pub/sub.
+//! - [`hub`]: local fan-out to sockets; [`history`]: shared history reads;
+//! - [`backend`]: Redis or in-memory storage and pub/sub; [`rotation`]: session id rotation.
 
 pub mod application;
 pub mod backend;
 pub mod config;
 pub mod cookies;
+pub mod history;
 pub mod hub;
+pub mod rotation;
 pub mod routes;
 pub mod shutdown;
 pub mod state;

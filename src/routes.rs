@@ -12,7 +12,7 @@
 //! Only the first three rows sit behind the session layer: serving the WASM bundle needs no
 //! session look-up.
 
-use crate::{backend::Sessions, cookies, state::AppState, ws};
+use crate::{backend::Sessions, cookies, rotation, state::AppState, ws};
 use app::{auth::InstanceName, shell, App};
 use axum::{extract::State, http::StatusCode, middleware, routing::get, Router};
 use leptos::prelude::provide_context;
@@ -31,7 +31,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         .with_path("/")
         .with_secure(config.secure_cookies)
         .with_expiry(Expiry::OnInactivity(ttl))
-        // Saving on every request keeps an active user's session (and cookie) alive.
+        // Saving on every request slides an active user's expiry in the store.
         .with_always_save(true);
 
     let instance = InstanceName(state.instance.clone());
@@ -45,10 +45,11 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
             move || provide_context(instance.clone()),
             move || shell(leptos_options.clone()),
         )
+        .layer(middleware::from_fn(rotation::on_page_load))
         .layer(session_layer)
         .layer(middleware::from_fn_with_state(
             config.session_cookie.clone(),
-            cookies::secure_over_https,
+            cookies::session_cookie,
         ))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -1,6 +1,6 @@
 //! What every handler can reach. Cheap to clone: everything inside is shared.
 
-use crate::{backend::Broker, config::Config, hub::Hub};
+use crate::{backend::Broker, config::Config, history::History, hub::Hub};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -13,11 +13,12 @@ pub struct AppState {
     pub instance: String,
     pub broker: Arc<dyn Broker>,
     pub hub: Hub,
+    pub history: Arc<History>,
     pub leptos: LeptosOptions,
     /// Cancelled when the server starts shutting down; every socket task watches it.
     pub shutdown: CancellationToken,
-    /// Tracks socket tasks and the subscriber, so shutdown can wait for them.
-    pub tracker: TaskTracker,
+    /// Tracks socket tasks, so shutdown can wait until every socket is closed.
+    pub sockets: TaskTracker,
 }
 
 impl FromRef<AppState> for LeptosOptions {

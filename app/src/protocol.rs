@@ -17,6 +17,11 @@ pub const MAX_ROOM_CHARS: usize = 32;
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// Largest client frame the server reads, in bytes. Bigger frames are refused with `too_large`.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Seconds between server heartbeats on an idle socket.
+pub const HEARTBEAT_SECS: u64 = 15;
+/// Response header of `GET /`: `active` when the request's session has a user, else `none`. The
+/// reconnecting client reads it from its probe to tell "instance gone" from "logged out".
+pub const SESSION_HEADER: &str = "x-switchboard-session";
 /// The room a socket joins when it names none.
 pub const DEFAULT_ROOM: &str = "lobby";
 
@@ -365,6 +370,18 @@ pub enum ServerMsg {
     Ack { client_id: ClientId, id: MessageId },
     /// Something the client sent was refused, or the server has a problem the user should see.
     Error { code: ErrorCode, message: String },
+    /// Messages after `after` and before `first` (all of them when `first` is absent) are no
+    /// longer kept, so a resuming client cannot be given them. Sent before the replay.
+    Gap {
+        room: RoomName,
+        after: MessageId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first: Option<MessageId>,
+    },
+    /// Sent every [`HEARTBEAT_SECS`] seconds while nothing else is. A client that hears nothing
+    /// for about two intervals treats the connection as dead (the browser cannot see a half-open
+    /// TCP connection) and reconnects.
+    Heartbeat,
 }
 
 impl ServerMsg {
@@ -473,6 +490,20 @@ mod tests {
             err,
             r#"{"type":"error","code":"too_large","message":"too big"}"#
         );
+    }
+
+    #[test]
+    fn gap_and_heartbeat_frames() {
+        let gap = ServerMsg::Gap {
+            room: RoomName::lobby(),
+            after: "5-0".parse().unwrap(),
+            first: Some("9-0".parse().unwrap()),
+        };
+        assert_eq!(
+            gap.to_json(),
+            r#"{"type":"gap","room":"lobby","after":"5-0","first":"9-0"}"#
+        );
+        assert_eq!(ServerMsg::Heartbeat.to_json(), r#"{"type":"heartbeat"}"#);
     }
 
     #[test]

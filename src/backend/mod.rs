@@ -43,6 +43,14 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// A page of a room's history after some id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replay {
+    pub messages: Vec<ChatMessage>,
+    /// Messages after the requested id were trimmed from the room's history.
+    pub gap: bool,
+}
+
 /// A room's ordered, shared message log.
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
@@ -55,6 +63,15 @@ pub trait Broker: Send + Sync + 'static {
     async fn recent(&self, room: &RoomName, limit: usize)
         -> Result<Vec<ChatMessage>, BackendError>;
 
+    /// Messages of the room after `after`, oldest first, at most `limit` of them; and whether
+    /// any message after `after` has been trimmed away (a gap the caller cannot fill).
+    async fn replay(
+        &self,
+        room: &RoomName,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Replay, BackendError>;
+
     /// Starts delivering the room's messages to this instance. Returns once delivery is active,
     /// so anything appended after it returns is delivered.
     async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError>;
@@ -62,6 +79,22 @@ pub trait Broker: Send + Sync + 'static {
     /// Stops delivering the room's messages to this instance. Does not wait: the request is
     /// queued behind earlier subscribe requests, so the two always take effect in order.
     fn unsubscribe(&self, room: &RoomName);
+}
+
+tokio::task_local! {
+    static RETIRING: ();
+}
+
+/// Runs `f` (a `Session::cycle_id`) so that the store *retires* the old session id instead of
+/// deleting it: the old id keeps working for the grace period and then stops. Outside this scope
+/// a delete (logout) is immediate.
+pub async fn retiring<F: std::future::Future>(f: F) -> F::Output {
+    RETIRING.scope((), f).await
+}
+
+/// Whether the current delete is a rotation's (see [`retiring`]).
+pub(crate) fn is_retiring() -> bool {
+    RETIRING.try_with(|_| ()).is_ok()
 }
 
 /// The session store in use, whichever backend it is.

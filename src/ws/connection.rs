@@ -1,5 +1,5 @@
-//! One socket's life: join the room, send history, then one loop over shutdown, the room's
-//! messages and the client's frames.
+//! One socket's life: join the room, catch up (recent history, or exactly what was missed), then
+//! one loop over shutdown, the room's messages, the client's frames and the heartbeat.
 
 use crate::{hub::Outgoing, state::AppState};
 use app::protocol::{
@@ -7,12 +7,17 @@ use app::protocol::{
     MAX_FRAME_BYTES,
 };
 use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
-use std::{sync::Arc, time::Duration};
-use tokio::sync::broadcast::error::RecvError;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::{sync::broadcast::error::RecvError, time::MissedTickBehavior};
 use tracing::Instrument;
 
 /// Messages a new socket gets from the room's history before live ones.
 pub const HISTORY_ON_JOIN: usize = 50;
+/// A resuming socket's missed messages are read in pages of this many.
+const REPLAY_PAGE: usize = 500;
 /// A client that does not take a frame within this time is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -20,6 +25,8 @@ pub struct Connection {
     state: AppState,
     user: User,
     room: RoomName,
+    /// Set when the client is resuming: the last id it has.
+    after: Option<MessageId>,
 }
 
 /// Why the loop ended, which decides what the room is told.
@@ -33,8 +40,13 @@ enum Ended {
 struct SendFailed;
 
 impl Connection {
-    pub fn new(state: AppState, user: User, room: RoomName) -> Self {
-        Self { state, user, room }
+    pub fn new(state: AppState, user: User, room: RoomName, after: Option<MessageId>) -> Self {
+        Self {
+            state,
+            user,
+            room,
+            after,
+        }
     }
 
     pub async fn run(self, socket: WebSocket) {
@@ -44,6 +56,7 @@ impl Connection {
             user_id = %self.user.id,
             room = %self.room,
             instance = %self.state.instance,
+            resume = self.after.is_some(),
         );
         self.serve(socket).instrument(span).await;
     }
@@ -65,6 +78,7 @@ impl Connection {
                 return;
             }
         };
+        let joined = Instant::now();
         let hello = ServerMsg::Hello {
             instance: self.state.instance.clone(),
             user: self.user.clone(),
@@ -73,35 +87,37 @@ impl Connection {
         if send_msg(&mut socket, &hello).await.is_err() {
             return;
         }
-        let mut last_sent: Option<MessageId> = None;
-        match self.state.broker.recent(&self.room, HISTORY_ON_JOIN).await {
-            Ok(history) => {
-                for message in history {
-                    last_sent = Some(message.id);
-                    if send_msg(&mut socket, &ServerMsg::Message(message))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read history");
-                let _ = send_msg(
-                    &mut socket,
-                    &unavailable("History is unavailable right now."),
-                )
-                .await;
-            }
+        let mut last_sent = match self.catch_up(&mut socket, joined).await {
+            Ok(last) => last,
+            Err(SendFailed) => return,
+        };
+        if self.after.is_none() {
+            self.announce(MessageKind::Join).await;
         }
-        self.announce(MessageKind::Join).await;
+
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.state.config.heartbeat,
+            self.state.config.heartbeat,
+        );
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // On shutdown each socket closes at its own random moment in the drain window, so the
+        // reconnects reach the other instances spread out instead of all at once.
+        let mut close_at: Option<tokio::time::Instant> = None;
 
         let ended = loop {
             tokio::select! {
-                _ = self.state.shutdown.cancelled() => {
+                _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
+                    let window = self.state.config.drain.as_millis() as u64;
+                    close_at = Some(tokio::time::Instant::now() + Duration::from_millis(fastrand::u64(0..=window)));
+                }
+                _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(&mut socket, close_code::RESTART, "server restarting").await;
                     break Ended::ServerClosed;
+                }
+                _ = heartbeat.tick() => {
+                    if send_msg(&mut socket, &ServerMsg::Heartbeat).await.is_err() {
+                        break Ended::ServerClosed;
+                    }
                 }
                 delivery = membership.receiver.recv() => match delivery {
                     Ok(outgoing) => {
@@ -151,6 +167,60 @@ impl Connection {
             self.announce(MessageKind::Leave).await;
         }
         tracing::info!("socket closed");
+    }
+
+    /// Sends what the client needs before live messages: everything after `after` when resuming
+    /// (preceded by a `gap` frame if some of it is gone), else the recent history. Returns the
+    /// last id sent.
+    async fn catch_up(
+        &self,
+        socket: &mut WebSocket,
+        joined: Instant,
+    ) -> Result<Option<MessageId>, SendFailed> {
+        let history = &self.state.history;
+        let Some(after) = self.after else {
+            return match history.recent(&self.room, HISTORY_ON_JOIN, joined).await {
+                Ok(page) => send_page(socket, &page.messages).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read history");
+                    send_msg(socket, &unavailable("History is unavailable right now.")).await?;
+                    Ok(None)
+                }
+            };
+        };
+        let mut cursor = after;
+        loop {
+            let page = match history.after(&self.room, cursor, REPLAY_PAGE, joined).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not replay history");
+                    // Without the replay the client would silently miss messages: close, so it
+                    // tries again (elsewhere, if need be) with the same `after`.
+                    send_msg(
+                        socket,
+                        &unavailable("Could not catch up on missed messages."),
+                    )
+                    .await?;
+                    let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
+                    return Err(SendFailed);
+                }
+            };
+            if cursor == after && page.gap {
+                let gap = ServerMsg::Gap {
+                    room: self.room.clone(),
+                    after,
+                    first: page.messages.first().map(|m| m.id),
+                };
+                send_msg(socket, &gap).await?;
+            }
+            if let Some(last) = send_page(socket, &page.messages).await? {
+                cursor = last;
+            }
+            if page.messages.len() < REPLAY_PAGE {
+                // The client has everything up to `cursor` (at least `after`, which it had).
+                return Ok(Some(cursor));
+            }
+        }
     }
 
     /// Handles one text frame and returns the reply: an `ack` or an `error`.
@@ -214,6 +284,24 @@ impl Connection {
             tracing::warn!(error = %e, ?kind, "could not post a notice");
         }
     }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends history messages in order; returns the last id sent.
+async fn send_page(
+    socket: &mut WebSocket,
+    messages: &[app::protocol::ChatMessage],
+) -> Result<Option<MessageId>, SendFailed> {
+    for message in messages {
+        send_msg(socket, &ServerMsg::Message(message.clone())).await?;
+    }
+    Ok(messages.last().map(|m| m.id))
 }
 
 fn unavailable(message: &str) -> ServerMsg {

@@ -9,7 +9,7 @@ mod connection;
 pub use connection::Connection;
 
 use crate::state::AppState;
-use app::protocol::RoomName;
+use app::protocol::{MessageId, RoomName};
 use axum::{
     extract::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
@@ -29,6 +29,8 @@ const HARD_FRAME_LIMIT: usize = 256 * 1024;
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
     room: Option<String>,
+    /// Resume: the last message id the client has; it gets everything after it.
+    after: Option<String>,
 }
 
 #[tracing::instrument(name = "ws_upgrade", skip_all, fields(room = query.room.as_deref()))]
@@ -62,12 +64,17 @@ pub async fn upgrade(
         Some(Ok(room)) => room,
         Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("room: {e}")).into_response(),
     };
+    let after = match query.after.as_deref().map(str::parse::<MessageId>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("after: {e}")).into_response(),
+    };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let connection = Connection::new(state.clone(), user, room);
-    let tracker = state.tracker.clone();
+    let connection = Connection::new(state.clone(), user, room, after);
+    let tracker = state.sockets.clone();
     upgrade
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)

@@ -9,13 +9,13 @@ use leptos::prelude::*;
 #[component]
 pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> impl IntoView {
     let room = RoomName::lobby();
-    let live = Live::new();
+    let live = Live::new(room.clone());
     // Effects run only in the browser: the socket opens after hydration, never during SSR.
-    {
-        let room = room.clone();
-        Effect::new(move |_| live.open(room.clone()));
-    }
+    Effect::new(move |_| live.open());
     on_cleanup(move || live.close());
+    // Back online: do not wait for the backoff.
+    let online = window_event_listener(leptos::ev::online, move |_| live.retry_now());
+    on_cleanup(move || online.remove());
 
     let me = user.id;
     let list = NodeRef::<Div>::new();
@@ -33,7 +33,7 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
         if text.trim().is_empty() {
             return;
         }
-        if live.send(&text) {
+        if live.send(&text, crate::live::new_client_id()) {
             draft.set(String::new());
         }
     };
@@ -64,6 +64,18 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
                     each=move || live.messages.get().into_values()
                     key=|m| m.id
                     children=move |m| view! { <MessageRow m me /> }
+                />
+                <For
+                    each=move || live.outbox.get()
+                    key=|p| p.client_id
+                    children=move |p| {
+                        view! {
+                            <div class="msg mine pending" data-testid="pending">
+                                <span class="text">{p.text}</span>
+                                <span class="at">"sending…"</span>
+                            </div>
+                        }
+                    }
                 />
             </div>
             <form
@@ -100,9 +112,20 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
 #[component]
 fn StatusBanner(live: Live) -> impl IntoView {
     view! {
-        <Show when=move || !matches!(live.status.get(), Status::Connected)>
+        <Show when=move || !live.status.with(Status::is_connected)>
             <div class="banner" role="status" data-testid="status">
-                {move || live.status.get().describe()}
+                <span>{move || live.status.get().describe()}</span>
+                <Show when=move || matches!(live.status.get(), Status::Waiting { .. })>
+                    <button class="retry" on:click=move |_| live.retry_now()>"Retry now"</button>
+                </Show>
+            </div>
+        </Show>
+        <Show when=move || live.gap.get()>
+            <div class="banner" role="status" data-testid="gap">
+                "Some messages from while you were away are no longer available."
+                <button class="dismiss" on:click=move |_| live.gap.set(false) aria-label="Dismiss">
+                    "×"
+                </button>
             </div>
         </Show>
         <Show when=move || live.error.with(Option::is_some)>

@@ -1,7 +1,7 @@
 //! Messages in Redis: a Stream per room for order and history, published in the same script.
 
 use super::{subscriber::SubscriberHandle, Keys};
-use crate::backend::{Appended, BackendError, Broker};
+use crate::backend::{Appended, BackendError, Broker, Replay};
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName};
 use async_trait::async_trait;
 use redis::{aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, Script};
@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 const DEDUP_SECS: u64 = 24 * 3600;
 
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
+static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("replay.lua")));
 
 pub struct RedisBroker {
     conn: ConnectionManager,
@@ -112,6 +113,35 @@ impl Broker for RedisBroker {
             }
         }
         Ok(messages)
+    }
+
+    async fn replay(
+        &self,
+        room: &RoomName,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Replay, BackendError> {
+        let mut conn = self.conn.clone();
+        let (max_deleted, reply): (String, StreamRangeReply) = REPLAY
+            .key(self.keys.log(room))
+            .arg(after.to_string())
+            .arg(limit)
+            .invoke_async(&mut conn)
+            .await?;
+        let max_deleted: MessageId = max_deleted
+            .parse()
+            .map_err(|e: app::protocol::MessageIdError| BackendError::Corrupt(e.to_string()))?;
+        let mut messages = Vec::with_capacity(reply.ids.len());
+        for entry in &reply.ids {
+            match decode_entry(room, entry) {
+                Ok(message) => messages.push(message),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable history entry"),
+            }
+        }
+        Ok(Replay {
+            messages,
+            gap: max_deleted > after,
+        })
     }
 
     async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {

@@ -57,6 +57,11 @@ impl Keys {
     pub fn session(&self, id: &tower_sessions::session::Id) -> String {
         format!("{}session:{id}", self.prefix)
     }
+
+    /// Where a rotated-away session id lives out its grace period.
+    pub fn retired_session(&self, id: &tower_sessions::session::Id) -> String {
+        format!("{}retired:{id}", self.prefix)
+    }
 }
 
 /// Opens the command connection (failing start-up if Redis cannot be reached now), and starts
@@ -91,7 +96,11 @@ pub async fn connect(
             config.history_max,
             subscriber,
         )),
-        sessions: Sessions(Arc::new(RedisSessionStore::new(commands, keys))),
+        sessions: Sessions(Arc::new(RedisSessionStore::new(
+            commands,
+            keys,
+            config.session_grace,
+        ))),
         deliveries,
     })
 }

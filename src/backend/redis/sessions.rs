@@ -1,16 +1,37 @@
-//! A tower-sessions store over the `redis` crate: one string key per session, JSON-encoded,
-//! expiring in Redis when the session does.
+//! A tower-sessions store over the `redis` crate.
+//!
+//! A live session is one string key, `sb:session:<id>`, holding the JSON record and expiring in
+//! Redis when the session does. When the id is rotated (see [`crate::backend::retiring`]) the
+//! record moves to `sb:retired:<id>` for the grace period: the old id still reads, but can no
+//! longer be saved or extended, and then it is gone.
 
 use super::Keys;
 use async_trait::async_trait;
-use redis::{aio::ConnectionManager, AsyncCommands, SetExpiry, SetOptions};
+use redis::{aio::ConnectionManager, AsyncCommands, Script, SetExpiry, SetOptions};
+use std::{sync::LazyLock, time::Duration};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
+
+/// Moves a live session to its retired key for ARGV[1] seconds. A session retired already keeps
+/// its first deadline, so repeated rotations cannot stretch an old id's life.
+static RETIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+        local record = redis.call("GET", KEYS[1])
+        if record then
+          redis.call("SET", KEYS[2], record, "EX", ARGV[1], "NX")
+          redis.call("DEL", KEYS[1])
+        end
+        return 1
+        "#,
+    )
+});
 
 #[derive(Clone)]
 pub struct RedisSessionStore {
     conn: ConnectionManager,
     keys: Keys,
+    grace: Duration,
 }
 
 impl std::fmt::Debug for RedisSessionStore {
@@ -22,13 +43,13 @@ impl std::fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
-        Self { conn, keys }
+    pub fn new(conn: ConnectionManager, keys: Keys, grace: Duration) -> Self {
+        Self { conn, keys, grace }
     }
 
-    /// Writes `record`; with `only_new`, only if no session has its id yet. Returns whether it
+    /// Writes `record` if `condition` holds for its key (NX: new, XX: exists). Returns whether it
     /// was written.
-    async fn write(&self, record: &Record, only_new: bool) -> Result<bool> {
+    async fn write(&self, record: &Record, condition: redis::ExistenceCheck) -> Result<bool> {
         let expires = record.expiry_date.unix_timestamp();
         let key = self.keys.session(&record.id);
         let mut conn = self.conn.clone();
@@ -37,10 +58,9 @@ impl RedisSessionStore {
             return Ok(true);
         }
         let value = serde_json::to_vec(record).map_err(|e| Error::Encode(e.to_string()))?;
-        let mut options = SetOptions::default().with_expiration(SetExpiry::EXAT(expires as u64));
-        if only_new {
-            options = options.conditional_set(redis::ExistenceCheck::NX);
-        }
+        let options = SetOptions::default()
+            .with_expiration(SetExpiry::EXAT(expires as u64))
+            .conditional_set(condition);
         let written: Option<String> = conn
             .set_options(&key, value, options)
             .await
@@ -57,27 +77,46 @@ fn backend(e: redis::RedisError) -> Error {
 impl SessionStore for RedisSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         // Ids are 128 random bits; a collision is not expected, but never overwrite one.
-        while !self.write(record, true).await? {
+        while !self.write(record, redis::ExistenceCheck::NX).await? {
             record.id = Id::default();
         }
         Ok(())
     }
 
+    /// Only a live session is saved: a retired or expired one is not brought back.
     async fn save(&self, record: &Record) -> Result<()> {
-        self.write(record, false).await.map(|_| ())
+        self.write(record, redis::ExistenceCheck::XX)
+            .await
+            .map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let mut conn = self.conn.clone();
-        let raw: Option<Vec<u8>> = conn.get(self.keys.session(id)).await.map_err(backend)?;
-        raw.map(|bytes| serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string())))
+        let (live, retired): (Option<Vec<u8>>, Option<Vec<u8>>) = redis::pipe()
+            .get(self.keys.session(id))
+            .get(self.keys.retired_session(id))
+            .query_async(&mut conn)
+            .await
+            .map_err(backend)?;
+        live.or(retired)
+            .map(|bytes| serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string())))
             .transpose()
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
         let mut conn = self.conn.clone();
-        conn.del::<_, ()>(self.keys.session(id))
-            .await
-            .map_err(backend)
+        if crate::backend::is_retiring() {
+            RETIRE
+                .key(self.keys.session(id))
+                .key(self.keys.retired_session(id))
+                .arg(self.grace.as_secs().max(1))
+                .invoke_async::<()>(&mut conn)
+                .await
+                .map_err(backend)
+        } else {
+            conn.del::<_, ()>(&[self.keys.session(id), self.keys.retired_session(id)])
+                .await
+                .map_err(backend)
+        }
     }
 }

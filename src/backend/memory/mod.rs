@@ -2,7 +2,11 @@
 //! so the same tests pass against both; nothing survives a restart and nothing is shared between
 //! instances.
 
-use super::{Appended, Backend, BackendError, Broker, Sessions};
+mod sessions;
+
+pub use sessions::MemorySessionStore;
+
+use super::{Appended, Backend, BackendError, Broker, Replay, Sessions};
 use crate::config::Config;
 use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName};
 use async_trait::async_trait;
@@ -22,7 +26,7 @@ pub fn start(config: &Config) -> Backend {
     Backend {
         kind: "memory",
         broker: Arc::new(MemoryBroker::new(config.history_max as usize, tx)),
-        sessions: Sessions(Arc::new(tower_sessions::MemoryStore::default())),
+        sessions: Sessions(Arc::new(MemorySessionStore::new(config.session_grace))),
         deliveries,
     }
 }
@@ -32,6 +36,8 @@ struct Room {
     log: VecDeque<ChatMessage>,
     seen: HashMap<ClientId, (MessageId, Instant)>,
     last: Option<MessageId>,
+    /// The newest id trimmed from `log`, like Redis' `max-deleted-entry-id`.
+    max_trimmed: Option<MessageId>,
 }
 
 /// Rooms held in a map behind one std `Mutex`: every operation is short and never awaits while
@@ -105,7 +111,7 @@ impl Broker for MemoryBroker {
         let message = draft.clone().into_message(room.clone(), id);
         state.log.push_back(message.clone());
         while state.log.len() > self.capacity {
-            state.log.pop_front();
+            state.max_trimmed = state.log.pop_front().map(|m| m.id);
         }
         // The receiver lives as long as the server; if it is gone we are shutting down.
         let _ = self.deliveries.send(message);
@@ -131,6 +137,28 @@ impl Broker for MemoryBroker {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn replay(
+        &self,
+        room: &RoomName,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Replay, BackendError> {
+        let rooms = self.rooms();
+        let Some(state) = rooms.get(room) else {
+            return Ok(Replay::default());
+        };
+        Ok(Replay {
+            messages: state
+                .log
+                .iter()
+                .filter(|m| m.id > after)
+                .take(limit)
+                .cloned()
+                .collect(),
+            gap: state.max_trimmed.is_some_and(|trimmed| trimmed > after),
+        })
     }
 
     async fn subscribe(&self, _room: &RoomName) -> Result<(), BackendError> {
