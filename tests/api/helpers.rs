@@ -142,10 +142,20 @@ impl Instance {
 
     /// Sends SIGTERM and waits (up to `PATIENCE`) for the process to exit; returns its status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal_term();
+        self.wait_exit()
+    }
+
+    /// Sends SIGTERM (what Cloud Foundry sends before stopping an instance).
+    pub fn signal_term(&self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.pid().to_string())
             .status();
+    }
+
+    /// Waits (up to `PATIENCE`) for the process to exit; returns its status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -336,11 +346,15 @@ impl Socket {
 
     /// The next frame or close, within `PATIENCE`.
     pub async fn next(&mut self) -> Seen {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        self.next_before(tokio::time::Instant::now() + PATIENCE)
+            .await
+    }
+
+    async fn next_before(&mut self, deadline: tokio::time::Instant) -> Seen {
         loop {
             let item = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
-                .expect("a frame within the time limit");
+                .expect("the awaited frame within the time limit");
             match item {
                 Some(Ok(tungstenite::Message::Text(text))) => {
                     let frame = serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -377,8 +391,9 @@ impl Socket {
 
     /// Waits for the close frame and returns its code.
     pub async fn wait_closed(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            if let Seen::Closed(code) = self.next().await {
+            if let Seen::Closed(code) = self.next_before(deadline).await {
                 return code;
             }
         }

@@ -20,9 +20,13 @@ pub struct World {
 
 impl World {
     fn redis() -> Self {
+        Self::redis_with(&[])
+    }
+
+    fn redis_with(env: &[(&str, &str)]) -> Self {
         let redis = RedisServer::start();
-        let a = Instance::start("a", Some(&redis.url()));
-        let b = Instance::start("b", Some(&redis.url()));
+        let a = Instance::start_with("a", Some(&redis.url()), env);
+        let b = Instance::start_with("b", Some(&redis.url()), env);
         Self {
             _redis: Some(redis),
             a,
@@ -30,10 +34,10 @@ impl World {
         }
     }
 
-    fn memory() -> Self {
+    fn memory_with(env: &[(&str, &str)]) -> Self {
         Self {
             _redis: None,
-            a: Instance::start("solo", None),
+            a: Instance::start_with("solo", None, env),
             b: None,
         }
     }
@@ -43,17 +47,22 @@ impl World {
     }
 }
 
-/// Runs a behavioural test against both backends.
+/// Runs behavioural tests (each an `async fn(&World)`) against both backends, optionally with
+/// extra environment for the instances: `both!(env = &[("VAR", "value")]; test_a, test_b)`.
 macro_rules! both {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?) => { both!(env = &[]; $($name),*); };
+    (env = $env:expr; $($name:ident),* $(,)?) => {
         mod redis_backend {
-            $(#[tokio::test] async fn $name() { super::$name(&super::World::redis()).await })*
+            $(#[tokio::test] async fn $name() { super::$name(&crate::World::redis_with($env)).await })*
         }
         mod memory_backend {
-            $(#[tokio::test] async fn $name() { super::$name(&super::World::memory()).await })*
+            $(#[tokio::test] async fn $name() { super::$name(&crate::World::memory_with($env)).await })*
         }
     };
 }
+
+mod resume;
+mod rotation;
 
 both!(
     login_sets_an_httponly_session_cookie,
@@ -69,7 +78,7 @@ both!(
     foreign_origins_cannot_open_sockets,
 );
 
-async fn logged_in(instance: &Instance, name: &str) -> Browser {
+pub async fn logged_in(instance: &Instance, name: &str) -> Browser {
     let mut browser = Browser::new();
     let response = browser.login(instance, name).await;
     assert_eq!(response.status, 200, "login failed: {}", response.body);
@@ -491,21 +500,56 @@ async fn joins_and_leaves_are_announced() {
     on_a.wait_for("bob left", notice(MessageKind::Leave)).await;
 }
 
-/// SIGTERM closes open sockets with 1012 (service restart) and the process exits cleanly.
+/// SIGTERM drains: new sockets are refused at once, open ones are closed with 1012 (service
+/// restart) spread over the drain window, and the process exits cleanly right after it.
 #[tokio::test]
-async fn sigterm_closes_sockets_with_service_restart() {
+async fn sigterm_drains_sockets_with_1012_within_the_window() {
+    const DRAIN_SECS: u64 = 2;
     let redis = RedisServer::start();
-    let mut a = Instance::start("a", Some(&redis.url()));
+    let mut a = Instance::start_with("a", Some(&redis.url()), &[("DRAIN_SECS", "2")]);
     let alice = logged_in(&a, "alice").await;
-    let mut socket = alice.connect(&a, "room=lobby").await.unwrap();
-    socket
-        .wait_for("hello", |f| {
-            matches!(f, ServerMsg::Hello { .. }).then_some(())
-        })
-        .await;
-    let status = a.terminate();
-    assert_eq!(socket.wait_closed().await, Some(1012));
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        let mut socket = alice.connect(&a, "room=lobby").await.unwrap();
+        socket
+            .wait_for("hello", |f| {
+                matches!(f, ServerMsg::Hello { .. }).then_some(())
+            })
+            .await;
+        sockets.push(socket);
+    }
+
+    let signalled = std::time::Instant::now();
+    a.signal_term();
+    let closes = futures_util::future::join_all(sockets.iter_mut().map(|socket| async {
+        let code = socket.wait_closed().await;
+        (code, signalled.elapsed())
+    }))
+    .await;
+    let status = a.wait_exit();
+    let exited = signalled.elapsed();
+
+    let window = std::time::Duration::from_secs(DRAIN_SECS);
+    let slack = std::time::Duration::from_millis(500);
+    for (code, at) in &closes {
+        assert_eq!(*code, Some(1012));
+        assert!(
+            *at <= window + slack,
+            "closed after {at:?}, beyond the {window:?} window"
+        );
+    }
+    let first = closes.iter().map(|(_, at)| *at).min().unwrap();
+    let last = closes.iter().map(|(_, at)| *at).max().unwrap();
+    assert!(
+        last - first >= std::time::Duration::from_millis(100),
+        "closes are spread: {closes:?}"
+    );
     assert!(status.success(), "clean exit, got {status}");
+    assert!(
+        exited <= window + std::time::Duration::from_secs(2),
+        "exited after {exited:?}"
+    );
+    eprintln!("drain: closes from {first:?} to {last:?}, exit after {exited:?}");
 }
 
 /// A login form posted before the page hydrated (or without JavaScript) comes back to the page

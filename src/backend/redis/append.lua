@@ -8,6 +8,9 @@
 -- ARGV[4]  seconds to remember the client_id
 -- ARGV[5]  "1" when the draft has a client_id, else "0"
 --
+-- Each entry also records `p`, the id of the entry before it, so a reader resuming after an id
+-- can tell whether anything between was trimmed away (see RedisBroker::replay).
+--
 -- Returns { id, duplicate } where duplicate is 1 when client_id had been stored before (then
 -- nothing is written or published and id is the earlier message's id).
 -- Because Redis runs a script without interleaving other commands, the publish order of a
@@ -18,7 +21,13 @@ if ARGV[5] == "1" then
     return { earlier, 1 }
   end
 end
-local id = redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[3], "*", "m", ARGV[2])
+local previous = redis.call("XREVRANGE", KEYS[1], "+", "-", "COUNT", 1)[1]
+local id
+if previous then
+  id = redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[3], "*", "m", ARGV[2], "p", previous[1])
+else
+  id = redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[3], "*", "m", ARGV[2])
+end
 if ARGV[5] == "1" then
   redis.call("SET", KEYS[2], id, "EX", ARGV[4])
 end

@@ -11,7 +11,6 @@ use std::sync::LazyLock;
 const DEDUP_SECS: u64 = 24 * 3600;
 
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
-static REPLAY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("replay.lua")));
 
 pub struct RedisBroker {
     conn: ConnectionManager,
@@ -115,6 +114,9 @@ impl Broker for RedisBroker {
         Ok(messages)
     }
 
+    /// `XRANGE (after +`. Whether messages are missing is read from the first entry's `p` (its
+    /// predecessor's id, written by the append script): if that is newer than `after`, the
+    /// messages between were trimmed. (Redis' own `max-deleted-entry-id` is not moved by trimming.)
     async fn replay(
         &self,
         room: &RoomName,
@@ -122,15 +124,15 @@ impl Broker for RedisBroker {
         limit: usize,
     ) -> Result<Replay, BackendError> {
         let mut conn = self.conn.clone();
-        let (max_deleted, reply): (String, StreamRangeReply) = REPLAY
-            .key(self.keys.log(room))
-            .arg(after.to_string())
-            .arg(limit)
-            .invoke_async(&mut conn)
+        let reply: StreamRangeReply = conn
+            .xrange_count(self.keys.log(room), format!("({after}"), "+", limit)
             .await?;
-        let max_deleted: MessageId = max_deleted
-            .parse()
-            .map_err(|e: app::protocol::MessageIdError| BackendError::Corrupt(e.to_string()))?;
+        let gap = reply
+            .ids
+            .first()
+            .and_then(|first| first.get::<String>("p"))
+            .and_then(|previous| previous.parse::<MessageId>().ok())
+            .is_some_and(|previous| previous > after);
         let mut messages = Vec::with_capacity(reply.ids.len());
         for entry in &reply.ids {
             match decode_entry(room, entry) {
@@ -138,10 +140,7 @@ impl Broker for RedisBroker {
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable history entry"),
             }
         }
-        Ok(Replay {
-            messages,
-            gap: max_deleted > after,
-        })
+        Ok(Replay { messages, gap })
     }
 
     async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {
