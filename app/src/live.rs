@@ -96,6 +96,8 @@ pub struct Live {
     /// Set when a resume could not be complete (a `gap` frame).
     pub gap: RwSignal<bool>,
     control: StoredValue<Option<control::Sender>>,
+    /// When (ms since epoch) the current outage began, for the reconnect-time log line.
+    lost_at: StoredValue<Option<f64>>,
 }
 
 impl Live {
@@ -109,6 +111,7 @@ impl Live {
             error: RwSignal::new(None),
             gap: RwSignal::new(false),
             control: StoredValue::new(None),
+            lost_at: StoredValue::new(None),
         }
     }
 
@@ -350,6 +353,9 @@ mod browser {
                     code,
                     connected_ms,
                 } => {
+                    if live.lost_at.get_value().is_none() {
+                        live.lost_at.set_value(Some(now_ms()));
+                    }
                     live.status.try_set(Status::Reconnecting {
                         reason: reason.clone(),
                     });
@@ -488,6 +494,14 @@ mod browser {
                         live.apply(frame);
                         if hello {
                             connected_at = Some(now_ms());
+                            if let Some(lost_at) = live.lost_at.get_value() {
+                                leptos::logging::log!(
+                                    "switchboard: reconnected to {} {} ms after the connection was lost",
+                                    live.instance.get_untracked().unwrap_or_default(),
+                                    (now_ms() - lost_at).round()
+                                );
+                                live.lost_at.set_value(None);
+                            }
                             live.gap.set(false);
                             for msg in live.unacknowledged() {
                                 if send(&mut write, &msg).await.is_err() {

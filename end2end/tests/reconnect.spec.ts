@@ -1,0 +1,133 @@
+// An instance dies or is stopped under a chatting user: the browser must get back to a live
+// instance by itself, still logged in, losing, duplicating and reordering nothing.
+import { expect, test, type Page } from "@playwright/test";
+import { cluster } from "./cluster";
+import { connected, loggedIn, say, texts } from "./helpers";
+
+/** The number of the instance the page's socket is on ("app-2" → 2). */
+async function instanceOf(page: Page): Promise<number> {
+  await connected(page);
+  const name = (await page.getByTestId("socket-instance").textContent()) ?? "";
+  return Number(name.replace("app-", ""));
+}
+
+async function sessionId(page: Page) {
+  return (await page.context().cookies()).find((c) => c.name === "JSESSIONID")?.value;
+}
+
+/** Resolves with the reconnect time the client logs ("reconnected to app-N after X ms"). */
+function reconnectLog(page: Page): Promise<number> {
+  return new Promise((resolve) => {
+    page.on("console", (message) => {
+      const found = /reconnected to (app-\d+) (\d+) ms after/.exec(message.text());
+      if (found) resolve(Number(found[2]));
+    });
+  });
+}
+
+/** Waits until the page is connected to an instance other than `gone`. */
+async function reconnectedAway(page: Page, gone: number) {
+  await expect(page.getByTestId("socket-instance")).not.toHaveText(`app-${gone}`, { timeout: 20_000 });
+  await connected(page);
+  await expect(page.getByTestId("status")).toHaveCount(0);
+}
+
+/** Another instance than `n`. */
+const other = (n: number) => (n % cluster.size) + 1;
+
+for (const how of ["kill", "stop"] as const) {
+  const what = how === "kill" ? "killed (kill -9)" : "stopped (SIGTERM)";
+
+  test(`${what}: the user reconnects elsewhere, logged in, and nothing is lost or doubled`, async ({
+    browser,
+  }, testInfo) => {
+    // Texts are unique per test: the room's history outlives a test.
+    const before = `before the ${how}`;
+    const typed = `typed during the ${how}`;
+    const after = `after the ${how}`;
+    const outage = (i: number) => `${how}-outage-${i}`;
+    const erin = await loggedIn(browser, cluster.baseURL, `Erin-${how}`);
+    const victim = await instanceOf(erin);
+    const frank = await loggedIn(browser, cluster.instanceURL(other(victim)), `Frank-${how}`);
+    await say(erin, before);
+    await expect(texts(frank).filter({ hasText: before })).toHaveCount(1);
+    const cookieBefore = await sessionId(erin);
+    const reconnected = reconnectLog(erin);
+
+    const started = Date.now();
+    try {
+      if (how === "kill") {
+        cluster.run("kill", String(victim));
+        // (d) Typed while the instance is gone: pending now, delivered once after the reconnect.
+        await say(erin, typed);
+      }
+      // (c) Said by someone else while Erin is away.
+      for (let i = 1; i <= 5; i++) await say(frank, outage(i));
+      if (how === "stop") {
+        // SIGTERM: the instance closes Erin's socket (1012) within its drain window, then exits.
+        cluster.run("stop", String(victim));
+        await say(erin, typed);
+      }
+
+      // (a)/(b) Back on another instance, never shown the login form.
+      await reconnectedAway(erin, victim);
+      const clientMs = await reconnected;
+      testInfo.annotations.push({
+        type: "reconnect",
+        description: `${how}: client reconnected ${clientMs} ms after losing the socket; ${Date.now() - started} ms after the ${how} command`,
+      });
+      console.log(`[measure] ${how}: reconnect ${clientMs} ms after loss, ${Date.now() - started} ms after the command`);
+      await expect(erin.getByLabel("Your name")).toHaveCount(0);
+
+      // (c) Exactly once, in order.
+      await expect(texts(erin).filter({ hasText: outage(5) })).toHaveCount(1);
+      const seen = (await texts(erin).allTextContents()).filter((t) => t.startsWith(`${how}-outage-`));
+      expect(seen).toEqual([1, 2, 3, 4, 5].map(outage));
+
+      // (d) Delivered exactly once, to both, and no longer pending.
+      await say(erin, after);
+      for (const page of [erin, frank]) {
+        await expect(texts(page).filter({ hasText: after })).toHaveCount(1);
+        await expect(texts(page).filter({ hasText: typed })).toHaveCount(1);
+      }
+      await expect(erin.getByTestId("pending")).toHaveCount(0);
+      const all = await texts(frank).allTextContents();
+      expect(all.indexOf(typed)).toBeLessThan(all.indexOf(after));
+
+      // (f) The probe regenerated the session id.
+      expect(await sessionId(erin)).not.toEqual(cookieBefore);
+
+      // (e) A refresh after the reconnect keeps the user logged in.
+      await erin.reload();
+      await expect(erin.getByTestId("me")).toHaveText(`Erin-${how}`);
+      await connected(erin);
+      await expect(texts(erin).filter({ hasText: outage(3) })).toHaveCount(1);
+    } finally {
+      cluster.run("start", String(victim));
+    }
+  });
+}
+
+test("while every instance is down: a banner, a pending outbox, and Retry now", async ({ browser }) => {
+  const page = await loggedIn(browser, cluster.baseURL, "Grace");
+  try {
+    for (let i = 1; i <= cluster.size; i++) cluster.run("kill", String(i));
+    await expect(page.getByTestId("status")).toContainText("Connection lost");
+    const retry = page.getByRole("button", { name: "Retry now" });
+    await expect(retry).toBeVisible();
+    await say(page, "queued while everything is down");
+    await expect(page.getByTestId("pending")).toHaveText(/queued while everything is down/);
+    // The draft in the composer survives the outage too.
+    await page.getByTestId("composer").fill("a draft in progress");
+    // Retry now probes at once instead of waiting out the backoff.
+    const probe = page.waitForRequest((r) => new URL(r.url()).pathname === "/", { timeout: 3_000 });
+    await retry.click();
+    await probe;
+  } finally {
+    for (let i = 1; i <= cluster.size; i++) cluster.run("start", String(i));
+  }
+  await connected(page);
+  await expect(page.getByTestId("pending")).toHaveCount(0, { timeout: 20_000 });
+  await expect(texts(page).filter({ hasText: "queued while everything is down" })).toHaveCount(1);
+  await expect(page.getByTestId("composer")).toHaveValue("a draft in progress");
+});
