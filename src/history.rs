@@ -152,14 +152,19 @@ mod tests {
         fn unsubscribe(&self, _: &RoomName) {}
     }
 
-    #[tokio::test]
-    async fn a_reconnect_storm_reads_history_once() {
+    /// A gated broker: every read waits until the test adds permits.
+    fn gated() -> Arc<Gated> {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let broker = Arc::new(Gated {
+        Arc::new(Gated {
             inner: MemoryBroker::new(100, tx),
             reads: AtomicUsize::new(0),
             gate: Semaphore::new(0),
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_storm_reads_history_once() {
+        let broker = gated();
         let room = RoomName::lobby();
         let draft = Draft {
             user: User {
@@ -198,12 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_started_before_a_join_is_not_shared_with_it() {
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let broker = Arc::new(Gated {
-            inner: MemoryBroker::new(100, tx),
-            reads: AtomicUsize::new(0),
-            gate: Semaphore::new(0),
-        });
+        let broker = gated();
         let history = Arc::new(History::new(broker.clone()));
         let early = {
             let history = history.clone();

@@ -124,11 +124,6 @@ impl Hub {
         let _ = tx.send(outgoing);
     }
 
-    /// Local sockets per room, for metrics and tests.
-    pub fn local_members(&self, room: &RoomName) -> usize {
-        self.rooms().get(room).map_or(0, |slot| slot.members)
-    }
-
     /// Feeds the backend's deliveries into the rooms until the backend closes them.
     pub async fn pump(self, mut deliveries: Deliveries) {
         while let Some(message) = deliveries.recv().await {
