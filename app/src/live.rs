@@ -97,6 +97,7 @@ pub struct Live {
     pub gap: RwSignal<bool>,
     control: StoredValue<Option<control::Sender>>,
     /// When (ms since epoch) the current outage began, for the reconnect-time log line.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     lost_at: StoredValue<Option<f64>>,
 }
 
