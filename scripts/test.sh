@@ -8,7 +8,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m==> [%ss] %s\033[0m\n' "$SECONDS" "$*"; }
 
 step "installing what the tests need"
 scripts/setup.sh test
@@ -40,6 +40,7 @@ rust_failed=$(count '[0-9]+ failed;' "$logs/cargo.txt")
 e2e_passed=$(count '^ *[0-9]+ passed' "$logs/e2e.txt")
 e2e_failed=$(count '^ *[0-9]+ failed' "$logs/e2e.txt")
 echo
+echo "finished in ${SECONDS}s"
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "playwright: $e2e_passed passed, $e2e_failed failed"
 echo "total: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"

@@ -1,30 +1,34 @@
 import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, say, texts } from "./helpers";
+import { connected, loggedIn, say, texts, uniqueTag } from "./helpers";
 
 test("two users on two different instances chat with each other", async ({ browser }) => {
-  const alice = await loggedIn(browser, cluster.instanceURL(1), "Alice");
-  const bob = await loggedIn(browser, cluster.instanceURL(2), "Bob");
+  const tag = uniqueTag();
+  const alice = await loggedIn(browser, cluster.instanceURL(1), `Alice-${tag}`);
+  const bob = await loggedIn(browser, cluster.instanceURL(2), `Bob-${tag}`);
   await expect(alice.getByTestId("socket-instance")).toHaveText("app-1");
   await expect(bob.getByTestId("socket-instance")).toHaveText("app-2");
 
-  await say(alice, "Hi Bob, I'm on app-1");
-  await expect(bob.locator(".msg", { hasText: "Hi Bob, I'm on app-1" })).toContainText("Alice");
-  await say(bob, "Hi Alice, app-2 here");
-  await expect(alice.locator(".msg", { hasText: "Hi Alice, app-2 here" })).toBeVisible();
+  const hello = `Hi Bob, I'm on app-1 (${tag})`;
+  const reply = `Hi Alice, app-2 here (${tag})`;
+  await say(alice, hello);
+  await expect(bob.locator(".msg", { hasText: hello })).toContainText(`Alice-${tag}`);
+  await say(bob, reply);
+  await expect(alice.locator(".msg", { hasText: reply })).toBeVisible();
 
   // Own messages are highlighted, others' are not.
-  await expect(alice.locator(".msg.mine", { hasText: "Hi Bob" })).toBeVisible();
-  await expect(alice.locator(".msg:not(.mine)", { hasText: "Hi Alice" })).toBeVisible();
+  await expect(alice.locator(".msg.mine", { hasText: hello })).toBeVisible();
+  await expect(alice.locator(".msg:not(.mine)", { hasText: reply })).toBeVisible();
 
-  await say(alice, "/me waves");
-  await expect(bob.locator(".msg.action", { hasText: "* Alice waves" })).toBeVisible();
-  await expect(bob.locator(".msg.notice", { hasText: "Alice joined" }).first()).toBeVisible();
+  await say(alice, `/me waves (${tag})`);
+  await expect(bob.locator(".msg.action", { hasText: `* Alice-${tag} waves (${tag})` })).toBeVisible();
+  await expect(bob.locator(".msg.notice", { hasText: `Alice-${tag} joined` }).first()).toBeVisible();
 });
 
 test("a refresh keeps the user logged in and the server renders the chat", async ({ browser }) => {
   const page = await loggedIn(browser, cluster.baseURL, "Carol");
-  await say(page, "before the refresh");
+  const said = `before the refresh ${uniqueTag()}`;
+  await say(page, said);
 
   const response = await page.reload();
   const html = (await response!.text()) as string;
@@ -33,7 +37,7 @@ test("a refresh keeps the user logged in and the server renders the chat", async
 
   await expect(page.getByTestId("me")).toHaveText("Carol");
   await connected(page);
-  await expect(texts(page).filter({ hasText: "before the refresh" })).toHaveCount(1);
+  await expect(texts(page).filter({ hasText: said })).toHaveCount(1);
 });
 
 test("an invalid name is refused with a clear message", async ({ browser }) => {

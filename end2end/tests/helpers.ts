@@ -29,3 +29,8 @@ export async function say(page: Page, text: string) {
 export function texts(page: Page) {
   return page.locator(".msg:not(.notice) .text");
 }
+
+/** A short random tag that keeps a test's texts apart from earlier runs' (history persists). */
+export function uniqueTag(): string {
+  return Math.random().toString(36).slice(2, 8);
+}

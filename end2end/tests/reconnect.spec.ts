@@ -2,7 +2,7 @@
 // instance by itself, still logged in, losing, duplicating and reordering nothing.
 import { expect, test, type Page } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, say, texts } from "./helpers";
+import { connected, loggedIn, say, texts, uniqueTag } from "./helpers";
 
 /** The number of the instance the page's socket is on ("app-2" → 2). */
 async function instanceOf(page: Page): Promise<number> {
@@ -41,11 +41,12 @@ for (const how of ["kill", "stop"] as const) {
   test(`${what}: the user reconnects elsewhere, logged in, and nothing is lost or doubled`, async ({
     browser,
   }, testInfo) => {
-    // Texts are unique per test: the room's history outlives a test.
-    const before = `before the ${how}`;
-    const typed = `typed during the ${how}`;
-    const after = `after the ${how}`;
-    const outage = (i: number) => `${how}-outage-${i}`;
+    // Texts are unique per run: the room's history outlives a test.
+    const run = uniqueTag();
+    const before = `before the ${how} ${run}`;
+    const typed = `typed during the ${how} ${run}`;
+    const after = `after the ${how} ${run}`;
+    const outage = (i: number) => `${how}-${run}-outage-${i}`;
     const erin = await loggedIn(browser, cluster.baseURL, `Erin-${how}`);
     const victim = await instanceOf(erin);
     const frank = await loggedIn(browser, cluster.instanceURL(other(victim)), `Frank-${how}`);
@@ -81,7 +82,7 @@ for (const how of ["kill", "stop"] as const) {
 
       // (c) Exactly once, in order.
       await expect(texts(erin).filter({ hasText: outage(5) })).toHaveCount(1);
-      const seen = (await texts(erin).allTextContents()).filter((t) => t.startsWith(`${how}-outage-`));
+      const seen = (await texts(erin).allTextContents()).filter((t) => t.startsWith(`${how}-${run}-outage-`));
       expect(seen).toEqual([1, 2, 3, 4, 5].map(outage));
 
       // (d) Delivered exactly once, to both, and no longer pending.
@@ -110,13 +111,14 @@ for (const how of ["kill", "stop"] as const) {
 
 test("while every instance is down: a banner, a pending outbox, and Retry now", async ({ browser }) => {
   const page = await loggedIn(browser, cluster.baseURL, "Grace");
+  const queued = `queued while everything is down ${uniqueTag()}`;
   try {
     for (let i = 1; i <= cluster.size; i++) cluster.run("kill", String(i));
     await expect(page.getByTestId("status")).toContainText("Connection lost");
     const retry = page.getByRole("button", { name: "Retry now" });
     await expect(retry).toBeVisible();
-    await say(page, "queued while everything is down");
-    await expect(page.getByTestId("pending")).toHaveText(/queued while everything is down/);
+    await say(page, queued);
+    await expect(page.getByTestId("pending")).toContainText(queued);
     // The draft in the composer survives the outage too.
     await page.getByTestId("composer").fill("a draft in progress");
     // Retry now probes at once instead of waiting out the backoff.
@@ -128,6 +130,6 @@ test("while every instance is down: a banner, a pending outbox, and Retry now", 
   }
   await connected(page);
   await expect(page.getByTestId("pending")).toHaveCount(0, { timeout: 20_000 });
-  await expect(texts(page).filter({ hasText: "queued while everything is down" })).toHaveCount(1);
+  await expect(texts(page).filter({ hasText: queued })).toHaveCount(1);
   await expect(page.getByTestId("composer")).toHaveValue("a draft in progress");
 });
