@@ -49,7 +49,7 @@ wait_until() {
 start_redis() {
   alive redis && return
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --daemonize no &
+    --dir "$dir" --logfile "$dir/redis.log" --daemonize no >/dev/null 2>&1 &
   echo $! >"$dir/redis.pid"
   wait_until "redis-cli -p $redis_port ping | grep -q PONG" 10 || die "redis did not start (see $dir/redis.log)"
 }

@@ -89,7 +89,8 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
                     data-testid="composer"
                     rows="1"
                     maxlength=MAX_TEXT_CHARS
-                    placeholder="Message #lobby — Enter to send, Shift+Enter for a new line, /me for actions"
+                    placeholder="Message #lobby"
+                    title="Enter sends, Shift+Enter starts a new line, /me for actions"
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
                     on:keydown=move |ev| {
