@@ -45,6 +45,22 @@ pub fn decode_published(room: RoomName, payload: &[u8]) -> Result<ChatMessage, B
     Ok(draft.into_message(room, id))
 }
 
+/// Decodes stream entries in the order given. One unreadable entry must not hide the rest of the
+/// room: it is logged and skipped.
+fn decode_entries<'a>(
+    room: &RoomName,
+    entries: impl IntoIterator<Item = &'a redis::streams::StreamId>,
+) -> Vec<ChatMessage> {
+    entries
+        .into_iter()
+        .filter_map(|entry| {
+            decode_entry(room, entry)
+                .inspect_err(|e| tracing::warn!(error = %e, "skipping unreadable history entry"))
+                .ok()
+        })
+        .collect()
+}
+
 fn decode_entry(
     room: &RoomName,
     entry: &redis::streams::StreamId,
@@ -103,15 +119,7 @@ impl Broker for RedisBroker {
         let reply: StreamRangeReply = conn
             .xrevrange_count(self.keys.log(room), "+", "-", limit)
             .await?;
-        let mut messages = Vec::with_capacity(reply.ids.len());
-        for entry in reply.ids.iter().rev() {
-            match decode_entry(room, entry) {
-                Ok(message) => messages.push(message),
-                // One unreadable entry must not hide the rest of the room.
-                Err(e) => tracing::warn!(error = %e, "skipping unreadable history entry"),
-            }
-        }
-        Ok(messages)
+        Ok(decode_entries(room, reply.ids.iter().rev()))
     }
 
     /// `XRANGE (after +`. Whether messages are missing is read from the first entry's `p` (its
@@ -133,14 +141,10 @@ impl Broker for RedisBroker {
             .and_then(|first| first.get::<String>("p"))
             .and_then(|previous| previous.parse::<MessageId>().ok())
             .is_some_and(|previous| previous > after);
-        let mut messages = Vec::with_capacity(reply.ids.len());
-        for entry in &reply.ids {
-            match decode_entry(room, entry) {
-                Ok(message) => messages.push(message),
-                Err(e) => tracing::warn!(error = %e, "skipping unreadable history entry"),
-            }
-        }
-        Ok(Replay { messages, gap })
+        Ok(Replay {
+            messages: decode_entries(room, &reply.ids),
+            gap,
+        })
     }
 
     async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {
