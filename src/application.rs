@@ -4,9 +4,14 @@
 //! bind port 0). Stopping cancels one token that every socket task and the subscriber watch, and
 //! waits for all of them: axum's graceful shutdown does not track upgraded sockets.
 //!
-//! Shutdown order: stop accepting connections and report not-ready; let every socket close
-//! (each at a random moment in the drain window, code 1012) while the subscriber keeps delivering
-//! to the ones still open; then stop the subscriber and the fan-out pump.
+//! Shutdown order (the drain):
+//! 1. report not-ready (`/readyz` 503) and refuse new WebSocket upgrades at once, but **keep
+//!    serving HTTP for the whole drain window**, so the load balancer's health check sees the 503
+//!    and a reconnecting client's probe still gets an answer;
+//! 2. meanwhile close every socket, each at a random moment in the window (code 1012), while the
+//!    subscriber keeps delivering to the ones still open;
+//! 3. when the window ends, stop the listener, wait for the last sockets, then stop the
+//!    subscriber and the fan-out pump.
 
 use crate::{backend, config::Config, history::History, hub::Hub, routes, state::AppState};
 use anyhow::Context;
@@ -91,6 +96,7 @@ impl Application {
             instance,
             history: Arc::new(History::new(backend.broker.clone())),
             broker: backend.broker,
+            health: backend.health,
             hub,
             leptos,
             shutdown,
@@ -134,8 +140,10 @@ impl Application {
             let shutdown = shutdown.clone();
             async move {
                 stop.await;
-                tracing::info!(drain = ?drain, "shutting down: not ready, closing sockets");
+                tracing::info!(drain = ?drain, "draining: not ready, closing sockets");
                 shutdown.cancel();
+                tokio::time::sleep(drain).await;
+                tracing::info!("drain window over: closing the listener");
             }
         };
         axum::serve(self.listener, self.router)

@@ -13,9 +13,8 @@ use app::protocol::{MessageId, RoomName};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Instant,
 };
-use tokio::sync::OnceCell;
+use tokio::{sync::OnceCell, time::Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -113,6 +112,7 @@ mod tests {
     use app::protocol::{ChatMessage, Draft, MessageKind, User, UserId, UserName};
     use async_trait::async_trait;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
     use tokio::sync::Semaphore;
 
     /// The in-memory broker, with reads counted and held until released.
@@ -150,11 +150,17 @@ mod tests {
             Ok(())
         }
         fn unsubscribe(&self, _: &RoomName) {}
+        async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
+            self.inner.revoke(user, ttl).await
+        }
+        async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
+            self.inner.is_revoked(user).await
+        }
     }
 
     /// A gated broker: every read waits until the test adds permits.
     fn gated() -> Arc<Gated> {
-        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, _rx) = crate::backend::delivery::channel(16);
         Arc::new(Gated {
             inner: MemoryBroker::new(100, tx),
             reads: AtomicUsize::new(0),

@@ -9,15 +9,23 @@
 //! Slow sockets: a room's channel holds [`ROOM_BUFFER`] frames. A socket that falls further behind
 //! than that gets `RecvError::Lagged`; the connection then tells the client and closes, and the
 //! client reconnects and catches up from history. A slow reader never slows the room down.
+//!
+//! Interruptions: when the backend reports that messages of a room may have been missed, every
+//! socket in the room gets [`RoomEvent::Interrupted`] in its place in the flow, and backfills
+//! from the room's stream after the last message it sent (see `ws::connection`). Logouts reach
+//! every room as [`RoomEvent::LoggedOut`]; the user's sockets close.
 
-use crate::backend::{BackendError, Broker, Deliveries};
-use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg};
+use crate::backend::{BackendError, Broker, Deliveries, Delivery};
+use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, UserId};
 use axum::extract::ws::Utf8Bytes;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
-use tokio::sync::{broadcast, OnceCell};
+use tokio::{
+    sync::{broadcast, OnceCell},
+    time::Instant,
+};
 
 /// Frames a room buffers for its slowest socket before that socket counts as lagging.
 pub const ROOM_BUFFER: usize = 1024;
@@ -29,8 +37,20 @@ pub struct Outgoing {
     pub frame: Utf8Bytes,
 }
 
+/// What a socket receives from its room.
+#[derive(Debug, Clone)]
+pub enum RoomEvent {
+    /// The next message, encoded once for everyone.
+    Message(Arc<Outgoing>),
+    /// Messages may have been missed before this point; delivery has been live again since
+    /// `since`, so a stream read started after `since` finds them.
+    Interrupted { since: Instant },
+    /// This user logged out somewhere.
+    LoggedOut(UserId),
+}
+
 struct Slot {
-    tx: broadcast::Sender<Arc<Outgoing>>,
+    tx: broadcast::Sender<RoomEvent>,
     members: usize,
     /// Set once the backend confirmed the subscription; joiners wait for it.
     subscribed: Arc<OnceCell<()>>,
@@ -50,7 +70,7 @@ struct Inner {
 /// Membership of one socket in one room. Dropping it leaves the room.
 pub struct Membership {
     pub room: RoomName,
-    pub receiver: broadcast::Receiver<Arc<Outgoing>>,
+    pub receiver: broadcast::Receiver<RoomEvent>,
     hub: Hub,
 }
 
@@ -121,13 +141,49 @@ impl Hub {
             frame: ServerMsg::Message(message).to_json().into(),
         });
         // An error only means every receiver left since the look-up.
-        let _ = tx.send(outgoing);
+        let _ = tx.send(RoomEvent::Message(outgoing));
+    }
+
+    /// Tells every local socket in `rooms` that messages may have been missed.
+    pub fn interrupted(&self, rooms: &[RoomName]) {
+        let since = Instant::now();
+        let senders: Vec<_> = {
+            let all = self.rooms();
+            rooms
+                .iter()
+                .filter_map(|room| all.get(room).map(|slot| slot.tx.clone()))
+                .collect()
+        };
+        tracing::info!(
+            rooms = senders.len(),
+            "delivery was interrupted; sockets backfill"
+        );
+        for tx in senders {
+            let _ = tx.send(RoomEvent::Interrupted { since });
+        }
+    }
+
+    /// Tells every local socket that `user` logged out; theirs close.
+    pub fn logged_out(&self, user: UserId) {
+        let senders: Vec<_> = self.rooms().values().map(|slot| slot.tx.clone()).collect();
+        for tx in senders {
+            let _ = tx.send(RoomEvent::LoggedOut(user));
+        }
+    }
+
+    /// Passes one delivery from the backend to the rooms it concerns.
+    pub fn handle(&self, delivery: Delivery) {
+        match delivery {
+            Delivery::Message(message) => self.deliver(message),
+            Delivery::Interrupted { rooms } => self.interrupted(&rooms),
+            Delivery::LoggedOut(user) => self.logged_out(user),
+        }
     }
 
     /// Feeds the backend's deliveries into the rooms until the backend closes them.
     pub async fn pump(self, mut deliveries: Deliveries) {
-        while let Some(message) = deliveries.recv().await {
-            self.deliver(message);
+        while let Some(delivery) = deliveries.recv().await {
+            self.handle(delivery);
         }
     }
 }

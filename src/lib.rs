@@ -4,7 +4,8 @@
 //! - [`application`]: binds, connects the backend, serves, shuts down;
 //! - [`routes`]: the HTTP surface; [`ws`]: the WebSocket; [`cookies`]: the `Secure` flag;
 //! - [`hub`]: local fan-out to sockets; [`history`]: shared history reads;
-//! - [`backend`]: Redis or in-memory storage and pub/sub; [`rotation`]: session id rotation.
+//! - [`backend`]: Redis or in-memory storage and pub/sub; [`rotation`]: session id rotation;
+//!   [`logout`]: a logout reaches the user's sockets on every instance.
 
 pub mod application;
 pub mod backend;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod cookies;
 pub mod history;
 pub mod hub;
+pub mod logout;
 pub mod rotation;
 pub mod routes;
 pub mod shutdown;

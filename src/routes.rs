@@ -6,13 +6,13 @@
 //! | `/api/login`, `/api/logout`, `/api/whoami` | server functions |
 //! | `/ws?room=` | the WebSocket (logged-in sessions only) |
 //! | `/healthz` | liveness: 200 while the process serves |
-//! | `/readyz` | readiness: 503 once draining, for the load balancer |
+//! | `/readyz` | readiness: 503 while draining or while Redis does not answer, for the load balancer |
 //! | `/pkg/*`, assets | the built site |
 //!
 //! Only the first three rows sit behind the session layer: serving the WASM bundle needs no
 //! session look-up.
 
-use crate::{backend::Sessions, cookies, rotation, state::AppState, ws};
+use crate::{backend::Sessions, cookies, logout, rotation, state::AppState, ws};
 use app::{auth::InstanceName, shell, App};
 use axum::{extract::State, http::StatusCode, middleware, routing::get, Router};
 use leptos::prelude::provide_context;
@@ -46,6 +46,10 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
             move || shell(leptos_options.clone()),
         )
         .layer(middleware::from_fn(rotation::on_page_load))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            logout::everywhere,
+        ))
         .layer(session_layer)
         .layer(middleware::from_fn_with_state(
             config.session_cookie.clone(),
@@ -59,11 +63,15 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         .with_state(state)
 }
 
-/// Ready while not shutting down; the load balancer stops sending new clients once this fails.
+/// Ready while not draining and while the backend proves it delivers (a pub/sub round trip on
+/// this instance's probe channel, see `backend::health`); the load balancer stops sending new
+/// clients once this fails.
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
     if state.shutdown.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining")
-    } else {
-        (StatusCode::OK, "ready")
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+    }
+    match state.health.check() {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }

@@ -1,6 +1,11 @@
 //! What every handler can reach. Cheap to clone: everything inside is shared.
 
-use crate::{backend::Broker, config::Config, history::History, hub::Hub};
+use crate::{
+    backend::{Broker, Health},
+    config::Config,
+    history::History,
+    hub::Hub,
+};
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -12,10 +17,13 @@ pub struct AppState {
     /// This instance's name, as users see it.
     pub instance: String,
     pub broker: Arc<dyn Broker>,
+    /// Whether the backend can deliver right now (readiness).
+    pub health: Health,
     pub hub: Hub,
     pub history: Arc<History>,
     pub leptos: LeptosOptions,
-    /// Cancelled when the server starts shutting down; every socket task watches it.
+    /// Cancelled when the server starts draining: readiness turns 503, new sockets are refused,
+    /// and every socket task schedules its close.
     pub shutdown: CancellationToken,
     /// Tracks socket tasks, so shutdown can wait until every socket is closed.
     pub sockets: TaskTracker,

@@ -17,8 +17,39 @@ pub const MAX_ROOM_CHARS: usize = 32;
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// Largest client frame the server reads, in bytes. Bigger frames are refused with `too_large`.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
-/// Seconds between server heartbeats on an idle socket.
+/// Seconds between server heartbeats on an idle socket, unless the server is configured otherwise
+/// (the interval in use travels in [`ServerMsg::Hello`]).
 pub const HEARTBEAT_SECS: u64 = 15;
+/// Slack the client allows past two missed heartbeats before it calls a connection dead.
+pub const SILENCE_SLACK_MS: u64 = 5_000;
+
+/// How long a client may hear nothing before it treats the connection as dead: two heartbeat
+/// intervals plus [`SILENCE_SLACK_MS`]. Derived from the interval the server announced in `hello`,
+/// so a server configured with long heartbeats never makes idle clients reconnect.
+pub fn silence_limit_ms(heartbeat_ms: u64) -> u64 {
+    heartbeat_ms
+        .saturating_mul(2)
+        .saturating_add(SILENCE_SLACK_MS)
+}
+
+/// WebSocket close codes the server uses, and what the client does on each.
+pub mod close_code {
+    /// RFC 6455 "unsupported data": a binary frame; the protocol is JSON text only. The client
+    /// never sends binary, so this ends a foreign or broken client's socket.
+    pub const UNSUPPORTED: u16 = 1003;
+    /// RFC 6455 "message too big": a frame over the hard limit. Smaller oversize frames get a
+    /// `too_large` error and the socket stays open.
+    pub const TOO_BIG: u16 = 1009;
+    /// RFC 6455 "service restart": the instance is draining. Reconnect soon (after a short random
+    /// delay), elsewhere.
+    pub const RESTART: u16 = 1012;
+    /// RFC 6455 "try again later": the socket fell behind its room, or the instance could not
+    /// recover messages it may have missed. Reconnect with `after=` to catch up exactly.
+    pub const AGAIN: u16 = 1013;
+    /// Application code: the session was logged out (in another tab, on another instance) or
+    /// has expired. Do not reconnect; show the login form.
+    pub const LOGGED_OUT: u16 = 4401;
+}
 /// Response header of `GET /`: `active` when the request's session has a user, else `none`. The
 /// reconnecting client reads it from its probe to tell "instance gone" from "logged out".
 pub const SESSION_HEADER: &str = "x-switchboard-session";
@@ -336,6 +367,16 @@ pub enum ClientMsg {
     },
 }
 
+/// The `client_id` of a client frame, read leniently (whatever else the frame holds, however
+/// wrong), so that even a refused frame's error can name the message it refuses.
+pub fn client_id_of(frame: &str) -> Option<ClientId> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        client_id: Option<ClientId>,
+    }
+    serde_json::from_str::<Envelope>(frame).ok()?.client_id
+}
+
 /// Why the server refused something. Stable, machine-readable; `message` says it for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -354,6 +395,15 @@ pub enum ErrorCode {
     Lagged,
 }
 
+impl ErrorCode {
+    /// Whether sending the same frame again later may succeed. A client retries transient
+    /// refusals with backoff (re-sending is safe: the `client_id` makes it idempotent) and shows
+    /// permanent ones to the user, who may edit, retry or discard the message.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorCode::Unavailable | ErrorCode::Lagged)
+    }
+}
+
 /// Frames the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -363,13 +413,23 @@ pub enum ServerMsg {
         instance: String,
         user: User,
         room: RoomName,
+        /// The server's heartbeat interval on this socket, in milliseconds. The client's silence
+        /// limit derives from it ([`silence_limit_ms`]).
+        heartbeat_ms: u64,
     },
     /// A message in the room, live or from history. Shown once per id, in id order.
     Message(ChatMessage),
     /// The message the client sent with `client_id` was stored as `id`.
     Ack { client_id: ClientId, id: MessageId },
     /// Something the client sent was refused, or the server has a problem the user should see.
-    Error { code: ErrorCode, message: String },
+    /// A refused `send` names its `client_id`, so the client can mark that outbox entry; every
+    /// `send` ends in exactly one `ack` or one such `error`.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<ClientId>,
+    },
     /// Messages after `after` and before `first` (all of them when `first` is absent) are no
     /// longer kept, so a resuming client cannot be given them. Sent before the replay.
     Gap {
@@ -378,17 +438,33 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         first: Option<MessageId>,
     },
-    /// Sent every [`HEARTBEAT_SECS`] seconds while nothing else is. A client that hears nothing
-    /// for about two intervals treats the connection as dead (the browser cannot see a half-open
-    /// TCP connection) and reconnects.
+    /// Sent every `heartbeat_ms` (see `hello`) while the socket is open. A client that hears
+    /// nothing for [`silence_limit_ms`] treats the connection as dead (the browser cannot see a
+    /// half-open TCP connection) and reconnects.
     Heartbeat,
 }
 
 impl ServerMsg {
+    /// An error about no particular message.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Error {
             code,
             message: message.into(),
+            client_id: None,
+        }
+    }
+
+    /// The refusal of the `send` that carried `client_id` (when the frame was readable enough
+    /// to have one).
+    pub fn refused(
+        code: ErrorCode,
+        message: impl Into<String>,
+        client_id: Option<ClientId>,
+    ) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            client_id,
         }
     }
 
@@ -504,6 +580,29 @@ mod tests {
             r#"{"type":"gap","room":"lobby","after":"5-0","first":"9-0"}"#
         );
         assert_eq!(ServerMsg::Heartbeat.to_json(), r#"{"type":"heartbeat"}"#);
+    }
+
+    #[test]
+    fn refusals_name_the_message_they_refuse() {
+        let id = ClientId(Uuid::nil());
+        let frame = r#"{"type":"send","room":"NOPE!","text":"","client_id":"00000000-0000-0000-0000-000000000000"}"#;
+        assert_eq!(client_id_of(frame), Some(id));
+        assert_eq!(client_id_of("not json"), None);
+        assert_eq!(client_id_of(r#"{"type":"send"}"#), None);
+        let json = ServerMsg::refused(ErrorCode::InvalidText, "empty", Some(id)).to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"error","code":"invalid_text","message":"empty","client_id":"00000000-0000-0000-0000-000000000000"}"#
+        );
+        assert!(ErrorCode::Unavailable.is_transient());
+        assert!(!ErrorCode::InvalidText.is_transient());
+    }
+
+    #[test]
+    fn the_silence_limit_follows_the_announced_heartbeat() {
+        assert_eq!(silence_limit_ms(15_000), 35_000);
+        assert_eq!(silence_limit_ms(55_000), 115_000);
+        assert_eq!(silence_limit_ms(u64::MAX), u64::MAX);
     }
 
     #[test]

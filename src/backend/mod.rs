@@ -6,22 +6,25 @@
 //! instance) and [`memory`] (one process, no Redis: for development and single-instance use).
 //!
 //! Messages published for the rooms this instance subscribed to arrive, in order, on the
-//! [`Deliveries`] channel that [`connect`] returns; the fan-out hub reads it.
+//! [`Deliveries`] channel that [`connect`] returns; the fan-out hub reads it. Whenever some may
+//! have been missed, the same channel says so ([`Delivery::Interrupted`]): loss is an event,
+//! never silence.
 
+pub mod delivery;
+pub mod health;
 pub mod memory;
 pub mod redis;
 
+pub use delivery::{Deliveries, Delivery};
+pub use health::Health;
+
 use crate::config::Config;
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName};
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName, UserId};
 use async_trait::async_trait;
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::{sync::Arc, time::Duration};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
-
-/// Messages published in subscribed rooms, in publish order, for the local fan-out.
-pub type Deliveries = mpsc::UnboundedReceiver<ChatMessage>;
 
 /// A storage or transport failure. Callers tell the user "unavailable" and log the detail.
 #[derive(Debug, thiserror::Error)]
@@ -55,8 +58,8 @@ pub struct Replay {
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
     /// Stores `draft` as the room's next message and publishes it to every subscribed instance,
-    /// in one atomic step (so publish order is storage order). A draft whose `client_id` was seen
-    /// recently in this room is not stored again.
+    /// in one atomic step (so publish order is storage order). A draft whose sender sent the same
+    /// `client_id` recently in this room is not stored again.
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError>;
 
     /// The last `limit` messages of the room, oldest first.
@@ -79,6 +82,13 @@ pub trait Broker: Send + Sync + 'static {
     /// Stops delivering the room's messages to this instance. Does not wait: the request is
     /// queued behind earlier subscribe requests, so the two always take effect in order.
     fn unsubscribe(&self, room: &RoomName);
+
+    /// Tells every instance that `user` logged out, so their open sockets close, and remembers
+    /// it for `ttl` (the session lifetime) for instances that missed the announcement.
+    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError>;
+
+    /// Whether `user` logged out within the session lifetime.
+    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError>;
 }
 
 tokio::task_local! {
@@ -117,12 +127,14 @@ impl SessionStore for Sessions {
     }
 }
 
-/// A connected backend: the broker, the session store, and the deliveries for the fan-out.
+/// A connected backend: the broker, the session store, the deliveries for the fan-out, and
+/// whether it can deliver right now.
 pub struct Backend {
     pub kind: &'static str,
     pub broker: Arc<dyn Broker>,
     pub sessions: Sessions,
     pub deliveries: Deliveries,
+    pub health: Health,
 }
 
 /// Connects to Redis when one is configured, or starts the in-memory backend. Background tasks

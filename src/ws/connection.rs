@@ -1,25 +1,38 @@
 //! One socket's life: join the room, catch up (recent history, or exactly what was missed), then
-//! one loop over shutdown, the room's messages, the client's frames and the heartbeat.
+//! one loop over shutdown, the room's events, the client's frames and the heartbeat.
+//!
+//! The loop is generic over its [`Transport`], so its timing (heartbeats, the drain, backfills)
+//! is unit-tested with paused time (see `ws::tests`).
+//!
+//! The rules it keeps:
+//! - every message reaches the client once and in id order: anything not newer than the last id
+//!   sent is dropped, and after an interruption the gap is backfilled from the room's stream;
+//! - every `send` frame gets exactly one answer: an `ack`, or an `error` naming its `client_id`;
+//! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
+//!   1003; a logout anywhere ends it with 4401.
 
-use crate::{hub::Outgoing, state::AppState};
+use super::transport::{close, is_too_big, send_msg, send_raw, SendFailed, Transport};
+use crate::{hub::RoomEvent, state::AppState};
 use app::protocol::{
-    ClientMsg, Draft, ErrorCode, MessageId, MessageKind, RoomName, Said, ServerMsg, User,
-    MAX_FRAME_BYTES,
+    client_id_of, close_code, ChatMessage, ClientMsg, Draft, ErrorCode, MessageId, MessageKind,
+    RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
 };
-use axum::extract::ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket};
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
+use axum::extract::ws::Message;
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::{
+    sync::broadcast::error::RecvError,
+    time::{Instant, MissedTickBehavior},
 };
-use tokio::{sync::broadcast::error::RecvError, time::MissedTickBehavior};
 use tracing::Instrument;
 
 /// Messages a new socket gets from the room's history before live ones.
 pub const HISTORY_ON_JOIN: usize = 50;
 /// A resuming socket's missed messages are read in pages of this many.
 const REPLAY_PAGE: usize = 500;
-/// A client that does not take a frame within this time is dropped.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// After closing for an oversize frame, how long the socket stays open unread, so the client
+/// reads the close frame before the rest of its frame makes the kernel reset the connection.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 pub struct Connection {
     state: AppState,
@@ -31,13 +44,11 @@ pub struct Connection {
 
 /// Why the loop ended, which decides what the room is told.
 enum Ended {
-    /// The client closed the socket or went away: it left the room.
+    /// The client closed the socket, went away, or was logged out: it left the room.
     ClientLeft,
     /// The server closed it (shutdown, lag, send failure): the client will be back.
     ServerClosed,
 }
-
-struct SendFailed;
 
 impl Connection {
     pub fn new(state: AppState, user: User, room: RoomName, after: Option<MessageId>) -> Self {
@@ -49,7 +60,7 @@ impl Connection {
         }
     }
 
-    pub async fn run(self, socket: WebSocket) {
+    pub async fn run<T: Transport>(self, socket: T) {
         let span = tracing::info_span!(
             "ws",
             user = %self.user.name,
@@ -61,7 +72,7 @@ impl Connection {
         self.serve(socket).instrument(span).await;
     }
 
-    async fn serve(self, mut socket: WebSocket) {
+    async fn serve<T: Transport>(self, mut socket: T) {
         tracing::info!("socket open");
         // Join before reading history: anything stored after the join reaches the receiver, so
         // history plus live messages have no gap. Duplicates are dropped by id below.
@@ -71,7 +82,7 @@ impl Connection {
                 tracing::warn!(error = %e, "could not join room");
                 let _ = send_msg(
                     &mut socket,
-                    &unavailable("The chat backend is unavailable."),
+                    &unavailable("The chat backend is unavailable.", None),
                 )
                 .await;
                 let _ = close(&mut socket, close_code::AGAIN, "backend unavailable").await;
@@ -79,15 +90,17 @@ impl Connection {
             }
         };
         let joined = Instant::now();
+        let heartbeat_every = self.state.config.heartbeat;
         let hello = ServerMsg::Hello {
             instance: self.state.instance.clone(),
             user: self.user.clone(),
             room: self.room.clone(),
+            heartbeat_ms: u64::try_from(heartbeat_every.as_millis()).unwrap_or(u64::MAX),
         };
         if send_msg(&mut socket, &hello).await.is_err() {
             return;
         }
-        let mut last_sent = match self.catch_up(&mut socket, joined).await {
+        let mut last_sent = match self.catch_up(&mut socket, self.after, joined).await {
             Ok(last) => last,
             Err(SendFailed) => return,
         };
@@ -95,20 +108,18 @@ impl Connection {
             self.announce(MessageKind::Join).await;
         }
 
-        let mut heartbeat = tokio::time::interval_at(
-            tokio::time::Instant::now() + self.state.config.heartbeat,
-            self.state.config.heartbeat,
-        );
+        let mut heartbeat =
+            tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // On shutdown each socket closes at its own random moment in the drain window, so the
         // reconnects reach the other instances spread out instead of all at once.
-        let mut close_at: Option<tokio::time::Instant> = None;
+        let mut close_at: Option<Instant> = None;
 
         let ended = loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
-                    let window = self.state.config.drain.as_millis() as u64;
-                    close_at = Some(tokio::time::Instant::now() + Duration::from_millis(fastrand::u64(0..=window)));
+                    let window = u64::try_from(self.state.config.drain.as_millis()).unwrap_or(u64::MAX);
+                    close_at = Some(Instant::now() + Duration::from_millis(fastrand::u64(0..=window)));
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(&mut socket, close_code::RESTART, "server restarting").await;
@@ -119,14 +130,32 @@ impl Connection {
                         break Ended::ServerClosed;
                     }
                 }
-                delivery = membership.receiver.recv() => match delivery {
-                    Ok(outgoing) => {
+                event = membership.receiver.recv() => match event {
+                    Ok(RoomEvent::Message(outgoing)) => {
                         if last_sent.is_some_and(|last| outgoing.id <= last) {
                             continue;
                         }
                         last_sent = Some(outgoing.id);
-                        if send_frame(&mut socket, &outgoing).await.is_err() {
+                        if send_raw(&mut socket, Message::Text(outgoing.frame.clone())).await.is_err() {
                             break Ended::ServerClosed;
+                        }
+                    }
+                    Ok(RoomEvent::Interrupted { since }) => {
+                        if self.revoked().await {
+                            let _ = close(&mut socket, close_code::LOGGED_OUT, "logged out").await;
+                            break Ended::ClientLeft;
+                        }
+                        tracing::info!(after = ?last_sent, "backfilling after an interruption");
+                        match self.catch_up(&mut socket, last_sent, since).await {
+                            Ok(last) => last_sent = last.max(last_sent),
+                            Err(SendFailed) => break Ended::ServerClosed,
+                        }
+                    }
+                    Ok(RoomEvent::LoggedOut(user)) => {
+                        if user == self.user.id {
+                            tracing::info!("the user logged out elsewhere; closing");
+                            let _ = close(&mut socket, close_code::LOGGED_OUT, "logged out").await;
+                            break Ended::ClientLeft;
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
@@ -141,7 +170,7 @@ impl Connection {
                     }
                     Err(RecvError::Closed) => break Ended::ServerClosed,
                 },
-                frame = socket.recv() => match frame {
+                frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         let reply = self.handle_text(&text).await;
                         if send_msg(&mut socket, &reply).await.is_err() {
@@ -149,13 +178,19 @@ impl Connection {
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        let reply = ServerMsg::error(ErrorCode::BadFrame, "Frames must be JSON text.");
-                        if send_msg(&mut socket, &reply).await.is_err() {
-                            break Ended::ServerClosed;
-                        }
+                        tracing::info!("binary frame; closing with 1003");
+                        let _ = close(&mut socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
+                        break Ended::ClientLeft;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break Ended::ClientLeft,
+                    Some(Err(e)) if is_too_big(&e) => {
+                        tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
+                        if close(&mut socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
+                            tokio::time::sleep(CLOSE_LINGER).await;
+                        }
+                        break Ended::ClientLeft;
+                    }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "socket read failed");
                         break Ended::ClientLeft;
@@ -169,28 +204,47 @@ impl Connection {
         tracing::info!("socket closed");
     }
 
-    /// Sends what the client needs before live messages: everything after `after` when resuming
-    /// (preceded by a `gap` frame if some of it is gone), else the recent history. Returns the
-    /// last id sent.
-    async fn catch_up(
+    /// Whether this socket's user logged out somewhere (checked after an interruption, which
+    /// may have swallowed the announcement). A failed check keeps the socket: the session was
+    /// valid when it opened, and the next interruption or announcement checks again.
+    async fn revoked(&self) -> bool {
+        match self.state.broker.is_revoked(self.user.id).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check for a logout");
+                false
+            }
+        }
+    }
+
+    /// Sends what the client lacks: everything after `after` (preceded by a `gap` frame if some
+    /// of it is gone), else the recent history. `since` is when this socket's delivery became
+    /// live (its join, or the end of an interruption): only reads started after it are shared
+    /// with it. Returns the last id sent (or `after`).
+    async fn catch_up<T: Transport>(
         &self,
-        socket: &mut WebSocket,
-        joined: Instant,
+        socket: &mut T,
+        after: Option<MessageId>,
+        since: Instant,
     ) -> Result<Option<MessageId>, SendFailed> {
         let history = &self.state.history;
-        let Some(after) = self.after else {
-            return match history.recent(&self.room, HISTORY_ON_JOIN, joined).await {
+        let Some(after) = after else {
+            return match history.recent(&self.room, HISTORY_ON_JOIN, since).await {
                 Ok(page) => send_page(socket, &page.messages).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read history");
-                    send_msg(socket, &unavailable("History is unavailable right now.")).await?;
+                    send_msg(
+                        socket,
+                        &unavailable("History is unavailable right now.", None),
+                    )
+                    .await?;
                     Ok(None)
                 }
             };
         };
         let mut cursor = after;
         loop {
-            let page = match history.after(&self.room, cursor, REPLAY_PAGE, joined).await {
+            let page = match history.after(&self.room, cursor, REPLAY_PAGE, since).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not replay history");
@@ -198,7 +252,7 @@ impl Connection {
                     // tries again (elsewhere, if need be) with the same `after`.
                     send_msg(
                         socket,
-                        &unavailable("Could not catch up on missed messages."),
+                        &unavailable("Could not catch up on missed messages.", None),
                     )
                     .await?;
                     let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
@@ -223,15 +277,17 @@ impl Connection {
         }
     }
 
-    /// Handles one text frame and returns the reply: an `ack` or an `error`.
+    /// Handles one text frame and returns its one answer: an `ack`, or an `error` that names the
+    /// frame's `client_id` when it has one.
     async fn handle_text(&self, text: &str) -> ServerMsg {
         if text.len() > MAX_FRAME_BYTES {
-            return ServerMsg::error(
+            return ServerMsg::refused(
                 ErrorCode::TooLarge,
                 format!(
                     "Frames can be at most {MAX_FRAME_BYTES} bytes; this one was {}.",
                     text.len()
                 ),
+                client_id_of(text),
             );
         }
         let (room, text, client_id) = match serde_json::from_str::<ClientMsg>(text) {
@@ -241,18 +297,23 @@ impl Connection {
                 client_id,
             }) => (room, text, client_id),
             Err(e) => {
-                return ServerMsg::error(ErrorCode::BadFrame, format!("Unreadable frame: {e}"))
+                return ServerMsg::refused(
+                    ErrorCode::BadFrame,
+                    format!("Unreadable frame: {e}"),
+                    client_id_of(text),
+                )
             }
         };
+        let refuse = |code, message: String| ServerMsg::refused(code, message, Some(client_id));
         if room != self.room {
-            return ServerMsg::error(
+            return refuse(
                 ErrorCode::WrongRoom,
                 format!("This socket is in #{}, not #{room}.", self.room),
             );
         }
         let said = match Said::parse(&text) {
             Ok(said) => said,
-            Err(e) => return ServerMsg::error(ErrorCode::InvalidText, format!("Not sent: {e}.")),
+            Err(e) => return refuse(ErrorCode::InvalidText, format!("Not sent: {e}.")),
         };
         let draft = Draft {
             user: self.user.clone(),
@@ -267,7 +328,10 @@ impl Connection {
             },
             Err(e) => {
                 tracing::warn!(error = %e, "could not store a message");
-                unavailable("Not sent: the chat backend is unavailable. Try again in a moment.")
+                unavailable(
+                    "Not sent: the chat backend is unavailable. Retrying…",
+                    Some(client_id),
+                )
             }
         }
     }
@@ -286,7 +350,7 @@ impl Connection {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -294,9 +358,9 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 }
 
 /// Sends history messages in order; returns the last id sent.
-async fn send_page(
-    socket: &mut WebSocket,
-    messages: &[app::protocol::ChatMessage],
+async fn send_page<T: Transport>(
+    socket: &mut T,
+    messages: &[ChatMessage],
 ) -> Result<Option<MessageId>, SendFailed> {
     for message in messages {
         send_msg(socket, &ServerMsg::Message(message.clone())).await?;
@@ -304,40 +368,6 @@ async fn send_page(
     Ok(messages.last().map(|m| m.id))
 }
 
-fn unavailable(message: &str) -> ServerMsg {
-    ServerMsg::error(ErrorCode::Unavailable, message)
-}
-
-async fn send_raw(socket: &mut WebSocket, message: Message) -> Result<(), SendFailed> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "socket write failed");
-            Err(SendFailed)
-        }
-        Err(_) => {
-            tracing::warn!("client did not read for {SEND_TIMEOUT:?}; dropping it");
-            Err(SendFailed)
-        }
-    }
-}
-
-async fn send_msg(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), SendFailed> {
-    send_raw(socket, Message::Text(msg.to_json().into())).await
-}
-
-/// Sends an already-encoded room frame; the bytes are shared with every other socket in the room.
-async fn send_frame(socket: &mut WebSocket, outgoing: &Arc<Outgoing>) -> Result<(), SendFailed> {
-    send_raw(socket, Message::Text(outgoing.frame.clone())).await
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), SendFailed> {
-    send_raw(
-        socket,
-        Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })),
-    )
-    .await
+fn unavailable(message: &str, client_id: Option<app::protocol::ClientId>) -> ServerMsg {
+    ServerMsg::refused(ErrorCode::Unavailable, message, client_id)
 }

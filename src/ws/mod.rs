@@ -5,8 +5,12 @@
 //! user's cookie: the `Origin` must be the page's own or one of `ALLOWED_ORIGINS`.
 
 mod connection;
+#[cfg(test)]
+mod tests;
+mod transport;
 
 pub use connection::Connection;
+pub use transport::Transport;
 
 use crate::state::AppState;
 use app::protocol::{MessageId, RoomName};
@@ -23,8 +27,8 @@ use tower_sessions::Session;
 
 /// Largest frame the WebSocket layer accepts at all. Frames between
 /// [`app::protocol::MAX_FRAME_BYTES`] and this get a `too_large` error and the socket stays open;
-/// beyond it the socket is closed (code 1009).
-const HARD_FRAME_LIMIT: usize = 256 * 1024;
+/// beyond it the socket is closed with a 1009 close frame.
+pub const HARD_FRAME_LIMIT: usize = 256 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -97,36 +101,4 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().unwrap());
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn same_origin_and_listed_origins_pass() {
-        assert!(origin_allowed(
-            &headers(Some("http://chat.local:8080"), "chat.local:8080"),
-            &[]
-        ));
-        assert!(origin_allowed(&headers(None, "chat.local"), &[]));
-        assert!(!origin_allowed(
-            &headers(Some("https://evil.example"), "chat.local"),
-            &[]
-        ));
-        let allowed = vec!["https://app.example".to_owned()];
-        assert!(origin_allowed(
-            &headers(Some("https://app.example"), "chat.local"),
-            &allowed
-        ));
-    }
 }

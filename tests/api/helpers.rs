@@ -20,40 +20,68 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     child: Child,
     socket: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    persistent: bool,
 }
 
 impl RedisServer {
+    /// A server that keeps nothing on disk.
     pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// A server with an append-only file synced on every write: what it acknowledged survives
+    /// a crash and restart.
+    pub fn start_persistent() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(persistent: bool) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for redis");
         let socket = dir.path().join("redis.sock");
-        let child = Command::new("redis-server")
-            .args(["--port", "0", "--save", "", "--appendonly", "no"])
-            .arg("--unixsocket")
-            .arg(&socket)
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/setup.sh test installs it)");
+        let child = Self::spawn(&socket, dir.path(), persistent);
         let server = Self {
             child,
             socket,
-            _dir: dir,
+            dir,
+            persistent,
         };
+        server.wait_ready();
+        server
+    }
+
+    fn spawn(socket: &std::path::Path, dir: &std::path::Path, persistent: bool) -> Child {
+        let mut command = Command::new("redis-server");
+        command.args(["--port", "0", "--save", ""]);
+        if persistent {
+            command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        command
+            .arg("--unixsocket")
+            .arg(socket)
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/setup.sh test installs it)")
+    }
+
+    fn wait_ready(&self) {
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Ok(client) = redis::Client::open(server.url()) {
-                if let Ok(mut conn) = client.get_connection() {
-                    if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                        return server;
-                    }
-                }
-            }
+        while self.query(&mut redis::cmd("PING")).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs one command on a fresh connection.
+    pub fn query(&self, command: &mut redis::Cmd) -> redis::RedisResult<redis::Value> {
+        let client = redis::Client::open(self.url())?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        command.query(&mut conn)
     }
 
     pub fn url(&self) -> String {
@@ -65,11 +93,51 @@ impl RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Starts it again on the same socket and directory (after [`Self::kill`]); with
+    /// persistence it reloads what it had acknowledged.
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.socket);
+        self.child = Self::spawn(&self.socket, self.dir.path(), self.persistent);
+        self.wait_ready();
+    }
+
+    /// Freezes the process (SIGSTOP): connections stay open and nothing answers.
+    pub fn pause(&self) {
+        signal(self.child.id(), "-STOP");
+    }
+
+    /// Thaws it (SIGCONT).
+    pub fn resume(&self) {
+        signal(self.child.id(), "-CONT");
+    }
+}
+
+/// Sends a signal with kill(1).
+pub fn signal(pid: u32, which: &str) {
+    let status = Command::new("kill")
+        .arg(which)
+        .arg(pid.to_string())
+        .status()
+        .expect("kill(1) runs");
+    assert!(status.success(), "kill {which} {pid}");
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A paused server ignores SIGKILL until continued on some systems: continue it first.
+        self.resume_quietly();
         self.kill();
+    }
+}
+
+impl RedisServer {
+    fn resume_quietly(&self) {
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(self.child.id().to_string())
+            .status();
     }
 }
 
@@ -330,6 +398,13 @@ impl Socket {
     pub async fn send_text(&mut self, text: String) {
         self.stream
             .send(tungstenite::Message::Text(text.into()))
+            .await
+            .expect("send a frame");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.stream
+            .send(tungstenite::Message::Binary(bytes.into()))
             .await
             .expect("send a frame");
     }

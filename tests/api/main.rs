@@ -61,6 +61,7 @@ macro_rules! both {
     };
 }
 
+mod faults;
 mod resume;
 mod rotation;
 
@@ -500,8 +501,9 @@ async fn joins_and_leaves_are_announced() {
     on_a.wait_for("bob left", notice(MessageKind::Leave)).await;
 }
 
-/// SIGTERM drains: new sockets are refused at once, open ones are closed with 1012 (service
-/// restart) spread over the drain window, and the process exits cleanly right after it.
+/// SIGTERM drains: `/readyz` turns 503 and new sockets are refused at once (while the listener
+/// stays open), open ones are closed with 1012 (service restart) spread over the drain window,
+/// and the process exits cleanly right after it.
 #[tokio::test]
 async fn sigterm_drains_sockets_with_1012_within_the_window() {
     const DRAIN_SECS: u64 = 2;
@@ -521,6 +523,22 @@ async fn sigterm_drains_sockets_with_1012_within_the_window() {
 
     let signalled = std::time::Instant::now();
     a.signal_term();
+    // The drain is observable: the listener stays open, answering not-ready and refusing new
+    // sockets, while the open ones are still being closed.
+    loop {
+        let status = reqwest::get(format!("{}/readyz", a.base))
+            .await
+            .expect("the listener stays open during the drain")
+            .status();
+        if status == 503 {
+            break;
+        }
+        assert!(
+            signalled.elapsed() < std::time::Duration::from_secs(1),
+            "/readyz stayed {status}"
+        );
+    }
+    assert_eq!(alice.connect(&a, "room=lobby").await.err(), Some(503));
     let closes = futures_util::future::join_all(sockets.iter_mut().map(|socket| async {
         let code = socket.wait_closed().await;
         (code, signalled.elapsed())

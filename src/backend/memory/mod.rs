@@ -6,35 +6,37 @@ mod sessions;
 
 pub use sessions::MemorySessionStore;
 
-use super::{Appended, Backend, BackendError, Broker, Replay, Sessions};
+use super::delivery::{self, Delivery, DeliverySender, DELIVERY_BUFFER};
+use super::{Appended, Backend, BackendError, Broker, Health, Replay, Sessions};
 use crate::config::Config;
-use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName};
+use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, UserId};
 use async_trait::async_trait;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use tokio::sync::mpsc;
 
 /// How long a `client_id` is remembered, so a re-sent message is recognised.
 const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Starts an in-memory backend.
 pub fn start(config: &Config) -> Backend {
-    let (tx, deliveries) = mpsc::unbounded_channel();
+    let (tx, deliveries) = delivery::channel(DELIVERY_BUFFER);
     Backend {
         kind: "memory",
         broker: Arc::new(MemoryBroker::new(config.history_max as usize, tx)),
         sessions: Sessions(Arc::new(MemorySessionStore::new(config.session_grace))),
         deliveries,
+        health: Health::always(),
     }
 }
 
 #[derive(Default)]
 struct Room {
     log: VecDeque<ChatMessage>,
-    seen: HashMap<ClientId, (MessageId, Instant)>,
+    /// Which message each (sender, client_id) became, for idempotent re-sends.
+    seen: HashMap<(UserId, ClientId), (MessageId, Instant)>,
     last: Option<MessageId>,
     /// The newest id trimmed from `log`, like Redis' `max-deleted-entry-id`.
     max_trimmed: Option<MessageId>,
@@ -43,24 +45,33 @@ struct Room {
 /// Rooms held in a map behind one std `Mutex`: every operation is short and never awaits while
 /// holding it, and taking the lock is what makes "store, then publish" one step.
 pub struct MemoryBroker {
-    rooms: Mutex<HashMap<RoomName, Room>>,
+    state: Mutex<State>,
     capacity: usize,
-    deliveries: mpsc::UnboundedSender<ChatMessage>,
+}
+
+struct State {
+    rooms: HashMap<RoomName, Room>,
+    /// Logged-out users and when they logged out.
+    revoked: HashMap<UserId, Instant>,
+    deliveries: DeliverySender,
 }
 
 impl MemoryBroker {
-    pub fn new(capacity: usize, deliveries: mpsc::UnboundedSender<ChatMessage>) -> Self {
+    pub fn new(capacity: usize, deliveries: DeliverySender) -> Self {
         Self {
-            rooms: Mutex::new(HashMap::new()),
+            state: Mutex::new(State {
+                rooms: HashMap::new(),
+                revoked: HashMap::new(),
+                deliveries,
+            }),
             capacity: capacity.max(1),
-            deliveries,
         }
     }
 
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, Room>> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a room half-updated in a way that matters
         // more than losing chat; keep serving.
-        self.rooms
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -89,14 +100,18 @@ fn next_id(last: Option<MessageId>) -> MessageId {
 #[async_trait]
 impl Broker for MemoryBroker {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
-        let mut rooms = self.rooms();
+        let mut guard = self.state();
+        let State {
+            rooms, deliveries, ..
+        } = &mut *guard;
         let state = rooms.entry(room.clone()).or_default();
         let now = Instant::now();
+        let sender = draft.user.id;
         if let Some(client_id) = draft.client_id {
             state
                 .seen
                 .retain(|_, (_, at)| now.duration_since(*at) < DEDUP_WINDOW);
-            if let Some((id, _)) = state.seen.get(&client_id) {
+            if let Some((id, _)) = state.seen.get(&(sender, client_id)) {
                 return Ok(Appended {
                     id: *id,
                     duplicate: true,
@@ -106,7 +121,7 @@ impl Broker for MemoryBroker {
         let id = next_id(state.last);
         state.last = Some(id);
         if let Some(client_id) = draft.client_id {
-            state.seen.insert(client_id, (id, now));
+            state.seen.insert((sender, client_id), (id, now));
         }
         let message = draft.clone().into_message(room.clone(), id);
         state.log.push_back(message.clone());
@@ -114,7 +129,7 @@ impl Broker for MemoryBroker {
             state.max_trimmed = state.log.pop_front().map(|m| m.id);
         }
         // The receiver lives as long as the server; if it is gone we are shutting down.
-        let _ = self.deliveries.send(message);
+        deliveries.send(Delivery::Message(message));
         Ok(Appended {
             id,
             duplicate: false,
@@ -126,8 +141,9 @@ impl Broker for MemoryBroker {
         room: &RoomName,
         limit: usize,
     ) -> Result<Vec<ChatMessage>, BackendError> {
-        let rooms = self.rooms();
-        Ok(rooms
+        let state = self.state();
+        Ok(state
+            .rooms
             .get(room)
             .map(|r| {
                 r.log
@@ -145,8 +161,8 @@ impl Broker for MemoryBroker {
         after: MessageId,
         limit: usize,
     ) -> Result<Replay, BackendError> {
-        let rooms = self.rooms();
-        let Some(state) = rooms.get(room) else {
+        let guard = self.state();
+        let Some(state) = guard.rooms.get(room) else {
             return Ok(Replay::default());
         };
         Ok(Replay {
@@ -166,4 +182,17 @@ impl Broker for MemoryBroker {
     }
 
     fn unsubscribe(&self, _room: &RoomName) {}
+
+    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
+        let mut state = self.state();
+        let now = Instant::now();
+        state.revoked.retain(|_, at| now.duration_since(*at) < ttl);
+        state.revoked.insert(user, now);
+        state.deliveries.send(Delivery::LoggedOut(user));
+        Ok(())
+    }
+
+    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
+        Ok(self.state().revoked.contains_key(&user))
+    }
 }

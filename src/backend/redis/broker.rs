@@ -2,10 +2,10 @@
 
 use super::{subscriber::SubscriberHandle, Keys};
 use crate::backend::{Appended, BackendError, Broker, Replay};
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName};
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName, UserId};
 use async_trait::async_trait;
 use redis::{aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, Script};
-use std::sync::LazyLock;
+use std::{sync::LazyLock, time::Duration};
 
 /// How long a `client_id` is remembered for idempotent re-sends.
 const DEDUP_SECS: u64 = 24 * 3600;
@@ -83,10 +83,14 @@ impl Broker for RedisBroker {
         let body =
             serde_json::to_string(draft).map_err(|e| BackendError::Corrupt(e.to_string()))?;
         let (sent_key, has_client_id) = match &draft.client_id {
-            Some(client_id) => (self.keys.sent(room, client_id), "1"),
+            Some(client_id) => (self.keys.sent(room, draft.user.id, client_id), "1"),
+            // Unused by the script, but a key must be named (and in the room's hash slot).
             None => (
-                self.keys
-                    .sent(room, &app::protocol::ClientId(uuid::Uuid::nil())),
+                self.keys.sent(
+                    room,
+                    draft.user.id,
+                    &app::protocol::ClientId(uuid::Uuid::nil()),
+                ),
                 "0",
             ),
         };
@@ -122,9 +126,14 @@ impl Broker for RedisBroker {
         Ok(decode_entries(room, reply.ids.iter().rev()))
     }
 
-    /// `XRANGE (after +`. Whether messages are missing is read from the first entry's `p` (its
-    /// predecessor's id, written by the append script): if that is newer than `after`, the
-    /// messages between were trimmed. (Redis' own `max-deleted-entry-id` is not moved by trimming.)
+    /// `XRANGE (after +`, with the stream's newest id in the same round trip. Whether messages
+    /// are missing is exact:
+    /// - the first entry's `p` (its predecessor's id, written by the append script) newer than
+    ///   `after` means the messages between were trimmed (Redis' own `max-deleted-entry-id` is
+    ///   not moved by trimming);
+    /// - a first entry without `p` is the first of a stream that was created after `after`, and
+    ///   an empty or missing stream cannot hold `after` at all: Redis lost the room (a restart
+    ///   without persistence, a flush), so what came after `after` is unknown.
     async fn replay(
         &self,
         room: &RoomName,
@@ -132,15 +141,25 @@ impl Broker for RedisBroker {
         limit: usize,
     ) -> Result<Replay, BackendError> {
         let mut conn = self.conn.clone();
-        let reply: StreamRangeReply = conn
-            .xrange_count(self.keys.log(room), format!("({after}"), "+", limit)
+        let log = self.keys.log(room);
+        let (reply, newest): (StreamRangeReply, StreamRangeReply) = redis::pipe()
+            .xrange_count(&log, format!("({after}"), "+", limit)
+            .xrevrange_count(&log, "+", "-", 1)
+            .query_async(&mut conn)
             .await?;
-        let gap = reply
-            .ids
-            .first()
-            .and_then(|first| first.get::<String>("p"))
-            .and_then(|previous| previous.parse::<MessageId>().ok())
-            .is_some_and(|previous| previous > after);
+        let gap = match reply.ids.first() {
+            Some(first) => match first.get::<String>("p") {
+                Some(previous) => previous
+                    .parse::<MessageId>()
+                    .is_ok_and(|previous| previous > after),
+                None => true,
+            },
+            None => !newest
+                .ids
+                .first()
+                .and_then(|entry| entry.id.parse::<MessageId>().ok())
+                .is_some_and(|newest| newest >= after),
+        };
         Ok(Replay {
             messages: decode_entries(room, &reply.ids),
             gap,
@@ -153,5 +172,23 @@ impl Broker for RedisBroker {
 
     fn unsubscribe(&self, room: &RoomName) {
         self.subscriber.unsubscribe(room.clone());
+    }
+
+    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
+        let mut conn = self.conn.clone();
+        let () = redis::pipe()
+            .atomic()
+            .set_ex(self.keys.revoked(user), 1, ttl.as_secs().max(1))
+            .ignore()
+            .publish(self.keys.control(), format!("logout {user}"))
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.exists(self.keys.revoked(user)).await?)
     }
 }

@@ -11,14 +11,19 @@ mod subscriber;
 pub use broker::RedisBroker;
 pub use sessions::RedisSessionStore;
 
-use super::{Backend, Sessions};
+use super::{delivery, Backend, Health, Sessions};
 use crate::config::{Config, RedisUrl};
 use anyhow::Context;
 use app::protocol::RoomName;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::{sync::Arc, time::Duration};
-use tokio::sync::mpsc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// How long a command may wait for Redis' answer. Short, so a stalled Redis turns a send into
+/// a prompt `unavailable` (which the client retries) rather than a hang.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Names of everything this app keeps in Redis, all under one prefix.
 #[derive(Debug, Clone)]
@@ -49,9 +54,31 @@ impl Keys {
         format!("{}log:{room}", self.prefix)
     }
 
-    /// Remembers which message a `client_id` became, for idempotent re-sends.
-    pub fn sent(&self, room: &RoomName, client_id: &app::protocol::ClientId) -> String {
-        format!("{}sent:{room}:{}", self.prefix, client_id.0)
+    /// Remembers which message a sender's `client_id` became, for idempotent re-sends. Keyed
+    /// by sender too, so one client's id can never swallow another user's message.
+    pub fn sent(
+        &self,
+        room: &RoomName,
+        user: app::protocol::UserId,
+        client_id: &app::protocol::ClientId,
+    ) -> String {
+        format!("{}sent:{room}:{user}:{}", self.prefix, client_id.0)
+    }
+
+    /// The channel every instance listens on for announcements that concern all of them
+    /// (logouts).
+    pub fn control(&self) -> String {
+        format!("{}control", self.prefix)
+    }
+
+    /// One instance's own probe channel: it publishes there and must hear itself.
+    pub fn probe(&self, instance_nonce: &str) -> String {
+        format!("{}probe:{instance_nonce}", self.prefix)
+    }
+
+    /// Marks a logged-out user, for instances that missed the announcement.
+    pub fn revoked(&self, user: app::protocol::UserId) -> String {
+        format!("{}revoked:{user}", self.prefix)
     }
 
     pub fn session(&self, id: &tower_sessions::session::Id) -> String {
@@ -75,18 +102,30 @@ pub async fn connect(
     let client = redis::Client::open(url.expose())
         .with_context(|| format!("REDIS_URL/VCAP_SERVICES: cannot use {}", url.redacted()))?;
     let manager_config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(Duration::from_secs(5)))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(2);
     let commands = ConnectionManager::new_with_config(client.clone(), manager_config)
         .await
         .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?;
 
     let keys = Keys::new(config.redis_prefix.clone());
-    let (deliveries_tx, deliveries) = mpsc::unbounded_channel();
-    let subscriber = subscriber::spawn(client, keys.clone(), deliveries_tx, tracker, shutdown)
-        .await
-        .with_context(|| format!("cannot open a pub/sub connection to {}", url.redacted()))?;
+    let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
+    let health = Health::probed(subscriber::PROBE_DEADLINE);
+    let subscriber = subscriber::spawn(
+        subscriber::Setup {
+            client,
+            commands: commands.clone(),
+            keys: keys.clone(),
+            deliveries: deliveries_tx,
+            health: health.clone(),
+            connect_timeout: CONNECT_TIMEOUT,
+        },
+        tracker,
+        shutdown,
+    )
+    .await
+    .with_context(|| format!("cannot open a pub/sub connection to {}", url.redacted()))?;
 
     Ok(Backend {
         kind: "redis",
@@ -102,5 +141,6 @@ pub async fn connect(
             config.session_grace,
         ))),
         deliveries,
+        health,
     })
 }

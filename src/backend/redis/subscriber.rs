@@ -3,17 +3,47 @@
 //! A single task owns the connection. The hub asks it (through [`SubscriberHandle`]) to subscribe
 //! to a room when the room's first local socket joins and to unsubscribe when the last one leaves;
 //! requests are handled in the order they were made. Every published message is decoded once and
-//! handed to the fan-out. When the connection drops, the task reconnects with backoff and
-//! subscribes to the same rooms again.
+//! handed to the fan-out.
+//!
+//! Besides the rooms, the connection always listens on two channels of its own:
+//! - the **control** channel, where logouts are announced to every instance;
+//! - this instance's **probe** channel: every [`PROBE_EVERY`] the task publishes a probe there
+//!   through the command connection and must hear it back. A connection that has not heard one
+//!   for [`PROBE_DEADLINE`] is deaf (a half-open TCP connection, a paused or failed-over Redis, a
+//!   proxy that stopped forwarding) and is dropped, exactly like a connection that closed.
+//!
+//! When the connection drops (or goes deaf) the task reconnects with backoff, subscribes to the
+//! same rooms again, and only then reports [`Delivery::Interrupted`] for them: whatever was
+//! published while it was away is in the rooms' streams, and a read started after the report
+//! finds it.
 
 use super::{broker::decode_published, Keys};
-use crate::backend::BackendError;
-use app::protocol::{ChatMessage, RoomName};
+use crate::backend::{
+    delivery::{Delivery, DeliverySender},
+    BackendError, Health,
+};
+use app::protocol::{RoomName, UserId};
 use futures_util::StreamExt;
-use redis::aio::{PubSub, PubSubSink, PubSubStream};
+use redis::{
+    aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream},
+    AsyncCommands,
+};
 use std::{collections::HashSet, time::Duration};
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::{timeout, Instant, MissedTickBehavior},
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// How often the subscriber proves it can hear.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// Silence on the probe channel longer than this: the connection is deaf, and not ready.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(3);
+/// How long a (un)subscribe may take before the connection counts as lost.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reconnect backoff: first wait, and the longest.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
 
 enum Command {
     Subscribe(RoomName, oneshot::Sender<Result<(), BackendError>>),
@@ -38,26 +68,42 @@ impl SubscriberHandle {
 
     /// Unsubscribes from `room`. Queued in order behind earlier requests; does not wait.
     pub fn unsubscribe(&self, room: RoomName) {
+        // Err only when the task has stopped (shutdown): nothing left to unsubscribe from.
         let _ = self.commands.send(Command::Unsubscribe(room));
     }
+}
+
+/// What the subscriber task needs.
+pub struct Setup {
+    pub client: redis::Client,
+    /// The command connection, for publishing probes.
+    pub commands: ConnectionManager,
+    pub keys: Keys,
+    pub deliveries: DeliverySender,
+    pub health: Health,
+    pub connect_timeout: Duration,
 }
 
 /// Opens the first pub/sub connection (so start-up fails if Redis is unreachable) and starts the
 /// task that owns it.
 pub async fn spawn(
-    client: redis::Client,
-    keys: Keys,
-    deliveries: mpsc::UnboundedSender<ChatMessage>,
+    setup: Setup,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> redis::RedisResult<SubscriberHandle> {
-    let first = client.get_async_pubsub().await?;
+    let first = setup.client.get_async_pubsub().await?;
     let (commands_tx, commands) = mpsc::unbounded_channel();
+    let probe = setup.keys.probe(&uuid::Uuid::new_v4().simple().to_string());
     let task = Subscriber {
-        client,
-        keys,
+        control: setup.keys.control(),
+        probe,
+        client: setup.client,
+        publisher: setup.commands,
+        keys: setup.keys,
         commands,
-        deliveries,
+        deliveries: setup.deliveries,
+        health: setup.health,
+        connect_timeout: setup.connect_timeout,
         rooms: HashSet::new(),
         shutdown,
     };
@@ -69,9 +115,14 @@ pub async fn spawn(
 
 struct Subscriber {
     client: redis::Client,
+    publisher: ConnectionManager,
     keys: Keys,
+    control: String,
+    probe: String,
     commands: mpsc::UnboundedReceiver<Command>,
-    deliveries: mpsc::UnboundedSender<ChatMessage>,
+    deliveries: DeliverySender,
+    health: Health,
+    connect_timeout: Duration,
     /// The rooms this instance wants, kept across reconnects.
     rooms: HashSet<RoomName>,
     shutdown: CancellationToken,
@@ -80,29 +131,41 @@ struct Subscriber {
 /// Why [`Subscriber::serve`] returned.
 enum Ended {
     Shutdown,
-    ConnectionLost,
+    ConnectionLost(&'static str),
 }
 
 impl Subscriber {
     async fn run(mut self, first: PubSub) {
         let mut connection = Some(first);
-        let mut delay = Duration::from_millis(100);
+        let mut delay = RETRY_FIRST;
+        let mut reconnecting = false;
         loop {
             if let Some(pubsub) = connection.take() {
                 let (mut sink, mut stream) = pubsub.split();
                 match self.resubscribe(&mut sink).await {
                     Ok(()) => {
-                        delay = Duration::from_millis(100);
-                        match self.serve(&mut sink, &mut stream).await {
+                        delay = RETRY_FIRST;
+                        // A fresh connection gets the full deadline to hear its first probe.
+                        let since = Instant::now();
+                        if reconnecting {
+                            tracing::info!(rooms = self.rooms.len(), "redis pub/sub restored");
+                            // Live again: only now can a backfill read miss nothing.
+                            if !self.deliveries.interrupted(self.rooms.iter().cloned()) {
+                                return;
+                            }
+                        }
+                        match self.serve(&mut sink, &mut stream, since).await {
                             Ended::Shutdown => return,
-                            Ended::ConnectionLost => {
-                                tracing::warn!("redis pub/sub connection lost; reconnecting")
+                            Ended::ConnectionLost(why) => {
+                                tracing::warn!(why, "redis pub/sub connection lost; reconnecting")
                             }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "could not restore subscriptions"),
                 }
+                self.health.lost();
             }
+            reconnecting = true;
             // Wait, answering requests meanwhile, then try again.
             let retry = tokio::time::sleep(delay);
             tokio::pin!(retry);
@@ -113,23 +176,27 @@ impl Subscriber {
                     Some(command) = self.commands.recv() => self.while_offline(command),
                 }
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
-            match self.client.get_async_pubsub().await {
-                Ok(pubsub) => {
-                    tracing::info!(rooms = self.rooms.len(), "redis pub/sub reconnected");
-                    connection = Some(pubsub);
-                }
-                Err(e) => tracing::warn!(error = %e, "redis pub/sub reconnect failed"),
+            delay = (delay * 2).min(RETRY_MAX);
+            match timeout(self.connect_timeout, self.client.get_async_pubsub()).await {
+                Ok(Ok(pubsub)) => connection = Some(pubsub),
+                Ok(Err(e)) => tracing::warn!(error = %e, "redis pub/sub reconnect failed"),
+                Err(_) => tracing::warn!("redis pub/sub reconnect timed out"),
             }
         }
     }
 
+    /// Subscribes a new connection to our own channels and every wanted room.
     async fn resubscribe(&self, sink: &mut PubSubSink) -> redis::RedisResult<()> {
-        if self.rooms.is_empty() {
-            return Ok(());
+        let mut channels: Vec<String> = self.rooms.iter().map(|r| self.keys.channel(r)).collect();
+        channels.push(self.control.clone());
+        channels.push(self.probe.clone());
+        match timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(channels)).await {
+            Ok(result) => result,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "subscribe timed out",
+            ))),
         }
-        let channels: Vec<String> = self.rooms.iter().map(|r| self.keys.channel(r)).collect();
-        sink.subscribe(channels).await
     }
 
     /// Without a connection: remember what is wanted, and say subscribing failed for now.
@@ -145,46 +212,107 @@ impl Subscriber {
         }
     }
 
-    async fn serve(&mut self, sink: &mut PubSubSink, stream: &mut PubSubStream) -> Ended {
+    async fn serve(
+        &mut self,
+        sink: &mut PubSubSink,
+        stream: &mut PubSubStream,
+        since: Instant,
+    ) -> Ended {
+        let mut probe = tokio::time::interval(PROBE_EVERY);
+        probe.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut heard_at = since;
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Ended::Shutdown,
+                _ = probe.tick() => {
+                    if heard_at.elapsed() > PROBE_DEADLINE {
+                        return Ended::ConnectionLost("no probe heard: the connection is deaf");
+                    }
+                    self.send_probe();
+                }
                 command = self.commands.recv() => match command {
                     // Every handle is gone: the server is shutting down.
                     None => return Ended::Shutdown,
                     Some(Command::Subscribe(room, ack)) => {
-                        let result = sink.subscribe(self.keys.channel(&room)).await;
+                        let result = timeout(SUBSCRIBE_TIMEOUT, sink.subscribe(self.keys.channel(&room))).await;
                         self.rooms.insert(room);
-                        let failed = result.is_err();
-                        let _ = ack.send(result.map_err(BackendError::from));
-                        if failed {
-                            return Ended::ConnectionLost;
+                        match result {
+                            Ok(Ok(())) => {
+                                let _ = ack.send(Ok(()));
+                            }
+                            Ok(Err(e)) => {
+                                let _ = ack.send(Err(e.into()));
+                                return Ended::ConnectionLost("subscribe failed");
+                            }
+                            Err(_) => {
+                                let _ = ack.send(Err(BackendError::SubscriberGone));
+                                return Ended::ConnectionLost("subscribe timed out");
+                            }
                         }
                     }
                     Some(Command::Unsubscribe(room)) => {
                         self.rooms.remove(&room);
-                        if sink.unsubscribe(self.keys.channel(&room)).await.is_err() {
-                            return Ended::ConnectionLost;
+                        let result = timeout(SUBSCRIBE_TIMEOUT, sink.unsubscribe(self.keys.channel(&room))).await;
+                        if !matches!(result, Ok(Ok(()))) {
+                            return Ended::ConnectionLost("unsubscribe failed");
                         }
                     }
                 },
                 message = stream.next() => match message {
-                    None => return Ended::ConnectionLost,
-                    Some(message) => self.deliver(&message),
+                    None => return Ended::ConnectionLost("closed"),
+                    Some(message) => {
+                        if message.get_channel_name() == self.probe {
+                            heard_at = Instant::now();
+                            self.health.heard();
+                        } else if !self.deliver(&message) {
+                            return Ended::Shutdown;
+                        }
+                    }
                 },
             }
         }
     }
 
-    fn deliver(&self, message: &redis::Msg) {
-        let Some(room) = self.keys.room_of_channel(message.get_channel_name()) else {
-            return;
+    /// Publishes a probe without holding up the loop; the reply on the pub/sub connection is
+    /// what counts, so the command's own outcome only matters for the log.
+    fn send_probe(&self) {
+        let mut conn = self.publisher.clone();
+        let channel = self.probe.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.publish::<_, _, ()>(channel, "probe").await {
+                tracing::debug!(error = %e, "probe publish failed");
+            }
+        });
+    }
+
+    /// Hands one published message to the fan-out; false once the fan-out is gone.
+    fn deliver(&mut self, message: &redis::Msg) -> bool {
+        let channel = message.get_channel_name();
+        if channel == self.control {
+            return match parse_control(message.get_payload_bytes()) {
+                Some(user) => self.deliveries.send(Delivery::LoggedOut(user)),
+                None => {
+                    tracing::warn!("ignoring an unreadable control message");
+                    true
+                }
+            };
+        }
+        let Some(room) = self.keys.room_of_channel(channel) else {
+            return true;
         };
         match decode_published(room, message.get_payload_bytes()) {
-            Ok(chat) => {
-                let _ = self.deliveries.send(chat);
+            Ok(chat) => self.deliveries.send(Delivery::Message(chat)),
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping unreadable published message");
+                true
             }
-            Err(e) => tracing::warn!(error = %e, "dropping unreadable published message"),
         }
     }
+}
+
+/// `logout <user id>`.
+fn parse_control(payload: &[u8]) -> Option<UserId> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let user = text.strip_prefix("logout ")?;
+    user.parse().ok().map(UserId)
 }

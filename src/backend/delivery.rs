@@ -1,0 +1,179 @@
+//! What the backend hands the local fan-out, and the one rule that keeps it honest: when a
+//! message might not have reached this instance, the fan-out is told so.
+//!
+//! Messages travel from the backend to the hub through a bounded channel. Nothing here ever
+//! blocks the backend: when the channel is full, the message is dropped **and its room is
+//! remembered**. Before anything else of that room is passed on, the hub gets
+//! [`Delivery::Interrupted`] for it; every socket in the room then backfills from the room's
+//! stream (where the dropped message is stored), so a drop costs a read, never a message.
+
+use app::protocol::{ChatMessage, RoomName, UserId};
+use std::collections::BTreeSet;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+/// Deliveries buffered between the backend and the hub. The hub only encodes and hands frames
+/// to room channels, so it drains this far faster than Redis can fill it; reaching the limit
+/// means the process is starved, and then a backfill is cheaper than unbounded memory.
+pub const DELIVERY_BUFFER: usize = 8192;
+
+/// One event from the backend for the local fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// A message published in a subscribed room, in publish order.
+    Message(ChatMessage),
+    /// Messages published in these rooms may have been missed (the pub/sub connection dropped
+    /// or went deaf, or the channel to the hub overflowed). Sent once delivery is live again,
+    /// so a read of the room's stream started after this event misses nothing.
+    Interrupted { rooms: Vec<RoomName> },
+    /// The user logged out (on any instance): their sockets must close.
+    LoggedOut(UserId),
+}
+
+/// The receiving end, read by the hub.
+pub type Deliveries = mpsc::Receiver<Delivery>;
+
+/// The sending end, shared by whatever in the backend produces deliveries.
+#[derive(Debug)]
+pub struct DeliverySender {
+    tx: mpsc::Sender<Delivery>,
+    /// Rooms with a dropped message whose interruption has not been sent yet.
+    missed: BTreeSet<RoomName>,
+}
+
+/// A bounded delivery channel.
+pub fn channel(capacity: usize) -> (DeliverySender, Deliveries) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (
+        DeliverySender {
+            tx,
+            missed: BTreeSet::new(),
+        },
+        rx,
+    )
+}
+
+impl DeliverySender {
+    /// Passes `delivery` on without waiting. If an earlier message was dropped, the pending
+    /// interruption goes first; if that cannot be sent either, `delivery` is dropped too and its
+    /// room (if it has one) joins the pending interruption. Returns false once the hub is gone.
+    pub fn send(&mut self, delivery: Delivery) -> bool {
+        if !self.flush_missed() {
+            self.remember(&delivery);
+            return !self.tx.is_closed();
+        }
+        match self.tx.try_send(delivery) {
+            Ok(()) => true,
+            Err(TrySendError::Full(delivery)) => {
+                tracing::warn!("the fan-out is behind; dropping a delivery and backfilling later");
+                self.remember(&delivery);
+                true
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Reports an interruption of `rooms` (merged with any pending one).
+    pub fn interrupted(&mut self, rooms: impl IntoIterator<Item = RoomName>) -> bool {
+        self.missed.extend(rooms);
+        self.flush_missed();
+        !self.tx.is_closed()
+    }
+
+    /// Tries to send the pending interruption; true when nothing is pending any more.
+    fn flush_missed(&mut self) -> bool {
+        if self.missed.is_empty() {
+            return true;
+        }
+        let rooms: Vec<RoomName> = self.missed.iter().cloned().collect();
+        match self.tx.try_send(Delivery::Interrupted { rooms }) {
+            Ok(()) => {
+                self.missed.clear();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn remember(&mut self, delivery: &Delivery) {
+        match delivery {
+            Delivery::Message(m) => {
+                self.missed.insert(m.room.clone());
+            }
+            Delivery::Interrupted { rooms } => self.missed.extend(rooms.iter().cloned()),
+            // A dropped logout would leave a socket open: never drop one silently.
+            Delivery::LoggedOut(user) => {
+                tracing::error!(%user, "could not pass a logout to the fan-out")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::protocol::{Draft, MessageKind, User, UserName};
+
+    fn message(room: &str, seq: u64) -> Delivery {
+        let draft = Draft {
+            user: User {
+                id: UserId(uuid::Uuid::nil()),
+                name: UserName::parse("a").unwrap(),
+            },
+            text: "hi".into(),
+            kind: MessageKind::Text,
+            client_id: None,
+        };
+        Delivery::Message(draft.into_message(
+            RoomName::parse(room).unwrap(),
+            app::protocol::MessageId { ms: 1, seq },
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_overflow_becomes_an_interruption_before_the_rooms_next_message() {
+        let (mut tx, mut rx) = channel(2);
+        assert!(tx.send(message("a", 1)));
+        assert!(tx.send(message("b", 2)));
+        // Full: these two are dropped, their rooms remembered.
+        assert!(tx.send(message("a", 3)));
+        assert!(tx.send(message("c", 4)));
+        assert_eq!(rx.recv().await, Some(message("a", 1)));
+        assert_eq!(rx.recv().await, Some(message("b", 2)));
+        // Room again: the interruption goes first, then the message.
+        assert!(tx.send(message("a", 5)));
+        assert_eq!(
+            rx.recv().await,
+            Some(Delivery::Interrupted {
+                rooms: vec![RoomName::parse("a").unwrap(), RoomName::parse("c").unwrap()]
+            })
+        );
+        assert_eq!(rx.recv().await, Some(message("a", 5)));
+    }
+
+    #[tokio::test]
+    async fn a_message_cannot_overtake_its_rooms_pending_interruption() {
+        let (mut tx, mut rx) = channel(1);
+        assert!(tx.send(message("a", 1)));
+        assert!(tx.send(message("a", 2))); // dropped
+        assert!(tx.send(message("b", 3))); // the interruption cannot go yet: dropped too
+        assert_eq!(rx.recv().await, Some(message("a", 1)));
+        assert!(tx.send(message("a", 4))); // the interruption goes; no room left for this one
+        let rooms = vec![RoomName::parse("a").unwrap(), RoomName::parse("b").unwrap()];
+        assert_eq!(rx.recv().await, Some(Delivery::Interrupted { rooms }));
+        assert!(tx.interrupted([]));
+        assert_eq!(
+            rx.recv().await,
+            Some(Delivery::Interrupted {
+                rooms: vec![RoomName::parse("a").unwrap()]
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_closed_hub_is_reported() {
+        let (mut tx, rx) = channel(1);
+        drop(rx);
+        assert!(!tx.send(message("a", 1)));
+        assert!(!tx.interrupted([RoomName::lobby()]));
+    }
+}

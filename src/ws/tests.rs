@@ -1,0 +1,417 @@
+//! The connection loop driven through an in-memory transport under paused time: heartbeats,
+//! the drain, interruptions, logouts and refusals, with no wall clock and no sockets.
+
+use super::Connection;
+use crate::{
+    backend::{self, Deliveries, Delivery},
+    config::Config,
+    history::History,
+    hub::Hub,
+    state::AppState,
+};
+use app::protocol::{
+    close_code, ChatMessage, ClientId, Draft, ErrorCode, MessageKind, RoomName, ServerMsg, User,
+    UserId, UserName,
+};
+use axum::extract::ws::Message;
+use futures_util::{Sink, Stream};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// The server's end of a socket: what the client sent comes in, what the server sends goes out.
+struct ServerEnd {
+    incoming: mpsc::UnboundedReceiver<Result<Message, axum::Error>>,
+    outgoing: mpsc::UnboundedSender<Message>,
+}
+
+impl Stream for ServerEnd {
+    type Item = Result<Message, axum::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.incoming.poll_recv(cx)
+    }
+}
+
+impl Sink<Message> for ServerEnd {
+    type Error = axum::Error;
+    fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        self.outgoing.send(item).map_err(axum::Error::new)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The client's end.
+struct Client {
+    to_server: mpsc::UnboundedSender<Result<Message, axum::Error>>,
+    from_server: mpsc::UnboundedReceiver<Message>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Frame(ServerMsg),
+    Closed(u16),
+}
+
+impl Client {
+    fn send(&self, json: serde_json::Value) {
+        self.to_server
+            .send(Ok(Message::Text(json.to_string().into())))
+            .expect("the connection is reading");
+    }
+
+    fn send_raw(&self, message: Result<Message, axum::Error>) {
+        self.to_server
+            .send(message)
+            .expect("the connection is reading");
+    }
+
+    async fn next(&mut self) -> Seen {
+        // Paused time: this timeout only fires if the loop is stuck with nothing scheduled.
+        let message = tokio::time::timeout(Duration::from_secs(3600), self.from_server.recv())
+            .await
+            .expect("a frame within the hour")
+            .expect("the connection is open");
+        match message {
+            Message::Text(text) => Seen::Frame(serde_json::from_str(&text).expect("valid frame")),
+            Message::Close(frame) => Seen::Closed(frame.map_or(0, |f| f.code)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    async fn frame(&mut self) -> ServerMsg {
+        match self.next().await {
+            Seen::Frame(frame) => frame,
+            Seen::Closed(code) => panic!("closed with {code}"),
+        }
+    }
+
+    /// Skips frames until `pick` matches one.
+    async fn until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> T {
+        loop {
+            if let Some(found) = pick(&self.frame().await) {
+                return found;
+            }
+        }
+    }
+
+    async fn closed(&mut self) -> u16 {
+        loop {
+            if let Seen::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+}
+
+fn user(name: &str) -> User {
+    User {
+        id: UserId(uuid::Uuid::new_v4()),
+        name: UserName::parse(name).expect("valid name"),
+    }
+}
+
+/// An application state over the in-memory backend. The deliveries are returned rather than
+/// pumped, so each test decides what the hub hears.
+fn state() -> (AppState, Deliveries) {
+    let config = Config::from_lookup(|name| match name {
+        "HEARTBEAT_SECS" => Some("15".to_owned()),
+        "DRAIN_SECS" => Some("5".to_owned()),
+        _ => None,
+    })
+    .expect("default config");
+    let backend = backend::memory::start(&config);
+    let hub = Hub::new(backend.broker.clone());
+    let state = AppState {
+        config: Arc::new(config),
+        instance: "test".to_owned(),
+        history: Arc::new(History::new(backend.broker.clone())),
+        broker: backend.broker,
+        health: backend.health,
+        hub,
+        leptos: leptos::config::LeptosOptions::builder()
+            .output_name("switchboard")
+            .build(),
+        shutdown: CancellationToken::new(),
+        sockets: TaskTracker::new(),
+    };
+    (state, backend.deliveries)
+}
+
+/// Passes every delivery on to the hub, as the application does.
+fn pump(state: &AppState, deliveries: Deliveries) {
+    tokio::spawn(state.hub.clone().pump(deliveries));
+}
+
+fn connect(state: &AppState, who: &User) -> Client {
+    let (to_server, incoming) = mpsc::unbounded_channel();
+    let (outgoing, from_server) = mpsc::unbounded_channel();
+    let connection = Connection::new(state.clone(), who.clone(), RoomName::lobby(), None);
+    tokio::spawn(connection.run(ServerEnd { incoming, outgoing }));
+    Client {
+        to_server,
+        from_server,
+    }
+}
+
+async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
+    let draft = Draft {
+        user: who.clone(),
+        text: text.to_owned(),
+        kind: MessageKind::Text,
+        client_id: None,
+    };
+    let id = state
+        .broker
+        .append(&RoomName::lobby(), &draft)
+        .await
+        .expect("stored")
+        .id;
+    draft.into_message(RoomName::lobby(), id)
+}
+
+fn text_of(frame: &ServerMsg) -> Option<String> {
+    match frame {
+        ServerMsg::Message(m) if m.kind == MessageKind::Text => Some(m.text.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn hello_announces_the_heartbeat_and_heartbeats_keep_that_pace() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let mut client = connect(&state, &user("alice"));
+    let start = Instant::now();
+    let heartbeat_ms = client
+        .until(|f| match f {
+            ServerMsg::Hello { heartbeat_ms, .. } => Some(*heartbeat_ms),
+            _ => None,
+        })
+        .await;
+    assert_eq!(heartbeat_ms, 15_000);
+    for beat in 1..=3u32 {
+        client
+            .until(|f| matches!(f, ServerMsg::Heartbeat).then_some(()))
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_secs(15) * beat);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interruption_is_backfilled_exactly_once_in_order() {
+    let (state, mut deliveries) = state();
+    let alice = user("alice");
+    let mut client = connect(&state, &alice);
+    // Let the join notice through, then stop listening: what follows is "missed".
+    let join = deliveries.recv().await.expect("the join notice");
+    state.hub.handle(join);
+    client
+        .until(|f| matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Join).then_some(()))
+        .await;
+    let first = say(&state, &alice, "one").await;
+    state.hub.handle(deliveries.recv().await.expect("one"));
+    assert_eq!(client.until(text_of).await, "one");
+    let _missed_two = say(&state, &alice, "two").await;
+    let _missed_three = say(&state, &alice, "three").await;
+    // Both are in the room's log but never reached the hub.
+    assert!(matches!(
+        deliveries.recv().await,
+        Some(Delivery::Message(_))
+    ));
+    assert!(matches!(
+        deliveries.recv().await,
+        Some(Delivery::Message(_))
+    ));
+
+    state.hub.interrupted(&[RoomName::lobby()]);
+    let four = say(&state, &alice, "four").await;
+    pump(&state, deliveries);
+    let mut texts = Vec::new();
+    while texts.len() < 3 {
+        texts.push(client.until(text_of).await);
+    }
+    assert_eq!(texts, ["two", "three", "four"]);
+    assert!(first.id < four.id);
+    // Nothing more: the live copy of "four" was dropped as already sent.
+    client.send(serde_json::json!({"type":"send","room":"lobby","text":"five","client_id":ClientId(uuid::Uuid::new_v4())}));
+    let next = client
+        .until(|f| match f {
+            ServerMsg::Message(m) => Some(m.text.clone()),
+            ServerMsg::Ack { .. } => Some("ack".to_owned()),
+            _ => None,
+        })
+        .await;
+    assert!(
+        next == "ack" || next == "five",
+        "no duplicate of four: {next}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_logout_elsewhere_closes_the_users_sockets_only() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let (alice, bob) = (user("alice"), user("bob"));
+    let mut on_alice = connect(&state, &alice);
+    let mut on_bob = connect(&state, &bob);
+    for client in [&mut on_alice, &mut on_bob] {
+        client
+            .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
+            .await;
+    }
+    state
+        .broker
+        .revoke(alice.id, Duration::from_secs(60))
+        .await
+        .expect("revoked");
+    assert_eq!(on_alice.closed().await, close_code::LOGGED_OUT);
+    // Bob stays, and sees Alice leave.
+    on_bob
+        .until(|f| matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Leave && m.user.id == alice.id).then_some(()))
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_logout_missed_during_an_interruption_is_caught_by_the_backfill() {
+    let (state, mut deliveries) = state();
+    let alice = user("alice");
+    let mut client = connect(&state, &alice);
+    client
+        .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
+        .await;
+    state
+        .broker
+        .revoke(alice.id, Duration::from_secs(60))
+        .await
+        .expect("revoked");
+    // The announcement is lost with the interruption...
+    while let Ok(delivery) = deliveries.try_recv() {
+        drop(delivery);
+    }
+    // ...but the interruption itself is not.
+    state.hub.interrupted(&[RoomName::lobby()]);
+    assert_eq!(client.closed().await, close_code::LOGGED_OUT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drain_closes_with_1012_inside_the_window() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let mut clients: Vec<Client> = (0..5).map(|_| connect(&state, &user("a"))).collect();
+    for client in &mut clients {
+        client
+            .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
+            .await;
+    }
+    let start = Instant::now();
+    state.shutdown.cancel();
+    for client in &mut clients {
+        assert_eq!(client.closed().await, close_code::RESTART);
+    }
+    assert!(start.elapsed() <= state.config.drain);
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_refused_send_names_its_client_id() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let mut client = connect(&state, &user("alice"));
+    client
+        .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
+        .await;
+    let cases = [
+        (
+            serde_json::json!({"type":"send","room":"lobby","text":"   "}),
+            ErrorCode::InvalidText,
+        ),
+        (
+            serde_json::json!({"type":"send","room":"other","text":"hi"}),
+            ErrorCode::WrongRoom,
+        ),
+        (
+            serde_json::json!({"type":"shout","room":"lobby","text":"hi"}),
+            ErrorCode::BadFrame,
+        ),
+        (
+            serde_json::json!({"type":"send","room":"lobby","text":"x".repeat(20_000)}),
+            ErrorCode::TooLarge,
+        ),
+    ];
+    for (mut frame, expected) in cases {
+        let id = ClientId(uuid::Uuid::new_v4());
+        frame["client_id"] = serde_json::json!(id);
+        client.send(frame);
+        let (code, named) = client
+            .until(|f| match f {
+                ServerMsg::Error {
+                    code, client_id, ..
+                } => Some((*code, *client_id)),
+                _ => None,
+            })
+            .await;
+        assert_eq!((code, named), (expected, Some(id)));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn binary_frames_close_with_1003_and_oversize_ones_with_1009() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let mut binary = connect(&state, &user("a"));
+    binary.send_raw(Ok(Message::Binary(vec![1, 2, 3].into())));
+    assert_eq!(binary.closed().await, close_code::UNSUPPORTED);
+
+    let mut huge = connect(&state, &user("b"));
+    huge.send_raw(Err(axum::Error::new(tungstenite::Error::Capacity(
+        tungstenite::error::CapacityError::MessageTooLong {
+            size: 1 << 20,
+            max_size: super::HARD_FRAME_LIMIT,
+        },
+    ))));
+    assert_eq!(huge.closed().await, close_code::TOO_BIG);
+}
+
+mod origins {
+    use super::super::origin_allowed;
+    use axum::http::{header, HeaderMap};
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, host.parse().unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, o.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_and_listed_origins_pass() {
+        assert!(origin_allowed(
+            &headers(Some("http://chat.local:8080"), "chat.local:8080"),
+            &[]
+        ));
+        assert!(origin_allowed(&headers(None, "chat.local"), &[]));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "chat.local"),
+            &[]
+        ));
+        let allowed = vec!["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &headers(Some("https://app.example"), "chat.local"),
+            &allowed
+        ));
+    }
+}
