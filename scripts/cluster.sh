@@ -9,12 +9,15 @@
 #   scripts/cluster.sh stop I        SIGTERM instance I and wait for it to exit (a scale-down)
 #   scripts/cluster.sh start I       start instance I again
 #   scripts/cluster.sh restart I     stop, then start instance I (a rolling restart)
+#   scripts/cluster.sh pause I|redis SIGSTOP instance I, or redis (a stall: sockets stay open)
+#   scripts/cluster.sh resume I|redis SIGCONT it
 #   scripts/cluster.sh status        what is running, and where
 #   scripts/cluster.sh down          stop everything this script started (by pid, nothing else)
 #
 # Environment: CLUSTER_DIR (state and logs, default .cluster), LB_PORT (default 8000; instance I
 # listens on LB_PORT+I), REDIS_PORT (default 6390), SWITCHBOARD_BIN (default: the release build,
-# else the debug build). Build first: scripts/build.sh --release.
+# else the debug build). Instances inherit the environment, so e.g. HEARTBEAT_SECS or DRAIN_SECS
+# set for this script reach them. Build first: scripts/build.sh --release.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${CLUSTER_DIR:-$root/.cluster}"
@@ -148,17 +151,29 @@ case "$cmd" in
     check_index "${2:-}"; start_instance "$2" ;;
   restart)
     check_index "${2:-}"; stop_pid "app-$2" TERM; start_instance "$2" ;;
+  pause|resume)
+    target="${2:-}"
+    [ "$target" = redis ] || { check_index "$target"; target="app-$target"; }
+    pid="$(pid_of "$target")"
+    [ -n "$pid" ] || die "$target is not running"
+    if [ "$cmd" = pause ]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
+    say "$target ${cmd}d"
+    ;;
   status)
     for name in redis haproxy $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do
       if alive "$name"; then echo "$name running (pid $(pid_of "$name"))"; else echo "$name stopped"; fi
     done
     ;;
   down)
+    # A paused process would ignore the TERM below until continued.
+    for name in redis $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do
+      pid="$(pid_of "$name")"; [ -n "$pid" ] && kill -CONT "$pid" 2>/dev/null || true
+    done
     stop_pid haproxy TERM
     for i in $(seq 1 "$(count)"); do stop_pid "app-$i" TERM; done
     stop_pid redis TERM
     say "cluster down"
     ;;
   *)
-    sed -n '2,20p' "$0" >&2; exit 2 ;;
+    sed -n '2,24p' "$0" >&2; exit 2 ;;
 esac

@@ -59,3 +59,15 @@ test("logging out returns to the login form and ends the session", async ({ brow
   const cookies = await page.context().cookies();
   expect(cookies.find((c) => c.name === "JSESSIONID")).toBeUndefined();
 });
+
+test("logging out in one tab logs out the other tab too", async ({ browser }) => {
+  const first = await loggedIn(browser, cluster.baseURL, "Lee");
+  const second = await first.context().newPage();
+  await second.goto(cluster.baseURL);
+  await expect(second.getByTestId("me")).toHaveText("Lee");
+  await connected(second);
+  await second.getByRole("button", { name: "Log out" }).click();
+  await expect(second.getByLabel("Your name")).toBeVisible();
+  // The first tab's socket is closed by the server (4401) and the page shows the login form.
+  await expect(first.getByLabel("Your name")).toBeVisible({ timeout: 10_000 });
+});

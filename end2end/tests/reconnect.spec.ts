@@ -133,3 +133,56 @@ test("while every instance is down: a banner, a pending outbox, and Retry now", 
   await expect(texts(page).filter({ hasText: queued })).toHaveCount(1);
   await expect(page.getByTestId("composer")).toHaveValue("a draft in progress");
 });
+
+test("an instance frozen (SIGSTOP): its user moves elsewhere, and its late frames double nothing", async ({
+  browser,
+}) => {
+  const run = uniqueTag();
+  const during = (i: number) => `frozen-${run}-${i}`;
+  const typed = `typed while frozen ${run}`;
+  const ivy = await loggedIn(browser, cluster.baseURL, "Ivy");
+  const victim = await instanceOf(ivy);
+  const jack = await loggedIn(browser, cluster.instanceURL(other(victim)), "Jack");
+  let resumed = false;
+  try {
+    cluster.run("pause", String(victim));
+    await say(ivy, typed);
+    for (let i = 1; i <= 3; i++) await say(jack, during(i));
+    await reconnectedAway(ivy, victim);
+    cluster.run("resume", String(victim));
+    resumed = true;
+    // Whatever the frozen instance still had queued for Ivy's old socket arrives late, or not at
+    // all; either way each message is on screen once, in order.
+    await expect(texts(ivy).filter({ hasText: during(3) })).toHaveCount(1);
+    await say(jack, during(4));
+    await expect(texts(ivy).filter({ hasText: during(4) })).toHaveCount(1);
+    const seen = (await texts(ivy).allTextContents()).filter((t) => t.startsWith(`frozen-${run}-`));
+    expect(seen).toEqual([1, 2, 3, 4].map(during));
+    for (const page of [ivy, jack]) await expect(texts(page).filter({ hasText: typed })).toHaveCount(1);
+    await expect(ivy.getByTestId("pending")).toHaveCount(0);
+  } finally {
+    if (!resumed) cluster.run("resume", String(victim));
+  }
+});
+
+test("Redis frozen: a message shows as retrying, then is sent once when Redis is back", async ({
+  browser,
+}) => {
+  const page = await loggedIn(browser, cluster.baseURL, "Kim");
+  const text = `sent into a frozen redis ${uniqueTag()}`;
+  let resumed = false;
+  try {
+    cluster.run("pause", "redis");
+    await say(page, text);
+    // The server refuses it as unavailable after its 2 s command timeout; the client retries.
+    await expect(page.getByTestId("pending")).toContainText(text);
+    await expect(page.getByTestId("pending")).toContainText("retrying", { timeout: 15_000 });
+    cluster.run("resume", "redis");
+    resumed = true;
+  } finally {
+    if (!resumed) cluster.run("resume", "redis");
+  }
+  await expect(page.getByTestId("pending")).toHaveCount(0, { timeout: 40_000 });
+  await expect(texts(page).filter({ hasText: text })).toHaveCount(1);
+  await expect(page.getByTestId("failed")).toHaveCount(0);
+});

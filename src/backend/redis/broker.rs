@@ -154,11 +154,11 @@ impl Broker for RedisBroker {
                     .is_ok_and(|previous| previous > after),
                 None => true,
             },
-            None => !newest
+            None => newest
                 .ids
                 .first()
                 .and_then(|entry| entry.id.parse::<MessageId>().ok())
-                .is_some_and(|newest| newest >= after),
+                .is_none_or(|newest| newest < after),
         };
         Ok(Replay {
             messages: decode_entries(room, &reply.ids),
