@@ -102,7 +102,10 @@ backend app
     cookie __VCAP_ID__ insert indirect nocache httponly
     option httpchk GET /readyz
     http-check expect status 200
-    default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2 on-marked-down shutdown-sessions
+    # Like the CF router, an instance that fails its readiness check gets no new requests, but
+    # open WebSockets are left alone: a Redis blip must not cut every socket (they backfill),
+    # and a frozen instance's clients find out by their silence watchdog.
+    default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 2
 CFG
     for i in $(seq 1 "$n"); do
       echo "    server app-$i 127.0.0.1:$(instance_port "$i") check cookie app-$i"

@@ -10,6 +10,9 @@ const env = {
   LB_PORT: String(lbPort),
   REDIS_PORT: process.env.REDIS_PORT ?? String(lbPort + 179),
   CLUSTER_DIR: process.env.CLUSTER_DIR ?? path.join(root, "end2end", "test-results", "cluster"),
+  // Short heartbeats, so a client's silence limit (2 × heartbeat + 5 s, announced in `hello`)
+  // ends within a test: a frozen instance's users move on after 9 s.
+  HEARTBEAT_SECS: process.env.HEARTBEAT_SECS ?? "2",
 };
 
 export const cluster = {
