@@ -118,8 +118,7 @@ impl Connection {
         let ended = loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
-                    let window = u64::try_from(self.state.config.drain.as_millis()).unwrap_or(u64::MAX);
-                    close_at = Some(Instant::now() + Duration::from_millis(fastrand::u64(0..=window)));
+                    close_at = Some(Instant::now() + drain_close_delay(self.state.config.drain));
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(&mut socket, close_code::RESTART, "server restarting").await;
@@ -348,6 +347,16 @@ impl Connection {
             tracing::warn!(error = %e, ?kind, "could not post a notice");
         }
     }
+}
+
+/// When, after the drain begins, a socket closes: at a random moment in the drain window, but
+/// not in its first fifth. Readiness turns 503 the moment the drain begins; the notice gives the
+/// load balancer time to see it (HAProxy here needs two failed checks, 0.5 s apart) before the
+/// first clients reconnect, so they are not sent back to the draining instance.
+pub fn drain_close_delay(window: Duration) -> Duration {
+    let notice = window / 5;
+    let spread = u64::try_from((window - notice).as_millis()).unwrap_or(u64::MAX);
+    notice + Duration::from_millis(fastrand::u64(0..=spread))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
