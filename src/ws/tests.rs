@@ -107,6 +107,11 @@ impl Client {
         }
     }
 
+    async fn hello(&mut self) {
+        self.until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
+            .await;
+    }
+
     async fn closed(&mut self) -> u16 {
         loop {
             if let Seen::Closed(code) = self.next().await {
@@ -180,6 +185,15 @@ async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
         .expect("stored")
         .id;
     draft.into_message(RoomName::lobby(), id)
+}
+
+/// What the logout route does, on any instance.
+async fn log_out(state: &AppState, who: &User) {
+    state
+        .broker
+        .revoke(who.id, Duration::from_secs(60))
+        .await
+        .expect("revoked");
 }
 
 fn text_of(frame: &ServerMsg) -> Option<String> {
@@ -268,15 +282,9 @@ async fn a_logout_elsewhere_closes_the_users_sockets_only() {
     let mut on_alice = connect(&state, &alice);
     let mut on_bob = connect(&state, &bob);
     for client in [&mut on_alice, &mut on_bob] {
-        client
-            .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
-            .await;
+        client.hello().await;
     }
-    state
-        .broker
-        .revoke(alice.id, Duration::from_secs(60))
-        .await
-        .expect("revoked");
+    log_out(&state, &alice).await;
     assert_eq!(on_alice.closed().await, close_code::LOGGED_OUT);
     // Bob stays, and sees Alice leave.
     on_bob
@@ -289,14 +297,8 @@ async fn a_logout_missed_during_an_interruption_is_caught_by_the_backfill() {
     let (state, mut deliveries) = state();
     let alice = user("alice");
     let mut client = connect(&state, &alice);
-    client
-        .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
-        .await;
-    state
-        .broker
-        .revoke(alice.id, Duration::from_secs(60))
-        .await
-        .expect("revoked");
+    client.hello().await;
+    log_out(&state, &alice).await;
     // The announcement is lost with the interruption...
     while let Ok(delivery) = deliveries.try_recv() {
         drop(delivery);
@@ -312,9 +314,7 @@ async fn a_drain_closes_with_1012_inside_the_window() {
     pump(&state, deliveries);
     let mut clients: Vec<Client> = (0..5).map(|_| connect(&state, &user("a"))).collect();
     for client in &mut clients {
-        client
-            .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
-            .await;
+        client.hello().await;
     }
     let start = Instant::now();
     state.shutdown.cancel();
@@ -334,9 +334,7 @@ async fn every_refused_send_names_its_client_id() {
     let (state, deliveries) = state();
     pump(&state, deliveries);
     let mut client = connect(&state, &user("alice"));
-    client
-        .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
-        .await;
+    client.hello().await;
     let cases = [
         (
             serde_json::json!({"type":"send","room":"lobby","text":"   "}),

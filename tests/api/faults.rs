@@ -3,7 +3,7 @@
 //! Each test prints how long recovery took (`cargo test --test api faults -- --nocapture`).
 
 use crate::{
-    helpers::{Instance, RedisServer, Seen, Socket, PATIENCE},
+    helpers::{Browser, Instance, RedisServer, Seen, Socket, PATIENCE},
     logged_in,
 };
 use app::protocol::{close_code, ClientId, ErrorCode, MessageId, ServerMsg};
@@ -49,6 +49,35 @@ async fn watch_until(socket: &mut Socket, watch: &mut Watch, prefix: &str, end: 
                 }
             }
             Seen::Closed(code) => panic!("socket closed ({code:?}) while waiting for {end}"),
+        }
+    }
+}
+
+/// Two instances on one Redis: Alice sends from `a`, Bob watches from `b`.
+struct Chat {
+    a: Instance,
+    b: Instance,
+    bob: Browser,
+    sender: Socket,
+    on_b: Socket,
+}
+
+impl Chat {
+    async fn on(redis: &RedisServer) -> Self {
+        let a = Instance::start("a", Some(&redis.url()));
+        let b = Instance::start("b", Some(&redis.url()));
+        let alice = logged_in(&a, "alice").await;
+        let bob = logged_in(&b, "bob").await;
+        let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
+        let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
+        hello(&mut sender).await;
+        hello(&mut on_b).await;
+        Self {
+            a,
+            b,
+            bob,
+            sender,
+            on_b,
         }
     }
 }
@@ -181,14 +210,13 @@ fn fresh() -> ClientId {
 #[tokio::test]
 async fn redis_restarted_with_persistence_keeps_every_acknowledged_message() {
     let mut redis = RedisServer::start_persistent();
-    let a = Instance::start("a", Some(&redis.url()));
-    let b = Instance::start("b", Some(&redis.url()));
-    let alice = logged_in(&a, "alice").await;
-    let bob = logged_in(&b, "bob").await;
-    let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
-    let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
-    hello(&mut sender).await;
-    hello(&mut on_b).await;
+    let Chat {
+        a,
+        b,
+        bob,
+        mut sender,
+        mut on_b,
+    } = Chat::on(&redis).await;
 
     let mut seen = Watch::default();
     let mut acked = Vec::new();
@@ -245,14 +273,14 @@ async fn redis_restarted_with_persistence_keeps_every_acknowledged_message() {
 #[tokio::test]
 async fn redis_restarted_empty_reports_the_gap_and_recovers() {
     let mut redis = RedisServer::start();
-    let a = Instance::start("a", Some(&redis.url()));
-    let b = Instance::start("b", Some(&redis.url()));
-    let alice = logged_in(&a, "alice").await;
-    let bob = logged_in(&b, "bob").await;
-    let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
-    let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
-    hello(&mut sender).await;
-    hello(&mut on_b).await;
+    // `_b` and `_bob` keep instance b and Bob's login alive for the test.
+    let Chat {
+        a,
+        b: _b,
+        bob: _bob,
+        mut sender,
+        mut on_b,
+    } = Chat::on(&redis).await;
     let mut seen = Watch::default();
     for i in 0..3 {
         send_and_settle(
@@ -296,14 +324,14 @@ async fn redis_restarted_empty_reports_the_gap_and_recovers() {
 #[tokio::test]
 async fn a_paused_redis_fails_sends_fast_and_recovers() {
     let redis = RedisServer::start();
-    let a = Instance::start("a", Some(&redis.url()));
-    let b = Instance::start("b", Some(&redis.url()));
-    let alice = logged_in(&a, "alice").await;
-    let bob = logged_in(&b, "bob").await;
-    let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
-    let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
-    hello(&mut sender).await;
-    hello(&mut on_b).await;
+    // `_b` and `_bob` keep instance b and Bob's login alive for the test.
+    let Chat {
+        a,
+        b: _b,
+        bob: _bob,
+        mut sender,
+        mut on_b,
+    } = Chat::on(&redis).await;
     until_ready_is(&a, 200).await;
 
     redis.pause();
