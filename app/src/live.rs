@@ -4,17 +4,31 @@
 //! in the `browser` module) that keeps a WebSocket open for as long as the page is:
 //!
 //! 1. open `/ws?room=…` (with `after=<last id seen>` once it has seen any message);
-//! 2. on `hello`: connected; re-send every message still in the outbox (same `client_id`s, so
-//!    the server stores each once);
-//! 3. when the socket closes, errors, or goes quiet for two heartbeats: wait (a short random
-//!    delay after a 1012 "service restart", else exponential backoff with full jitter, 250 ms
-//!    doubling to 10 s), then **probe `GET /`** — through the load balancer this reaches a live
-//!    instance and rotates the session id — and only after a 2xx go back to 1.
+//! 2. on `hello`: connected; the silence limit now follows the heartbeat interval `hello`
+//!    announced; re-send what the outbox holds for a new connection (same `client_id`s, so the
+//!    server stores each message once);
+//! 3. while connected: show every frame, send what the user writes, and re-send refused messages
+//!    when their retry falls due;
+//! 4. when the socket closes, errors, or stays silent too long: wait as the reconnect policy
+//!    says (a short random delay after a 1012 "service restart", the login form after a 4401,
+//!    else exponential backoff with full jitter), then **probe `GET /`** — through the load
+//!    balancer this reaches a live instance and rotates the session id — and only after a 2xx
+//!    go back to 1.
 //!
-//! Messages are kept by id, so each is shown once and in order however often it arrives.
+//! The decisions are pure and unit-tested on the native target: [`outbox`] (what becomes of each
+//! message sent) and [`reconnect`] (backoff, close codes, silence). The `browser` module only
+//! does the I/O: socket, timers, clock and randomness. Messages are kept by id, so each is shown
+//! once and in order however often it arrives.
+
+pub mod outbox;
+pub mod reconnect;
+
+#[cfg(feature = "hydrate")]
+mod browser;
 
 use crate::protocol::{ChatMessage, ClientId, ClientMsg, MessageId, RoomName, Said, ServerMsg};
 use leptos::prelude::*;
+use outbox::Outbox;
 use std::collections::BTreeMap;
 
 /// Where the connection stands.
@@ -59,17 +73,10 @@ impl Status {
     }
 }
 
-/// A message the user sent that the server has not acknowledged yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
-    pub client_id: ClientId,
-    pub text: String,
-}
-
 /// What the page asks of the socket task.
 #[derive(Debug)]
 pub enum Control {
-    /// Send this (it is in the outbox already).
+    /// Send this now if connected (it is in the outbox already, which re-sends it otherwise).
     Send(ClientMsg),
     /// Stop waiting and reconnect now (the user clicked, or the browser came back online).
     RetryNow,
@@ -86,8 +93,8 @@ pub struct Live {
     pub room: StoredValue<RoomName>,
     /// Messages by id: each shown once, in id order, however often it arrives.
     pub messages: RwSignal<BTreeMap<MessageId, ChatMessage>>,
-    /// Sent but not yet acknowledged, oldest first. Re-sent after every reconnect.
-    pub outbox: RwSignal<Vec<Pending>>,
+    /// Sent but not yet acknowledged, oldest first, each sending, retrying or failed.
+    pub outbox: RwSignal<Outbox>,
     pub status: RwSignal<Status>,
     /// The instance the socket is connected to (from the `hello` frame).
     pub instance: RwSignal<Option<String>>,
@@ -96,17 +103,18 @@ pub struct Live {
     /// Set when a resume could not be complete (a `gap` frame).
     pub gap: RwSignal<bool>,
     control: StoredValue<Option<control::Sender>>,
-    /// When (ms since epoch) the current outage began, for the reconnect-time log line.
+    /// When (ms on the browser task's clock) the current outage began, for the reconnect-time
+    /// log line.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    lost_at: StoredValue<Option<f64>>,
+    lost_at: StoredValue<Option<u64>>,
 }
 
 impl Live {
     pub fn new(room: RoomName) -> Self {
         Self {
+            outbox: RwSignal::new(Outbox::new(room.clone())),
             room: StoredValue::new(room),
             messages: RwSignal::new(BTreeMap::new()),
-            outbox: RwSignal::new(Vec::new()),
             status: RwSignal::new(Status::Connecting),
             instance: RwSignal::new(None),
             error: RwSignal::new(None),
@@ -140,25 +148,39 @@ impl Live {
             self.error.set(Some(format!("Not sent: {e}.")));
             return false;
         }
-        let msg = ClientMsg::Send {
-            room: self.room.get_value(),
-            text: text.to_owned(),
-            client_id,
-        };
-        self.outbox.update(|outbox| {
-            outbox.push(Pending {
-                client_id,
-                text: text.to_owned(),
-            })
-        });
-        self.control_send(Control::Send(msg));
+        let frame = self
+            .outbox
+            .try_update(|outbox| outbox.push(client_id, text.to_owned()));
+        if let Some(frame) = frame {
+            self.control_send(Control::Send(frame));
+        }
         true
+    }
+
+    /// The user asked to send a failed message again.
+    pub fn retry_send(self, client_id: ClientId) {
+        let frame = self
+            .outbox
+            .try_maybe_update(|outbox| {
+                let frame = outbox.retry(client_id);
+                (frame.is_some(), frame)
+            })
+            .flatten();
+        if let Some(frame) = frame {
+            self.control_send(Control::Send(frame));
+        }
+    }
+
+    /// The user gave up on a failed message.
+    pub fn discard_send(self, client_id: ClientId) {
+        self.outbox.maybe_update(|outbox| outbox.discard(client_id));
     }
 
     fn control_send(self, control: Control) {
         #[cfg(feature = "hydrate")]
         self.control.with_value(|tx| {
             if let Some(tx) = tx {
+                // Fails only once the task has ended (the page is going away): nothing to do.
                 let _ = tx.unbounded_send(control);
             }
         });
@@ -172,23 +194,9 @@ impl Live {
             .with_untracked(|all| all.keys().next_back().copied())
     }
 
-    /// The outbox as frames to re-send.
-    pub fn unacknowledged(self) -> Vec<ClientMsg> {
-        let room = self.room.get_value();
-        self.outbox.with_untracked(|outbox| {
-            outbox
-                .iter()
-                .map(|p| ClientMsg::Send {
-                    room: room.clone(),
-                    text: p.text.clone(),
-                    client_id: p.client_id,
-                })
-                .collect()
-        })
-    }
-
-    /// Applies one frame from the server to the page's state.
-    pub fn apply(self, frame: ServerMsg) {
+    /// Applies one frame from the server, received at `now_ms` (on the clock the outbox's retry
+    /// times use), to the page's state.
+    pub fn apply(self, frame: ServerMsg, now_ms: u64) {
         match frame {
             ServerMsg::Hello { instance, .. } => {
                 self.instance.set(Some(instance));
@@ -206,20 +214,28 @@ impl Live {
                 });
             }
             ServerMsg::Ack { client_id, .. } => self.acknowledged(client_id),
-            ServerMsg::Error { message, .. } => self.error.set(Some(message)),
+            // About one message: shown on that message only (retrying, or failed with the
+            // reason), never in the banner, which a retrying outbox would otherwise flood.
+            // An answer for a message no longer waiting for one changes nothing.
+            ServerMsg::Error {
+                code,
+                message,
+                client_id: Some(client_id),
+            } => self
+                .outbox
+                .maybe_update(|outbox| outbox.refused(client_id, code, &message, now_ms).is_some()),
+            ServerMsg::Error {
+                message,
+                client_id: None,
+                ..
+            } => self.error.set(Some(message)),
             ServerMsg::Gap { .. } => self.gap.set(true),
             ServerMsg::Heartbeat => {}
         }
     }
 
     fn acknowledged(self, client_id: ClientId) {
-        if self
-            .outbox
-            .with_untracked(|o| o.iter().any(|p| p.client_id == client_id))
-        {
-            self.outbox
-                .update(|o| o.retain(|p| p.client_id != client_id));
-        }
+        self.outbox.maybe_update(|outbox| outbox.acked(client_id));
     }
 }
 
@@ -237,15 +253,32 @@ pub fn clock_time(unix_ms: u64) -> String {
     }
 }
 
-/// A fresh id for a message about to be sent (random bytes from the browser's crypto).
-pub fn new_client_id() -> ClientId {
-    #[allow(unused_mut)]
-    let mut bytes = [0u8; 16];
+/// The browser cannot make random message ids, so this page must not send: with a fixed id the
+/// server would take every message after the first for a re-send of it and drop it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("This browser cannot make random message ids ({0}), so messages cannot be sent from it.")]
+pub struct NoRandomIds(pub String);
+
+/// A fresh id for a message about to be sent, from the browser's `crypto.getRandomValues`.
+/// Outside the browser there is no such source, and this fails too.
+pub fn new_client_id() -> Result<ClientId, NoRandomIds> {
     #[cfg(feature = "hydrate")]
-    if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
-        let _ = crypto.get_random_values_with_u8_array(&mut bytes);
+    {
+        let described = |e: wasm_bindgen::JsValue| {
+            NoRandomIds(e.as_string().unwrap_or_else(|| format!("{e:?}")))
+        };
+        let window = web_sys::window().ok_or_else(|| NoRandomIds("no window".to_owned()))?;
+        let crypto = window.crypto().map_err(described)?;
+        let mut bytes = [0u8; 16];
+        crypto
+            .get_random_values_with_u8_array(&mut bytes)
+            .map_err(described)?;
+        Ok(ClientId::from_random_bytes(bytes))
     }
-    ClientId::from_random_bytes(bytes)
+    #[cfg(not(feature = "hydrate"))]
+    {
+        Err(NoRandomIds("not running in a browser".to_owned()))
+    }
 }
 
 /// The sending half of the control channel (a placeholder type on the server).
@@ -254,285 +287,4 @@ mod control {
     pub type Sender = futures::channel::mpsc::UnboundedSender<super::Control>;
     #[cfg(not(feature = "hydrate"))]
     pub type Sender = std::marker::PhantomData<super::Control>;
-}
-
-#[cfg(feature = "hydrate")]
-mod browser {
-    use super::{Control, Live, Status};
-    use crate::protocol::{
-        ClientMsg, MessageId, RoomName, ServerMsg, HEARTBEAT_SECS, SESSION_HEADER,
-    };
-    use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
-    use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
-    use gloo_timers::future::sleep;
-    use leptos::prelude::*;
-    use leptos::task::spawn_local;
-    use std::time::Duration;
-
-    /// Backoff: the first retry waits up to this long...
-    const BACKOFF_BASE_MS: u64 = 250;
-    /// ...doubling per failed attempt, up to this.
-    const BACKOFF_CAP_MS: u64 = 10_000;
-    /// A connection that lasted this long resets the backoff.
-    const STABLE_MS: f64 = 10_000.0;
-    /// After a 1012 (the instance is restarting) reconnect within this, at random.
-    const RESTART_DELAY_MAX_MS: u64 = 1_000;
-    /// Silence longer than this (two heartbeats and some slack) means the connection is dead.
-    const SILENCE_LIMIT: Duration = Duration::from_secs(2 * HEARTBEAT_SECS + 5);
-
-    type Controls = mpsc::UnboundedReceiver<Control>;
-
-    /// How a connection attempt or a connection ended.
-    enum Outcome {
-        /// The page is going away.
-        Stop,
-        /// Lost: why, the close code if any, and how long it had been connected.
-        Lost {
-            reason: String,
-            code: Option<u16>,
-            connected_ms: f64,
-        },
-    }
-
-    pub fn start(live: Live) {
-        let (tx, rx) = mpsc::unbounded();
-        live.control.set_value(Some(tx));
-        spawn_local(run(live, rx));
-    }
-
-    fn now_ms() -> f64 {
-        js_sys::Date::now()
-    }
-
-    fn random_below(limit_ms: u64) -> u64 {
-        (js_sys::Math::random() * limit_ms as f64) as u64
-    }
-
-    fn ws_url(room: &RoomName, after: Option<MessageId>) -> Option<String> {
-        let location = web_sys::window()?.location();
-        let scheme = if location.protocol().ok()? == "https:" {
-            "wss"
-        } else {
-            "ws"
-        };
-        let host = location.host().ok()?;
-        Some(match after {
-            Some(after) => format!("{scheme}://{host}/ws?room={room}&after={after}"),
-            None => format!("{scheme}://{host}/ws?room={room}"),
-        })
-    }
-
-    async fn run(live: Live, mut control: Controls) {
-        let mut failures: u32 = 0;
-        let mut first = true;
-        loop {
-            if !first {
-                match probe().await {
-                    Ok(()) => {}
-                    Err(Probe::LoggedOut) => {
-                        // The session is gone (logged out elsewhere, or expired): show the login.
-                        let _ = web_sys::window().map(|w| w.location().reload());
-                        return;
-                    }
-                    Err(Probe::Failed(reason)) => {
-                        failures += 1;
-                        if wait(live, &mut control, &reason, backoff(failures))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
-            first = false;
-            match connect(live, &mut control).await {
-                Outcome::Stop => return,
-                Outcome::Lost {
-                    reason,
-                    code,
-                    connected_ms,
-                } => {
-                    if live.lost_at.get_value().is_none() {
-                        live.lost_at.set_value(Some(now_ms()));
-                    }
-                    live.status.try_set(Status::Reconnecting {
-                        reason: reason.clone(),
-                    });
-                    let delay = if code == Some(1012) {
-                        failures = 0;
-                        Duration::from_millis(random_below(RESTART_DELAY_MAX_MS))
-                    } else {
-                        if connected_ms >= STABLE_MS {
-                            failures = 0;
-                        }
-                        failures += 1;
-                        backoff(failures)
-                    };
-                    if wait(live, &mut control, &reason, delay).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Full jitter: a random delay up to `min(cap, base * 2^(attempt-1))`.
-    fn backoff(attempt: u32) -> Duration {
-        let ceiling = BACKOFF_BASE_MS
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(BACKOFF_CAP_MS);
-        Duration::from_millis(random_below(ceiling.max(1)))
-    }
-
-    /// Waits `delay`, counting down in the banner; a retry request or `online` cuts it short.
-    /// Err when the page stops.
-    async fn wait(
-        live: Live,
-        control: &mut Controls,
-        reason: &str,
-        delay: Duration,
-    ) -> Result<(), ()> {
-        let until = now_ms() + delay.as_millis() as f64;
-        loop {
-            let left = until - now_ms();
-            if left <= 0.0 {
-                break;
-            }
-            live.status.try_set(Status::Waiting {
-                reason: reason.to_owned(),
-                retry_in: (left / 1000.0).ceil() as u32,
-            });
-            let tick = Duration::from_millis(left.min(1000.0) as u64);
-            futures::select_biased! {
-                c = control.next() => match c {
-                    None | Some(Control::Stop) => return Err(()),
-                    Some(Control::RetryNow) => break,
-                    // Stays in the outbox; sent after the reconnect.
-                    Some(Control::Send(_)) => {}
-                },
-                _ = sleep(tick).fuse() => {}
-            }
-        }
-        live.status.try_set(Status::Reconnecting {
-            reason: reason.to_owned(),
-        });
-        Ok(())
-    }
-
-    enum Probe {
-        LoggedOut,
-        Failed(String),
-    }
-
-    /// `GET /` with the cookies: reaches a live instance through the load balancer (which moves
-    /// the affinity cookie there) and rotates the session id.
-    async fn probe() -> Result<(), Probe> {
-        let response = gloo_net::http::Request::get("/")
-            .credentials(web_sys::RequestCredentials::Include)
-            .cache(web_sys::RequestCache::NoStore)
-            .send()
-            .await
-            .map_err(|e| Probe::Failed(format!("server unreachable: {e}")))?;
-        if !response.ok() {
-            return Err(Probe::Failed(format!(
-                "server answered {}",
-                response.status()
-            )));
-        }
-        if response.headers().get(SESSION_HEADER).as_deref() == Some("none") {
-            return Err(Probe::LoggedOut);
-        }
-        Ok(())
-    }
-
-    /// One connection, from opening the socket until it is lost.
-    async fn connect(live: Live, control: &mut Controls) -> Outcome {
-        let lost = |reason: String, code: Option<u16>, since: Option<f64>| Outcome::Lost {
-            reason,
-            code,
-            connected_ms: since.map_or(0.0, |t| now_ms() - t),
-        };
-        let room = live.room.get_value();
-        let Some(url) = ws_url(&room, live.last_seen()) else {
-            return lost("no browser location".to_owned(), None, None);
-        };
-        let socket = match WebSocket::open(&url) {
-            Ok(socket) => socket,
-            Err(e) => return lost(e.to_string(), None, None),
-        };
-        let (mut write, mut read) = socket.split();
-        let mut connected_at: Option<f64> = None;
-        let mut heard_at = now_ms();
-        loop {
-            let silence_left = (heard_at + SILENCE_LIMIT.as_millis() as f64 - now_ms()).max(0.0);
-            let frame = futures::select_biased! {
-                c = control.next() => match c {
-                    None | Some(Control::Stop) => {
-                        let _ = write.close().await;
-                        return Outcome::Stop;
-                    }
-                    Some(Control::RetryNow) => continue,
-                    Some(Control::Send(msg)) => {
-                        if connected_at.is_some() && send(&mut write, &msg).await.is_err() {
-                            return lost("send failed".to_owned(), None, connected_at);
-                        }
-                        continue;
-                    }
-                },
-                frame = read.next().fuse() => frame,
-                _ = sleep(Duration::from_millis(silence_left as u64)).fuse() => {
-                    let _ = write.close().await;
-                    return lost("no heartbeat from the server".to_owned(), None, connected_at);
-                }
-            };
-            heard_at = now_ms();
-            match frame {
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMsg>(&text) {
-                    Ok(frame) => {
-                        let hello = matches!(frame, ServerMsg::Hello { .. });
-                        live.apply(frame);
-                        if hello {
-                            connected_at = Some(now_ms());
-                            if let Some(lost_at) = live.lost_at.get_value() {
-                                leptos::logging::log!(
-                                    "switchboard: reconnected to {} {} ms after the connection was lost",
-                                    live.instance.get_untracked().unwrap_or_default(),
-                                    (now_ms() - lost_at).round()
-                                );
-                                live.lost_at.set_value(None);
-                            }
-                            live.gap.set(false);
-                            for msg in live.unacknowledged() {
-                                if send(&mut write, &msg).await.is_err() {
-                                    return lost("send failed".to_owned(), None, connected_at);
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => leptos::logging::warn!("ignoring unreadable frame: {e}"),
-                },
-                Some(Ok(Message::Bytes(_))) => {}
-                Some(Err(WebSocketError::ConnectionClose(close))) => {
-                    let reason = match (close.code, close.reason.as_str()) {
-                        (1012, _) => "the server is restarting".to_owned(),
-                        (_, "") => format!("connection closed, code {}", close.code),
-                        (_, reason) => reason.to_owned(),
-                    };
-                    return lost(reason, Some(close.code), connected_at);
-                }
-                Some(Err(e)) => return lost(e.to_string(), None, connected_at),
-                None => return lost("connection closed".to_owned(), None, connected_at),
-            }
-        }
-    }
-
-    async fn send(
-        write: &mut futures::stream::SplitSink<WebSocket, Message>,
-        msg: &ClientMsg,
-    ) -> Result<(), WebSocketError> {
-        let json = serde_json::to_string(msg).expect("ClientMsg always serializes");
-        write.send(Message::Text(json)).await
-    }
 }

@@ -398,7 +398,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Whether sending the same frame again later may succeed. A client retries transient
     /// refusals with backoff (re-sending is safe: the `client_id` makes it idempotent) and shows
-    /// permanent ones to the user, who may edit, retry or discard the message.
+    /// permanent ones to the user, who may retry or discard the message.
     pub fn is_transient(self) -> bool {
         matches!(self, ErrorCode::Unavailable | ErrorCode::Lagged)
     }

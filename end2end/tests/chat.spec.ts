@@ -71,3 +71,43 @@ test("logging out in one tab logs out the other tab too", async ({ browser }) =>
   // The first tab's socket is closed by the server (4401) and the page shows the login form.
   await expect(first.getByLabel("Your name")).toBeVisible({ timeout: 10_000 });
 });
+
+test("a message the server refuses is marked failed with the reason; Retry and Discard work", async ({
+  browser,
+}) => {
+  // A stand-in for a client bug: frames containing "refuse me" are rewritten on their way to the
+  // real server to name another room, which the server refuses (permanently) with the client_id.
+  const context = await browser.newContext();
+  await context.routeWebSocket(/\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      const frame = JSON.parse(String(message));
+      if (frame.type === "send" && String(frame.text).includes("refuse me")) frame.room = "elsewhere";
+      server.send(JSON.stringify(frame));
+    });
+  });
+  const page = await context.newPage();
+  await page.goto(cluster.baseURL);
+  await page.getByLabel("Your name").fill("Mia");
+  await page.getByRole("button", { name: "Join the chat" }).click();
+  await connected(page);
+
+  const refused = `please refuse me ${uniqueTag()}`;
+  await say(page, refused);
+  const failed = page.getByTestId("failed");
+  await expect(failed).toContainText(refused);
+  await expect(page.getByTestId("failed-reason")).toContainText("not #elsewhere");
+  await expect(page.getByTestId("pending")).toHaveCount(0);
+  // Retry sends it again (refused again here); it is not re-sent on its own.
+  await page.getByTestId("retry-send").click();
+  await expect(failed).toHaveCount(1);
+  await expect(page.getByTestId("failed-reason")).toContainText("not #elsewhere");
+  await page.getByTestId("discard-send").click();
+  await expect(failed).toHaveCount(0);
+  // The socket is fine: the next message goes through, and the refused one never appeared.
+  const fine = `this one is fine ${uniqueTag()}`;
+  await say(page, fine);
+  await expect(texts(page).filter({ hasText: fine })).toHaveCount(1);
+  await expect(texts(page).filter({ hasText: refused })).toHaveCount(0);
+  await context.close();
+});

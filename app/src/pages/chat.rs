@@ -1,7 +1,8 @@
 //! The chat page: header, message list, composer. Its live state comes from [`crate::live`].
 
 use crate::auth::Logout;
-use crate::live::{Live, Status};
+use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
+use crate::live::{new_client_id, Live, Status};
 use crate::protocol::{ChatMessage, MessageKind, RoomName, User, UserId, MAX_TEXT_CHARS};
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -27,14 +28,29 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
         }
     });
 
+    // Set when this browser cannot make random message ids: then nothing may be sent (see
+    // `NoRandomIds`). Checked up front so the user learns it before typing, not after.
+    let no_ids = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Err(e) = new_client_id() {
+            no_ids.set(Some(e.to_string()));
+        }
+    });
+
     let draft = RwSignal::new(String::new());
     let send = move || {
         let text = draft.get_untracked();
         if text.trim().is_empty() {
             return;
         }
-        if live.send(&text, crate::live::new_client_id()) {
-            draft.set(String::new());
+        match new_client_id() {
+            Ok(client_id) => {
+                if live.send(&text, client_id) {
+                    draft.set(String::new());
+                }
+            }
+            // The draft stays in the composer: nothing was sent.
+            Err(e) => no_ids.set(Some(e.to_string())),
         }
     };
 
@@ -59,23 +75,22 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
                 </div>
             </header>
             <StatusBanner live />
+            <Show when=move || no_ids.with(Option::is_some)>
+                <div class="banner error" role="alert" data-testid="no-random-ids">
+                    {move || no_ids.get().unwrap_or_default()}
+                </div>
+            </Show>
             <div class="messages" node_ref=list role="log" aria-live="polite" data-testid="messages">
                 <For
                     each=move || live.messages.get().into_values()
                     key=|m| m.id
                     children=move |m| view! { <MessageRow m me /> }
                 />
+                // Keyed by state too: an entry that changes state is drawn afresh.
                 <For
-                    each=move || live.outbox.get()
-                    key=|p| p.client_id
-                    children=move |p| {
-                        view! {
-                            <div class="msg mine pending" data-testid="pending">
-                                <span class="text">{p.text}</span>
-                                <span class="at">"sending…"</span>
-                            </div>
-                        }
-                    }
+                    each=move || live.outbox.with(|outbox| outbox.entries().to_vec())
+                    key=|entry| (entry.client_id, entry.state.clone())
+                    children=move |entry| view! { <OutboxRow entry live /> }
                 />
             </div>
             <form
@@ -100,7 +115,12 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
                         }
                     }
                 ></textarea>
-                <button type="submit" disabled=move || draft.with(|d| d.trim().is_empty())>
+                <button
+                    type="submit"
+                    disabled=move || {
+                        no_ids.with(Option::is_some) || draft.with(|d| d.trim().is_empty())
+                    }
+                >
                     "Send"
                 </button>
             </form>
@@ -137,6 +157,62 @@ fn StatusBanner(live: Live) -> impl IntoView {
                 </button>
             </div>
         </Show>
+    }
+}
+
+/// A message the server has not confirmed: sending, retrying, or failed with the reason and
+/// what the user can do about it.
+#[component]
+fn OutboxRow(entry: Entry, live: Live) -> impl IntoView {
+    let client_id = entry.client_id;
+    match entry.state {
+        State::Sending => view! {
+            <div class="msg mine pending" data-testid="pending">
+                <span class="text">{entry.text}</span>
+                <span class="at">"sending…"</span>
+            </div>
+        }
+        .into_any(),
+        State::Retrying {
+            attempt, reason, ..
+        } => view! {
+            <div
+                class="msg mine pending retrying"
+                data-testid="pending"
+                title=format!("{reason} (attempt {attempt} of {MAX_ATTEMPTS} refused)")
+            >
+                <span class="text">{entry.text}</span>
+                <span class="at">"retrying…"</span>
+            </div>
+        }
+        .into_any(),
+        State::Failed { reason } => view! {
+            <div class="msg mine failed" data-testid="failed">
+                <span class="text">{entry.text}</span>
+                <span class="at">"not sent"</span>
+                <div class="failure">
+                    <span class="reason" data-testid="failed-reason">{reason}</span>
+                    <span class="actions">
+                        <button
+                            type="button"
+                            data-testid="retry-send"
+                            on:click=move |_| live.retry_send(client_id)
+                        >
+                            "Retry"
+                        </button>
+                        <button
+                            type="button"
+                            class="secondary"
+                            data-testid="discard-send"
+                            on:click=move |_| live.discard_send(client_id)
+                        >
+                            "Discard"
+                        </button>
+                    </span>
+                </div>
+            </div>
+        }
+        .into_any(),
     }
 }
 

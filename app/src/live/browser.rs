@@ -1,0 +1,300 @@
+//! The socket task: the browser-only I/O around the pure parts of [`super`].
+//!
+//! One task per page, started by [`start`], owns the WebSocket (gloo-net), the timers and the
+//! clock. What to do when — how long to wait, when silence means death, which messages to
+//! (re-)send — it asks [`super::reconnect`] and [`super::outbox`].
+
+use super::outbox::Outbox;
+use super::reconnect::{close_reason, Next, Reconnect, Watchdog};
+use super::{Control, Live, Status};
+use crate::protocol::{ClientMsg, MessageId, RoomName, ServerMsg, SESSION_HEADER};
+use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
+use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
+use gloo_timers::future::sleep;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::time::Duration;
+
+/// Longest single timer. `setTimeout` fires at once for delays over 2^31 ms, and gloo's `sleep`
+/// panics over 2^32, so a far deadline (a server announcing a huge heartbeat) is waited for in
+/// naps; waking early only re-checks the deadlines.
+const MAX_NAP_MS: u64 = 60_000;
+
+/// How long the `GET /` probe may take. A request that reached a frozen instance (or a proxy
+/// waiting on one) would otherwise hang the reconnect for as long as the proxy's server timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Controls = mpsc::UnboundedReceiver<Control>;
+type Writer = futures::stream::SplitSink<WebSocket, Message>;
+
+/// How a connection attempt or a connection ended.
+enum Outcome {
+    /// The page is going away.
+    Stop,
+    /// Lost: why, the close code if any, and how long it had been connected.
+    Lost {
+        reason: String,
+        code: Option<u16>,
+        connected_ms: u64,
+    },
+}
+
+pub fn start(live: Live) {
+    let (tx, rx) = mpsc::unbounded();
+    live.control.set_value(Some(tx));
+    spawn_local(run(live, rx));
+}
+
+/// Now, in whole unix milliseconds. The wall clock rather than `performance.now()`: after a
+/// laptop sleeps, the wall clock has moved on and a dead socket's silence shows at once, while
+/// some browsers' `performance.now()` stands still during sleep. (`f64 as u64` saturates.)
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// The session is gone: reload, and the server renders the login form.
+fn show_login() {
+    if let Some(window) = web_sys::window() {
+        if let Err(e) = window.location().reload() {
+            leptos::logging::error!("switchboard: logged out, but the page cannot reload: {e:?}");
+        }
+    }
+}
+
+fn ws_url(room: &RoomName, after: Option<MessageId>) -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    let host = location.host().ok()?;
+    Some(match after {
+        Some(after) => format!("{scheme}://{host}/ws?room={room}&after={after}"),
+        None => format!("{scheme}://{host}/ws?room={room}"),
+    })
+}
+
+async fn run(live: Live, mut control: Controls) {
+    let mut policy = Reconnect::new();
+    let mut first = true;
+    loop {
+        if !first {
+            match probe().await {
+                Ok(()) => {}
+                Err(Probe::LoggedOut) => return show_login(),
+                Err(Probe::Failed(reason)) => {
+                    let delay_ms = policy.probe_failed(js_sys::Math::random());
+                    if wait(live, &mut control, &reason, delay_ms).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        first = false;
+        match connect(live, &mut control).await {
+            Outcome::Stop => return,
+            Outcome::Lost {
+                reason,
+                code,
+                connected_ms,
+            } => {
+                if live.lost_at.get_value().is_none() {
+                    live.lost_at.set_value(Some(now_ms()));
+                }
+                live.status.try_set(Status::Reconnecting {
+                    reason: reason.clone(),
+                });
+                match policy.lost(code, connected_ms, js_sys::Math::random()) {
+                    Next::LogIn => return show_login(),
+                    Next::Reconnect { delay_ms } => {
+                        if wait(live, &mut control, &reason, delay_ms).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits `delay_ms`, counting down in the banner; a retry request or `online` cuts it short.
+/// Err when the page stops.
+async fn wait(live: Live, control: &mut Controls, reason: &str, delay_ms: u64) -> Result<(), ()> {
+    let until = now_ms().saturating_add(delay_ms);
+    loop {
+        let left = until.saturating_sub(now_ms());
+        if left == 0 {
+            break;
+        }
+        live.status.try_set(Status::Waiting {
+            reason: reason.to_owned(),
+            retry_in: u32::try_from(left.div_ceil(1_000)).unwrap_or(u32::MAX),
+        });
+        futures::select_biased! {
+            c = control.next() => match c {
+                None | Some(Control::Stop) => return Err(()),
+                Some(Control::RetryNow) => break,
+                // Stays in the outbox; sent after the reconnect.
+                Some(Control::Send(_)) => {}
+            },
+            _ = sleep(Duration::from_millis(left.min(1_000))).fuse() => {}
+        }
+    }
+    live.status.try_set(Status::Reconnecting {
+        reason: reason.to_owned(),
+    });
+    Ok(())
+}
+
+enum Probe {
+    LoggedOut,
+    Failed(String),
+}
+
+/// `GET /` with the cookies: reaches a live instance through the load balancer (which moves
+/// the affinity cookie there) and rotates the session id.
+async fn probe() -> Result<(), Probe> {
+    let request = gloo_net::http::Request::get("/")
+        .credentials(web_sys::RequestCredentials::Include)
+        .cache(web_sys::RequestCache::NoStore)
+        .send()
+        .fuse();
+    futures::pin_mut!(request);
+    let response = futures::select_biased! {
+        response = request => response,
+        _ = sleep(PROBE_TIMEOUT).fuse() => {
+            return Err(Probe::Failed("the server did not answer".to_owned()));
+        }
+    }
+    .map_err(|e| Probe::Failed(format!("server unreachable: {e}")))?;
+    if !response.ok() {
+        return Err(Probe::Failed(format!(
+            "server answered {}",
+            response.status()
+        )));
+    }
+    if response.headers().get(SESSION_HEADER).as_deref() == Some("none") {
+        return Err(Probe::LoggedOut);
+    }
+    Ok(())
+}
+
+/// Takes frames out of the outbox with `take` (which returns them and changes their state),
+/// telling the page only when there was something to take.
+fn take_frames(live: Live, take: impl FnOnce(&mut Outbox) -> Vec<ClientMsg>) -> Vec<ClientMsg> {
+    live.outbox
+        .try_maybe_update(|outbox| {
+            let frames = take(outbox);
+            (!frames.is_empty(), frames)
+        })
+        .unwrap_or_default()
+}
+
+/// One connection, from opening the socket until it is lost.
+async fn connect(live: Live, control: &mut Controls) -> Outcome {
+    let lost = |reason: String, code: Option<u16>, since: Option<u64>| Outcome::Lost {
+        reason,
+        code,
+        connected_ms: since.map_or(0, |t| now_ms().saturating_sub(t)),
+    };
+    let room = live.room.get_value();
+    let Some(url) = ws_url(&room, live.last_seen()) else {
+        return lost("no browser location".to_owned(), None, None);
+    };
+    let socket = match WebSocket::open(&url) {
+        Ok(socket) => socket,
+        Err(e) => return lost(e.to_string(), None, None),
+    };
+    let (mut write, mut read) = socket.split();
+    // Set by `hello`: only then is the socket ready for `send` frames.
+    let mut connected_at: Option<u64> = None;
+    let mut watchdog = Watchdog::new(now_ms());
+    loop {
+        // Wake for whichever comes first: the silence limit, or (once connected) the outbox's
+        // next retry.
+        let retry_at = connected_at.and(live.outbox.with_untracked(Outbox::next_deadline));
+        let wake_at = retry_at.map_or(watchdog.deadline_ms(), |at| at.min(watchdog.deadline_ms()));
+        let nap = Duration::from_millis(wake_at.saturating_sub(now_ms()).min(MAX_NAP_MS));
+        let frame = futures::select_biased! {
+            c = control.next() => match c {
+                None | Some(Control::Stop) => {
+                    // Closing a socket that is going away anyway: its errors change nothing.
+                    let _ = write.close().await;
+                    return Outcome::Stop;
+                }
+                Some(Control::RetryNow) => continue,
+                Some(Control::Send(msg)) => {
+                    // Before `hello` it waits in the outbox, which hands it over after `hello`.
+                    if connected_at.is_some() && send(&mut write, &msg).await.is_err() {
+                        return lost("send failed".to_owned(), None, connected_at);
+                    }
+                    continue;
+                }
+            },
+            frame = read.next().fuse() => frame,
+            _ = sleep(nap).fuse() => {
+                let now = now_ms();
+                if watchdog.is_silent(now) {
+                    let _ = write.close().await;
+                    return lost("no heartbeat from the server".to_owned(), None, connected_at);
+                }
+                if connected_at.is_some() {
+                    for msg in take_frames(live, |outbox| outbox.due(now)) {
+                        if send(&mut write, &msg).await.is_err() {
+                            return lost("send failed".to_owned(), None, connected_at);
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        let now = now_ms();
+        watchdog.heard(now);
+        match frame {
+            Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMsg>(&text) {
+                Ok(frame) => {
+                    let hello = match frame {
+                        ServerMsg::Hello { heartbeat_ms, .. } => {
+                            watchdog.hello(heartbeat_ms, now);
+                            true
+                        }
+                        _ => false,
+                    };
+                    live.apply(frame, now);
+                    if hello {
+                        connected_at = Some(now);
+                        if let Some(lost_at) = live.lost_at.get_value() {
+                            leptos::logging::log!(
+                                "switchboard: reconnected to {} {} ms after the connection was lost",
+                                live.instance.get_untracked().unwrap_or_default(),
+                                now.saturating_sub(lost_at)
+                            );
+                            live.lost_at.set_value(None);
+                        }
+                        live.gap.set(false);
+                        for msg in take_frames(live, |outbox| outbox.on_reconnect(now)) {
+                            if send(&mut write, &msg).await.is_err() {
+                                return lost("send failed".to_owned(), None, connected_at);
+                            }
+                        }
+                    }
+                }
+                Err(e) => leptos::logging::warn!("ignoring unreadable frame: {e}"),
+            },
+            Some(Ok(Message::Bytes(_))) => {}
+            Some(Err(WebSocketError::ConnectionClose(close))) => {
+                let reason = close_reason(close.code, &close.reason);
+                return lost(reason, Some(close.code), connected_at);
+            }
+            Some(Err(e)) => return lost(e.to_string(), None, connected_at),
+            None => return lost("connection closed".to_owned(), None, connected_at),
+        }
+    }
+}
+
+async fn send(write: &mut Writer, msg: &ClientMsg) -> Result<(), WebSocketError> {
+    let json = serde_json::to_string(msg).expect("ClientMsg always serializes");
+    write.send(Message::Text(json)).await
+}

@@ -1,0 +1,430 @@
+//! The outbox: messages the user sent that the server has not confirmed yet, and what becomes of
+//! each one.
+//!
+//! Pure state: no clock, no socket, no signal. The caller passes the time (`now_ms`, milliseconds
+//! on one clock of its choosing) and sends the frames the operations hand back, so every rule
+//! here is unit-tested on the native target.
+//!
+//! The server answers every `send` with exactly one `ack` or one `error` naming its `client_id`,
+//! so every entry ends in one visible outcome: it leaves the outbox when acknowledged (or when the
+//! message itself arrives), or it stays as [`State::Failed`] with the server's reason until the
+//! user retries or discards it. It is never re-sent forever. Re-sending is safe because the
+//! server stores each `client_id` at most once.
+
+use crate::protocol::{ClientId, ClientMsg, ErrorCode, RoomName};
+
+/// The first retry after a transient refusal waits this long...
+pub const RETRY_BASE_MS: u64 = 1_000;
+/// ...doubling per refusal, up to this.
+pub const RETRY_CAP_MS: u64 = 30_000;
+/// Transient refusals in a row after which a message counts as failed. A backend that has been
+/// refusing for this long (about 45 s with the server's own timeouts) is an outage the user
+/// should hear about, and decide on, rather than a message that stays "retrying" forever.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// How long to wait before re-sending a message refused `attempt` times in a row (1-based):
+/// [`RETRY_BASE_MS`] doubling to [`RETRY_CAP_MS`]. No jitter: each message's retries start from
+/// its own refusal, so many clients' retries are already spread out in time.
+pub fn retry_delay_ms(attempt: u32) -> u64 {
+    let doublings = attempt.saturating_sub(1).min(20);
+    RETRY_BASE_MS
+        .saturating_mul(1 << doublings)
+        .min(RETRY_CAP_MS)
+}
+
+/// Where one message stands.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Sent on the current connection and not answered yet, or waiting for a connection to be
+    /// sent on.
+    Sending,
+    /// Refused for a transient reason (the backend was unavailable); sent again at `next_at_ms`.
+    Retrying {
+        /// Transient refusals so far, 1 after the first.
+        attempt: u32,
+        next_at_ms: u64,
+        /// The server's message with the last refusal.
+        reason: String,
+    },
+    /// Refused for good (or transiently too often): not sent again unless the user asks.
+    Failed { reason: String },
+}
+
+/// One message in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub client_id: ClientId,
+    pub text: String,
+    pub state: State,
+    /// Transient refusals in a row, kept while the entry is `Sending` again between retries so
+    /// that the next refusal continues the backoff instead of restarting it.
+    refusals: u32,
+}
+
+impl Entry {
+    fn frame(&self, room: &RoomName) -> ClientMsg {
+        ClientMsg::Send {
+            room: room.clone(),
+            text: self.text.clone(),
+            client_id: self.client_id,
+        }
+    }
+}
+
+/// The unconfirmed messages of one room, oldest first (the order they are shown and re-sent in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbox {
+    room: RoomName,
+    entries: Vec<Entry>,
+}
+
+impl Outbox {
+    pub fn new(room: RoomName) -> Self {
+        Self {
+            room,
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn get(&self, client_id: ClientId) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.client_id == client_id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds a message the user just wrote and returns its frame, to send now if connected (else
+    /// [`Outbox::on_reconnect`] returns it). Ids are random, so a repeated id is a caller bug; it
+    /// keeps the first entry rather than showing the message twice.
+    pub fn push(&mut self, client_id: ClientId, text: String) -> ClientMsg {
+        if let Some(entry) = self.get(client_id) {
+            return entry.frame(&self.room);
+        }
+        let entry = Entry {
+            client_id,
+            text,
+            state: State::Sending,
+            refusals: 0,
+        };
+        let frame = entry.frame(&self.room);
+        self.entries.push(entry);
+        frame
+    }
+
+    /// The server stored the message (an `ack`, or the message itself arrived): it leaves the
+    /// outbox, whatever state it was in. False when it was not there (already acknowledged, or
+    /// discarded).
+    pub fn acked(&mut self, client_id: ClientId) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.client_id != client_id);
+        self.entries.len() != before
+    }
+
+    /// The server refused the message with `code`. Transient codes schedule a retry with
+    /// backoff, until [`MAX_ATTEMPTS`]; permanent ones fail it at once. Returns the entry's new
+    /// state, or None when no entry was waiting for an answer (unknown id, or an answer that
+    /// comes after the entry already moved on), which changes nothing.
+    pub fn refused(
+        &mut self,
+        client_id: ClientId,
+        code: ErrorCode,
+        message: &str,
+        now_ms: u64,
+    ) -> Option<State> {
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.client_id == client_id && e.state == State::Sending)?;
+        entry.state = if !code.is_transient() {
+            State::Failed {
+                reason: message.to_owned(),
+            }
+        } else {
+            entry.refusals += 1;
+            if entry.refusals >= MAX_ATTEMPTS {
+                State::Failed {
+                    reason: format!("{message} (gave up after {} attempts)", entry.refusals),
+                }
+            } else {
+                State::Retrying {
+                    attempt: entry.refusals,
+                    next_at_ms: now_ms.saturating_add(retry_delay_ms(entry.refusals)),
+                    reason: message.to_owned(),
+                }
+            }
+        };
+        Some(entry.state.clone())
+    }
+
+    /// The retries that are due at `now_ms`: they become `Sending` and their frames are
+    /// returned, to send now. Call only while connected (after `hello`).
+    pub fn due(&mut self, now_ms: u64) -> Vec<ClientMsg> {
+        let room = &self.room;
+        self.entries
+            .iter_mut()
+            .filter(
+                |e| matches!(e.state, State::Retrying { next_at_ms, .. } if next_at_ms <= now_ms),
+            )
+            .map(|e| {
+                e.state = State::Sending;
+                e.frame(room)
+            })
+            .collect()
+    }
+
+    /// When the next retry is due, if any is scheduled: the socket task wakes up then.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e.state {
+                State::Retrying { next_at_ms, .. } => Some(next_at_ms),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// A new connection said `hello`: what to send on it. Everything `Sending` (it may never have
+    /// reached the lost connection, or its answer was lost with it) and every retry that is due;
+    /// retries not yet due wait for their time, and failed messages wait for the user.
+    pub fn on_reconnect(&mut self, now_ms: u64) -> Vec<ClientMsg> {
+        let room = &self.room;
+        self.entries
+            .iter_mut()
+            .filter(|e| match e.state {
+                State::Sending => true,
+                State::Retrying { next_at_ms, .. } => next_at_ms <= now_ms,
+                State::Failed { .. } => false,
+            })
+            .map(|e| {
+                e.state = State::Sending;
+                e.frame(room)
+            })
+            .collect()
+    }
+
+    /// The user asked to send a failed message again: it is `Sending` with a fresh count of
+    /// attempts, and its frame is returned to send now. None (and no change) unless it had failed.
+    pub fn retry(&mut self, client_id: ClientId) -> Option<ClientMsg> {
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|e| e.client_id == client_id && matches!(e.state, State::Failed { .. }))?;
+        entry.state = State::Sending;
+        entry.refusals = 0;
+        Some(entry.frame(&self.room))
+    }
+
+    /// The user gave up on a message: it leaves the outbox and is never sent again. False when
+    /// it was not there.
+    pub fn discard(&mut self, client_id: ClientId) -> bool {
+        self.acked(client_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn id(n: u8) -> ClientId {
+        ClientId(Uuid::from_bytes([n; 16]))
+    }
+
+    fn ids(frames: &[ClientMsg]) -> Vec<ClientId> {
+        frames
+            .iter()
+            .map(|ClientMsg::Send { client_id, .. }| *client_id)
+            .collect()
+    }
+
+    fn outbox_with(n: u8) -> Outbox {
+        let mut outbox = Outbox::new(RoomName::lobby());
+        for i in 1..=n {
+            outbox.push(id(i), format!("message {i}"));
+        }
+        outbox
+    }
+
+    fn state(outbox: &Outbox, n: u8) -> Option<State> {
+        outbox.get(id(n)).map(|e| e.state.clone())
+    }
+
+    fn state_of(outbox: &Outbox, n: u8) -> State {
+        state(outbox, n).expect("the entry is in the outbox")
+    }
+
+    #[test]
+    fn a_pushed_message_is_sending_and_its_frame_names_room_and_id() {
+        let mut outbox = Outbox::new(RoomName::lobby());
+        let frame = outbox.push(id(1), "hi".to_owned());
+        assert_eq!(
+            frame,
+            ClientMsg::Send {
+                room: RoomName::lobby(),
+                text: "hi".to_owned(),
+                client_id: id(1),
+            }
+        );
+        assert_eq!(state(&outbox, 1), Some(State::Sending));
+        assert_eq!(outbox.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_repeated_id_is_not_shown_twice() {
+        let mut outbox = outbox_with(1);
+        outbox.push(id(1), "again".to_owned());
+        assert_eq!(outbox.entries().len(), 1);
+        assert_eq!(outbox.entries()[0].text, "message 1");
+    }
+
+    #[test]
+    fn an_ack_removes_the_entry_in_any_state() {
+        let mut outbox = outbox_with(3);
+        outbox.refused(id(2), ErrorCode::Unavailable, "busy", 0);
+        outbox.refused(id(3), ErrorCode::InvalidText, "empty", 0);
+        for n in 1..=3 {
+            assert!(outbox.acked(id(n)));
+        }
+        assert!(outbox.is_empty());
+        assert!(!outbox.acked(id(1)), "a second ack changes nothing");
+    }
+
+    #[test]
+    fn a_permanent_refusal_fails_the_message_with_the_reason() {
+        let mut outbox = outbox_with(1);
+        let now = 1_000;
+        let state = outbox.refused(id(1), ErrorCode::InvalidText, "Not sent: empty.", now);
+        let failed = State::Failed {
+            reason: "Not sent: empty.".to_owned(),
+        };
+        assert_eq!(state, Some(failed.clone()));
+        assert_eq!(outbox.next_deadline(), None);
+        assert!(outbox.due(u64::MAX).is_empty(), "never re-sent by itself");
+        assert!(outbox.on_reconnect(u64::MAX).is_empty());
+        assert_eq!(state_of(&outbox, 1), failed);
+    }
+
+    #[test]
+    fn transient_refusals_retry_with_doubling_backoff_then_fail() {
+        let mut outbox = outbox_with(1);
+        let mut now = 10_000;
+        let mut delays = Vec::new();
+        for attempt in 1..MAX_ATTEMPTS {
+            let state = outbox.refused(id(1), ErrorCode::Unavailable, "unavailable", now);
+            let Some(State::Retrying {
+                attempt: got,
+                next_at_ms,
+                reason,
+            }) = state
+            else {
+                panic!("attempt {attempt}: expected a retry, got {state:?}");
+            };
+            assert_eq!((got, reason.as_str()), (attempt, "unavailable"));
+            assert_eq!(outbox.next_deadline(), Some(next_at_ms));
+            delays.push(next_at_ms - now);
+            assert!(outbox.due(next_at_ms - 1).is_empty(), "not before its time");
+            assert_eq!(ids(&outbox.due(next_at_ms)), vec![id(1)]);
+            assert_eq!(state_of(&outbox, 1), State::Sending);
+            assert!(outbox.due(next_at_ms).is_empty(), "sent once per retry");
+            now = next_at_ms + 2_000;
+        }
+        assert_eq!(delays, vec![1_000, 2_000, 4_000, 8_000, 16_000]);
+        let last = outbox.refused(id(1), ErrorCode::Unavailable, "unavailable", now);
+        assert!(
+            matches!(last, Some(State::Failed { ref reason }) if reason.starts_with("unavailable")),
+            "the last transient refusal fails it: {last:?}"
+        );
+        assert_eq!(outbox.next_deadline(), None);
+    }
+
+    #[test]
+    fn retry_delays_double_to_the_cap() {
+        assert_eq!(retry_delay_ms(0), RETRY_BASE_MS);
+        assert_eq!(retry_delay_ms(1), 1_000);
+        assert_eq!(retry_delay_ms(5), 16_000);
+        assert_eq!(retry_delay_ms(6), RETRY_CAP_MS);
+        assert_eq!(retry_delay_ms(u32::MAX), RETRY_CAP_MS);
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_retry() {
+        let mut outbox = outbox_with(3);
+        outbox.refused(id(1), ErrorCode::Unavailable, "x", 5_000);
+        outbox.refused(id(2), ErrorCode::Unavailable, "x", 1_000);
+        assert_eq!(outbox.next_deadline(), Some(2_000));
+        assert_eq!(ids(&outbox.due(2_000)), vec![id(2)]);
+        assert_eq!(outbox.next_deadline(), Some(6_000));
+    }
+
+    #[test]
+    fn a_reconnect_resends_sending_and_due_retries_but_not_failed_ones() {
+        let mut outbox = outbox_with(4);
+        outbox.refused(id(2), ErrorCode::Unavailable, "x", 0); // due at 1 000
+        outbox.refused(id(3), ErrorCode::Lagged, "x", 9_000); // due at 10 000
+        outbox.refused(id(4), ErrorCode::WrongRoom, "x", 0);
+        assert_eq!(ids(&outbox.on_reconnect(5_000)), vec![id(1), id(2)]);
+        assert_eq!(state_of(&outbox, 2), State::Sending);
+        assert!(matches!(state_of(&outbox, 3), State::Retrying { .. }));
+        assert!(matches!(state_of(&outbox, 4), State::Failed { .. }));
+        assert_eq!(outbox.next_deadline(), Some(10_000));
+    }
+
+    #[test]
+    fn backoff_continues_across_a_resend() {
+        let mut outbox = outbox_with(1);
+        outbox.refused(id(1), ErrorCode::Unavailable, "x", 0);
+        outbox.on_reconnect(1_000);
+        let second = outbox.refused(id(1), ErrorCode::Unavailable, "x", 1_000);
+        assert!(matches!(
+            second,
+            Some(State::Retrying {
+                attempt: 2,
+                next_at_ms: 3_000,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn answers_for_entries_not_awaiting_one_change_nothing() {
+        let mut outbox = outbox_with(2);
+        outbox.refused(id(1), ErrorCode::Unavailable, "x", 0);
+        let before = outbox.clone();
+        assert_eq!(outbox.refused(id(1), ErrorCode::InvalidText, "y", 0), None);
+        assert_eq!(outbox.refused(id(9), ErrorCode::InvalidText, "y", 0), None);
+        assert_eq!(outbox, before);
+    }
+
+    #[test]
+    fn the_user_can_retry_or_discard_a_failed_message() {
+        let mut outbox = outbox_with(2);
+        for _ in 0..MAX_ATTEMPTS {
+            outbox.refused(id(1), ErrorCode::Unavailable, "x", 0);
+            outbox.due(u64::MAX);
+        }
+        assert!(matches!(state_of(&outbox, 1), State::Failed { .. }));
+        outbox.refused(id(2), ErrorCode::InvalidText, "bad", 0);
+
+        assert_eq!(outbox.retry(id(1)).map(|f| ids(&[f])), Some(vec![id(1)]));
+        assert_eq!(state_of(&outbox, 1), State::Sending);
+        assert_eq!(
+            outbox.retry(id(1)),
+            None,
+            "only a failed message is retried"
+        );
+        let fresh = outbox.refused(id(1), ErrorCode::Unavailable, "x", 0);
+        assert!(
+            matches!(fresh, Some(State::Retrying { attempt: 1, .. })),
+            "a retry by the user starts the count afresh: {fresh:?}"
+        );
+
+        assert!(outbox.discard(id(2)));
+        assert!(!outbox.discard(id(2)));
+        assert_eq!(ids(&outbox.on_reconnect(u64::MAX)), vec![id(1)]);
+    }
+}
