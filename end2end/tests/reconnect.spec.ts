@@ -145,10 +145,12 @@ test("an instance frozen (SIGSTOP): its user moves elsewhere, and its late frame
   const jack = await loggedIn(browser, cluster.instanceURL(other(victim)), "Jack");
   let resumed = false;
   try {
+    const paused = Date.now();
     cluster.run("pause", String(victim));
     await say(ivy, typed);
     for (let i = 1; i <= 3; i++) await say(jack, during(i));
     await reconnectedAway(ivy, victim);
+    console.log(`[measure] frozen instance: the user was on another instance ${Date.now() - paused} ms after SIGSTOP`);
     cluster.run("resume", String(victim));
     resumed = true;
     // Whatever the frozen instance still had queued for Ivy's old socket arrives late, or not at
@@ -182,7 +184,9 @@ test("Redis frozen: a message shows as retrying, then is sent once when Redis is
   } finally {
     if (!resumed) cluster.run("resume", "redis");
   }
+  const thawed = Date.now();
   await expect(page.getByTestId("pending")).toHaveCount(0, { timeout: 40_000 });
+  console.log(`[measure] frozen redis: the retried message was sent ${Date.now() - thawed} ms after SIGCONT`);
   await expect(texts(page).filter({ hasText: text })).toHaveCount(1);
   await expect(page.getByTestId("failed")).toHaveCount(0);
 });

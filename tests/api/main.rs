@@ -73,6 +73,7 @@ both!(
     the_server_decides_who_sent_a_message,
     bad_frames_get_errors_and_the_socket_stays,
     every_send_is_acked_and_a_resend_is_stored_once,
+    one_users_client_id_cannot_swallow_anothers_message,
     a_new_socket_gets_recent_history,
     the_page_renders_for_the_session,
     cookies_are_secure_behind_https,
@@ -316,6 +317,28 @@ async fn every_send_is_acked_and_a_resend_is_stored_once(world: &World) {
         }
     }
     assert_eq!(seen, 1);
+}
+
+/// De-duplication is keyed by (sender, client_id): the same id from two users is two messages.
+async fn one_users_client_id_cannot_swallow_anothers_message(world: &World) {
+    let shared = uuid::Uuid::new_v4();
+    let mut ids = Vec::new();
+    for (name, instance) in [("alice", &world.a), ("bob", world.b())] {
+        let user = logged_in(instance, name).await;
+        let mut socket = user.connect(instance, "room=lobby").await.unwrap();
+        socket
+            .send_json(json!({"type": "send", "room": "lobby", "text": name, "client_id": shared}))
+            .await;
+        ids.push(
+            socket
+                .wait_for("the ack", |f| match f {
+                    ServerMsg::Ack { id, .. } => Some(*id),
+                    _ => None,
+                })
+                .await,
+        );
+    }
+    assert_ne!(ids[0], ids[1], "both messages were stored");
 }
 
 async fn a_new_socket_gets_recent_history(world: &World) {
