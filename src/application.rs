@@ -15,6 +15,7 @@
 
 use crate::{backend, config::Config, history::History, hub::Hub, routes, state::AppState};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -146,7 +147,14 @@ impl Application {
                 tracing::info!("drain window over: closing the listener");
             }
         };
-        axum::serve(self.listener, self.router)
+        // Chat frames are small and latency-bound: never hold one back waiting for an ACK
+        // (Nagle's algorithm with delayed ACKs adds up to tens of milliseconds per frame).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(signalled)
             .await
             .context("serving HTTP")?;

@@ -11,7 +11,7 @@
 //! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
 //!   1003; a logout anywhere ends it with 4401.
 
-use super::transport::{close, is_too_big, send_msg, send_raw, SendFailed, Transport};
+use super::transport::{close, feed, flush, is_too_big, send_msg, SendFailed, Transport};
 use crate::{hub::RoomEvent, state::AppState};
 use app::protocol::{
     client_id_of, close_code, ChatMessage, ClientMsg, Draft, ErrorCode, MessageId, MessageKind,
@@ -21,7 +21,10 @@ use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use std::time::Duration;
 use tokio::{
-    sync::broadcast::error::RecvError,
+    sync::broadcast::{
+        self,
+        error::{RecvError, TryRecvError},
+    },
     time::{Instant, MissedTickBehavior},
 };
 use tracing::Instrument;
@@ -30,6 +33,9 @@ use tracing::Instrument;
 pub const HISTORY_ON_JOIN: usize = 50;
 /// A resuming socket's missed messages are read in pages of this many.
 const REPLAY_PAGE: usize = 500;
+/// Most room frames written with one flush: whatever is already waiting in the room's channel
+/// when one arrives, up to this many, goes out in one write.
+const BATCH: usize = 64;
 /// After closing for an oversize frame, how long the socket stays open unread, so the client
 /// reads the close frame before the rest of its frame makes the kernel reset the connection.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -114,6 +120,8 @@ impl Connection {
         // On shutdown each socket closes at its own random moment in the drain window, so the
         // reconnects reach the other instances spread out instead of all at once.
         let mut close_at: Option<Instant> = None;
+        // A room event taken while batching that was not a message: handled next.
+        let mut stashed: Option<Result<RoomEvent, RecvError>> = None;
 
         let ended = loop {
             tokio::select! {
@@ -129,13 +137,32 @@ impl Connection {
                         break Ended::ServerClosed;
                     }
                 }
-                event = membership.receiver.recv() => match event {
+                event = next_event(&mut stashed, &mut membership.receiver) => match event {
                     Ok(RoomEvent::Message(outgoing)) => {
-                        if last_sent.is_some_and(|last| outgoing.id <= last) {
-                            continue;
+                        let (mut queued, mut failed) = (false, false);
+                        let mut next = Some(outgoing);
+                        let mut taken = 0;
+                        while let Some(outgoing) = next.take() {
+                            if last_sent.is_none_or(|last| outgoing.id > last) {
+                                last_sent = Some(outgoing.id);
+                                if feed(&mut socket, Message::Text(outgoing.frame.clone())).await.is_err() {
+                                    failed = true;
+                                    break;
+                                }
+                                queued = true;
+                            }
+                            taken += 1;
+                            if taken < BATCH {
+                                match membership.receiver.try_recv() {
+                                    Ok(RoomEvent::Message(more)) => next = Some(more),
+                                    Ok(other) => stashed = Some(Ok(other)),
+                                    Err(TryRecvError::Lagged(n)) => stashed = Some(Err(RecvError::Lagged(n))),
+                                    Err(TryRecvError::Closed) => stashed = Some(Err(RecvError::Closed)),
+                                    Err(TryRecvError::Empty) => {}
+                                }
+                            }
                         }
-                        last_sent = Some(outgoing.id);
-                        if send_raw(&mut socket, Message::Text(outgoing.frame.clone())).await.is_err() {
+                        if failed || (queued && flush(&mut socket).await.is_err()) {
                             break Ended::ServerClosed;
                         }
                     }
@@ -357,6 +384,17 @@ pub fn drain_close_delay(window: Duration) -> Duration {
     let notice = window / 5;
     let spread = u64::try_from((window - notice).as_millis()).unwrap_or(u64::MAX);
     notice + Duration::from_millis(fastrand::u64(0..=spread))
+}
+
+/// The next room event: a stashed one first, else the next from the channel.
+async fn next_event(
+    stashed: &mut Option<Result<RoomEvent, RecvError>>,
+    receiver: &mut broadcast::Receiver<RoomEvent>,
+) -> Result<RoomEvent, RecvError> {
+    match stashed.take() {
+        Some(event) => event,
+        None => receiver.recv().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -29,6 +29,10 @@ use tower_sessions::Session;
 /// [`app::protocol::MAX_FRAME_BYTES`] and this get a `too_large` error and the socket stays open;
 /// beyond it the socket is closed with a 1009 close frame.
 pub const HARD_FRAME_LIMIT: usize = 256 * 1024;
+/// Initial read buffer of a socket.
+const READ_BUFFER: usize = 4 * 1024;
+/// Queued outgoing bytes that trigger a write before the flush.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -80,6 +84,12 @@ pub async fn upgrade(
     let connection = Connection::new(state.clone(), user, room, after);
     let tracker = state.sockets.clone();
     upgrade
+        // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket
+        // for reading. Client frames are at most 16 KiB; a bigger one grows the buffer.
+        .read_buffer_size(READ_BUFFER)
+        // Frames are queued (`feed`) and written together on `flush`; this is the most the
+        // queue holds before it writes anyway.
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))

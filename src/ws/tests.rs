@@ -418,3 +418,22 @@ mod origins {
         ));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_is_written_in_batches_each_message_once_in_order() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let alice = user("alice");
+    let mut client = connect(&state, &alice);
+    client.hello().await;
+    // More than one batch, stored faster than the socket task runs.
+    for i in 0..150 {
+        say(&state, &alice, &format!("burst {i}")).await;
+    }
+    let mut texts = Vec::new();
+    while texts.len() < 150 {
+        texts.push(client.until(text_of).await);
+    }
+    let expected: Vec<String> = (0..150).map(|i| format!("burst {i}")).collect();
+    assert_eq!(texts, expected);
+}

@@ -31,7 +31,24 @@ impl<T> Transport for T where
 pub struct SendFailed;
 
 pub async fn send_raw<T: Transport>(socket: &mut T, message: Message) -> Result<(), SendFailed> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+    settle(tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await)
+}
+
+/// Queues a frame without writing it out yet (see [`flush`]); the queue is bounded by the
+/// socket's write buffer, past which it writes anyway.
+pub async fn feed<T: Transport>(socket: &mut T, message: Message) -> Result<(), SendFailed> {
+    settle(tokio::time::timeout(SEND_TIMEOUT, socket.feed(message)).await)
+}
+
+/// Writes every queued frame: one write for a burst, not one per frame.
+pub async fn flush<T: Transport>(socket: &mut T) -> Result<(), SendFailed> {
+    settle(tokio::time::timeout(SEND_TIMEOUT, socket.flush()).await)
+}
+
+fn settle(
+    result: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>,
+) -> Result<(), SendFailed> {
+    match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "socket write failed");
