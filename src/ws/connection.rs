@@ -12,14 +12,17 @@
 //!   1003; a logout anywhere ends it with 4401.
 
 use super::transport::{close, feed, flush, is_too_big, send_msg, SendFailed, Transport};
-use crate::{hub::RoomEvent, state::AppState};
+use crate::{
+    hub::{Outgoing, RoomEvent},
+    state::AppState,
+};
 use app::protocol::{
     client_id_of, close_code, ChatMessage, ClientMsg, Draft, ErrorCode, MessageId, MessageKind,
     RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use tokio::{
     sync::broadcast::{
         self,
@@ -139,30 +142,12 @@ impl Connection {
                 }
                 event = next_event(&mut stashed, &mut membership.receiver) => match event {
                     Ok(RoomEvent::Message(outgoing)) => {
-                        let (mut queued, mut failed) = (false, false);
-                        let mut next = Some(outgoing);
-                        let mut taken = 0;
-                        while let Some(outgoing) = next.take() {
-                            if last_sent.is_none_or(|last| outgoing.id > last) {
-                                last_sent = Some(outgoing.id);
-                                if feed(&mut socket, Message::Text(outgoing.frame.clone())).await.is_err() {
-                                    failed = true;
-                                    break;
-                                }
-                                queued = true;
-                            }
-                            taken += 1;
-                            if taken < BATCH {
-                                match membership.receiver.try_recv() {
-                                    Ok(RoomEvent::Message(more)) => next = Some(more),
-                                    Ok(other) => stashed = Some(Ok(other)),
-                                    Err(TryRecvError::Lagged(n)) => stashed = Some(Err(RecvError::Lagged(n))),
-                                    Err(TryRecvError::Closed) => stashed = Some(Err(RecvError::Closed)),
-                                    Err(TryRecvError::Empty) => {}
-                                }
-                            }
-                        }
-                        if failed || (queued && flush(&mut socket).await.is_err()) {
+                        let burst = Burst {
+                            receiver: &mut membership.receiver,
+                            stashed: &mut stashed,
+                            last_sent: &mut last_sent,
+                        };
+                        if burst.write(&mut socket, outgoing).await.is_err() {
                             break Ended::ServerClosed;
                         }
                     }
@@ -386,6 +371,50 @@ pub fn drain_close_delay(window: Duration) -> Duration {
     notice + Duration::from_millis(fastrand::u64(0..=spread))
 }
 
+/// A room message and whatever else is already waiting behind it, written with one flush.
+struct Burst<'a> {
+    receiver: &'a mut broadcast::Receiver<RoomEvent>,
+    /// Where a waiting event that is not a message goes, to be handled next.
+    stashed: &'a mut Option<Result<RoomEvent, RecvError>>,
+    last_sent: &'a mut Option<MessageId>,
+}
+
+impl Burst<'_> {
+    /// Queues `first` and up to [`BATCH`] messages in all (each only if newer than the last id
+    /// sent), then flushes once.
+    async fn write<T: Transport>(
+        self,
+        socket: &mut T,
+        first: Arc<Outgoing>,
+    ) -> Result<(), SendFailed> {
+        let mut queued = false;
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(outgoing) = next.take() {
+            if self.last_sent.is_none_or(|last| outgoing.id > last) {
+                *self.last_sent = Some(outgoing.id);
+                feed(socket, Message::Text(outgoing.frame.clone())).await?;
+                queued = true;
+            }
+            taken += 1;
+            if taken == BATCH {
+                break;
+            }
+            match self.receiver.try_recv() {
+                Ok(RoomEvent::Message(more)) => next = Some(more),
+                Ok(other) => *self.stashed = Some(Ok(other)),
+                Err(TryRecvError::Lagged(n)) => *self.stashed = Some(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Closed) => *self.stashed = Some(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        if queued {
+            flush(socket).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The next room event: a stashed one first, else the next from the channel.
 async fn next_event(
     stashed: &mut Option<Result<RoomEvent, RecvError>>,
@@ -404,13 +433,17 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Sends history messages in order; returns the last id sent.
+/// Sends history messages in order, written with one flush; returns the last id sent.
 async fn send_page<T: Transport>(
     socket: &mut T,
     messages: &[ChatMessage],
 ) -> Result<Option<MessageId>, SendFailed> {
     for message in messages {
-        send_msg(socket, &ServerMsg::Message(message.clone())).await?;
+        let frame = ServerMsg::Message(message.clone()).to_json();
+        feed(socket, Message::Text(frame.into())).await?;
+    }
+    if !messages.is_empty() {
+        flush(socket).await?;
     }
     Ok(messages.last().map(|m| m.id))
 }
