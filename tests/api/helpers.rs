@@ -474,7 +474,14 @@ impl Socket {
         }
     }
 
+    /// Closes as a browser does: sends the close frame, then reads until the server's close
+    /// ends the handshake. Dropping the connection with frames still unread would make the
+    /// kernel reset it, and the server could then see a failed write instead of the close.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+        let _ = tokio::time::timeout(PATIENCE, async {
+            while let Some(Ok(_)) = self.stream.next().await {}
+        })
+        .await;
     }
 }
