@@ -273,18 +273,11 @@ async fn redis_restarted_with_persistence_keeps_every_acknowledged_message() {
 #[tokio::test]
 async fn redis_restarted_empty_reports_the_gap_and_recovers() {
     let mut redis = RedisServer::start();
-    // `_b` and `_bob` keep instance b and Bob's login alive for the test.
-    let Chat {
-        a,
-        b: _b,
-        bob: _bob,
-        mut sender,
-        mut on_b,
-    } = Chat::on(&redis).await;
+    let mut chat = Chat::on(&redis).await;
     let mut seen = Watch::default();
     for i in 0..3 {
         send_and_settle(
-            &mut sender,
+            &mut chat.sender,
             &mut seen,
             "lost-",
             &format!("lost-{i}"),
@@ -294,23 +287,23 @@ async fn redis_restarted_empty_reports_the_gap_and_recovers() {
         .expect("acked");
     }
     let mut on_b_watch = Watch::default();
-    watch_until(&mut on_b, &mut on_b_watch, "lost-", "lost-2").await;
+    watch_until(&mut chat.on_b, &mut on_b_watch, "lost-", "lost-2").await;
 
     redis.restart();
     let restarted = Instant::now();
     let gap_after = loop {
-        match on_b.next().await {
+        match chat.on_b.next().await {
             Seen::Frame(ServerMsg::Gap { .. }) => break restarted.elapsed(),
             Seen::Frame(frame) => on_b_watch.see(&frame, "lost-"),
             Seen::Closed(code) => panic!("closed ({code:?}) instead of a gap"),
         }
     };
     // Sessions were lost with everything else: a returning user logs in again and chats.
-    let dave = logged_in(&a, "dave").await;
-    let mut dave_socket = dave.connect(&a, "room=lobby").await.unwrap();
+    let dave = logged_in(&chat.a, "dave").await;
+    let mut dave_socket = dave.connect(&chat.a, "room=lobby").await.unwrap();
     hello(&mut dave_socket).await;
     dave_socket.say("lost-after").await;
-    watch_until(&mut on_b, &mut on_b_watch, "lost-", "lost-after").await;
+    watch_until(&mut chat.on_b, &mut on_b_watch, "lost-", "lost-after").await;
     assert_eq!(
         on_b_watch.texts,
         ["lost-0", "lost-1", "lost-2", "lost-after"]
@@ -324,41 +317,36 @@ async fn redis_restarted_empty_reports_the_gap_and_recovers() {
 #[tokio::test]
 async fn a_paused_redis_fails_sends_fast_and_recovers() {
     let redis = RedisServer::start();
-    // `_b` and `_bob` keep instance b and Bob's login alive for the test.
-    let Chat {
-        a,
-        b: _b,
-        bob: _bob,
-        mut sender,
-        mut on_b,
-    } = Chat::on(&redis).await;
-    until_ready_is(&a, 200).await;
+    let mut chat = Chat::on(&redis).await;
+    until_ready_is(&chat.a, 200).await;
 
     redis.pause();
     let paused = Instant::now();
     let mut seen = Watch::default();
     let stuck = fresh();
-    let outcome = send_and_settle(&mut sender, &mut seen, "frozen-", "frozen-0", stuck).await;
+    let outcome = send_and_settle(&mut chat.sender, &mut seen, "frozen-", "frozen-0", stuck).await;
     assert_eq!(outcome, Err(ErrorCode::Unavailable));
     let refused_after = paused.elapsed();
-    let unready_after = paused.elapsed() + until_ready_is(&a, 503).await;
+    let unready_after = paused.elapsed() + until_ready_is(&chat.a, 503).await;
     // The socket itself is alive: heartbeats and pages do not need Redis.
-    let page = reqwest::get(format!("{}/healthz", a.base)).await.unwrap();
+    let page = reqwest::get(format!("{}/healthz", chat.a.base))
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
 
     redis.resume();
     let resumed = Instant::now();
-    until_ready_is(&a, 200).await;
+    until_ready_is(&chat.a, 200).await;
     let ready_after = resumed.elapsed();
     // The retry (same client id) is stored once, even if the frozen attempt ran on resume.
     let mut retried = Err(ErrorCode::Unavailable);
     while retried.is_err() {
         assert!(resumed.elapsed() < PATIENCE, "sends never recovered");
-        retried = send_and_settle(&mut sender, &mut seen, "frozen-", "frozen-0", stuck).await;
+        retried = send_and_settle(&mut chat.sender, &mut seen, "frozen-", "frozen-0", stuck).await;
     }
-    sender.say("frozen-1").await;
+    chat.sender.say("frozen-1").await;
     let mut on_b_watch = Watch::default();
-    watch_until(&mut on_b, &mut on_b_watch, "frozen-", "frozen-1").await;
+    watch_until(&mut chat.on_b, &mut on_b_watch, "frozen-", "frozen-1").await;
     assert_eq!(on_b_watch.texts, ["frozen-0", "frozen-1"]);
     eprintln!(
         "redis paused: send refused after {refused_after:?}, not ready after {unready_after:?}; \
