@@ -18,12 +18,13 @@ scripts/build.sh
 
 step "formatting and lints"
 cargo fmt --all -- --check
-cargo clippy -p switchboard -p app --all-targets -- -D warnings
+cargo clippy -p switchboard -p app -p loadgen --all-targets -- -D warnings
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
 
-step "Rust unit and integration tests"
+step "Rust unit and integration tests (with a smoke run of the load generator)"
+cargo build -p loadgen
 rust_status=0
-cargo test -p switchboard -p app 2>&1 | tee "$logs/cargo.txt" || rust_status=$?
+cargo test -p switchboard -p app -p loadgen 2>&1 | tee "$logs/cargo.txt" || rust_status=$?
 
 step "browser tests (Playwright, Chromium, HAProxy + 3 instances + Redis)"
 e2e_status=0

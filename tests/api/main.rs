@@ -62,6 +62,7 @@ macro_rules! both {
 }
 
 mod faults;
+mod loadgen;
 mod resume;
 mod rotation;
 
