@@ -13,9 +13,11 @@
 //! 3. when the window ends, stop the listener, wait for the last sockets, then stop the
 //!    subscriber and the fan-out pump.
 
-use crate::{backend, config::Config, history::History, hub::Hub, routes, state::AppState};
+use crate::{
+    backend, config::Config, history::History, hub::Hub, listener::ChatListener, notices::Notices,
+    routes, state::AppState,
+};
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -96,6 +98,7 @@ impl Application {
             config: Arc::new(config),
             instance,
             history: Arc::new(History::new(backend.broker.clone())),
+            notices: Notices::new(backend.broker.clone()),
             broker: backend.broker,
             health: backend.health,
             hub,
@@ -147,13 +150,7 @@ impl Application {
                 tracing::info!("drain window over: closing the listener");
             }
         };
-        // Chat frames are small and latency-bound: never hold one back waiting for an ACK
-        // (Nagle's algorithm with delayed ACKs adds up to tens of milliseconds per frame).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
+        let listener = ChatListener::new(self.listener);
         axum::serve(listener, self.router)
             .with_graceful_shutdown(signalled)
             .await

@@ -180,6 +180,7 @@ mod tests {
             text: "hi".into(),
             kind: MessageKind::Text,
             client_id: None,
+            others: None,
         };
         let first = broker.append(&room, &draft).await.unwrap().id;
         broker.append(&room, &draft).await.unwrap();

@@ -5,6 +5,7 @@ use crate::{
     config::Config,
     history::History,
     hub::Hub,
+    notices::Notices,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub health: Health,
     pub hub: Hub,
     pub history: Arc<History>,
+    /// Join and leave notices, throttled per room.
+    pub notices: Notices,
     pub leptos: LeptosOptions,
     /// Cancelled when the server starts draining: readiness turns 503, new sockets are refused,
     /// and every socket task schedules its close.

@@ -313,6 +313,40 @@ impl Said {
     }
 }
 
+/// Most users a join or leave notice names besides its `user`; the rest are counted.
+pub const MAX_NOTICE_NAMES: usize = 10;
+
+/// The other users a join or leave notice covers, when several joined (or left) together.
+///
+/// Notices are throttled per room: at most one per second and instance, naming who joined since
+/// the last one. A crowd joining a room of N people then costs a few frames per second for each
+/// member instead of N² in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Others {
+    /// Up to [`MAX_NOTICE_NAMES`] more users, in the order they came.
+    pub users: Vec<User>,
+    /// How many more beyond `users`.
+    #[serde(default)]
+    pub more: u32,
+}
+
+impl Others {
+    /// Everyone after the first of `users` (a notice's `user`), named up to the limit.
+    pub fn after_first(users: &[User]) -> Option<Self> {
+        let rest = users.get(1..).filter(|rest| !rest.is_empty())?;
+        let named = rest.len().min(MAX_NOTICE_NAMES);
+        Some(Self {
+            users: rest[..named].to_vec(),
+            more: u32::try_from(rest.len() - named).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// How many users in all: the named ones and the rest.
+    pub fn count(&self) -> usize {
+        self.users.len() + self.more as usize
+    }
+}
+
 /// A message as stored and delivered. The server assigns `id`, `at` and `user`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -326,6 +360,20 @@ pub struct ChatMessage {
     /// The sender's id for the message, echoed so the sender can match it to what it sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    /// On a join or leave notice for several users: the ones after `user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others: Option<Others>,
+}
+
+impl ChatMessage {
+    /// Whether this message is by, or (as a notice) about, the user named `name`.
+    pub fn names(&self, name: &str) -> bool {
+        self.user.name.as_str() == name
+            || self
+                .others
+                .as_ref()
+                .is_some_and(|o| o.users.iter().any(|u| u.name.as_str() == name))
+    }
 }
 
 /// The part of a message that is decided before it is stored; the store adds the id (and with it
@@ -337,6 +385,8 @@ pub struct Draft {
     pub kind: MessageKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others: Option<Others>,
 }
 
 impl Draft {
@@ -350,6 +400,7 @@ impl Draft {
             kind: self.kind,
             at: id.at(),
             client_id: self.client_id,
+            others: self.others,
         }
     }
 }
@@ -550,6 +601,7 @@ mod tests {
             text: "hi".into(),
             kind: MessageKind::Text,
             client_id: None,
+            others: None,
         }
         .into_message(RoomName::lobby(), id);
         let json: serde_json::Value =

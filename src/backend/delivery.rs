@@ -122,6 +122,7 @@ mod tests {
             text: "hi".into(),
             kind: MessageKind::Text,
             client_id: None,
+            others: None,
         };
         Delivery::Message(draft.into_message(
             RoomName::parse(room).unwrap(),

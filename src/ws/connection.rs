@@ -114,7 +114,7 @@ impl Connection {
             Err(SendFailed) => return,
         };
         if self.after.is_none() {
-            self.announce(MessageKind::Join).await;
+            self.announce(MessageKind::Join);
         }
 
         let mut heartbeat =
@@ -210,7 +210,7 @@ impl Connection {
             }
         };
         if matches!(ended, Ended::ClientLeft) {
-            self.announce(MessageKind::Leave).await;
+            self.announce(MessageKind::Leave);
         }
         tracing::info!("socket closed");
     }
@@ -331,6 +331,7 @@ impl Connection {
             text: said.text,
             kind: said.kind,
             client_id: Some(client_id),
+            others: None,
         };
         match self.state.broker.append(&self.room, &draft).await {
             Ok(appended) => ServerMsg::Ack {
@@ -347,17 +348,9 @@ impl Connection {
         }
     }
 
-    /// Posts a join or leave notice for this user.
-    async fn announce(&self, kind: MessageKind) {
-        let draft = Draft {
-            user: self.user.clone(),
-            text: String::new(),
-            kind,
-            client_id: None,
-        };
-        if let Err(e) = self.state.broker.append(&self.room, &draft).await {
-            tracing::warn!(error = %e, ?kind, "could not post a notice");
-        }
+    /// Announces that this user joined or left the room (throttled: see `notices`).
+    fn announce(&self, kind: MessageKind) {
+        self.state.notices.announce(&self.room, kind, &self.user);
     }
 }
 

@@ -31,8 +31,11 @@ use tower_sessions::Session;
 pub const HARD_FRAME_LIMIT: usize = 256 * 1024;
 /// Initial read buffer of a socket.
 const READ_BUFFER: usize = 4 * 1024;
-/// Queued outgoing bytes that trigger a write before the flush.
-const WRITE_BUFFER: usize = 16 * 1024;
+/// Outgoing bytes the WebSocket layer queues before writing: none. Every frame goes straight to
+/// the connection's coalescing writer (`listener::Coalesced`), which sends a burst with one
+/// system call on `flush` and frees its buffer afterwards; tungstenite's own buffer would keep
+/// its largest burst's capacity for the life of the socket.
+const WRITE_BUFFER: usize = 0;
 
 #[derive(Debug, Deserialize)]
 pub struct WsQuery {
@@ -87,8 +90,6 @@ pub async fn upgrade(
         // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket
         // for reading. Client frames are at most 16 KiB; a bigger one grows the buffer.
         .read_buffer_size(READ_BUFFER)
-        // Frames are queued (`feed`) and written together on `flush`; this is the most the
-        // queue holds before it writes anyway.
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)

@@ -7,6 +7,7 @@ use crate::{
     config::Config,
     history::History,
     hub::Hub,
+    notices::Notices,
     state::AppState,
 };
 use app::protocol::{
@@ -143,6 +144,7 @@ fn state() -> (AppState, Deliveries) {
         config: Arc::new(config),
         instance: "test".to_owned(),
         history: Arc::new(History::new(backend.broker.clone())),
+        notices: Notices::new(backend.broker.clone()),
         broker: backend.broker,
         health: backend.health,
         hub,
@@ -177,6 +179,7 @@ async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
         text: text.to_owned(),
         kind: MessageKind::Text,
         client_id: None,
+        others: None,
     };
     let id = state
         .broker

@@ -216,6 +216,26 @@ fn OutboxRow(entry: Entry, live: Live) -> impl IntoView {
     }
 }
 
+/// Who a join or leave notice is about: "alice", "alice and bob", "alice, bob and 12 others".
+fn who(m: &ChatMessage) -> String {
+    let Some(others) = &m.others else {
+        return m.user.name.to_string();
+    };
+    let mut names: Vec<&str> = std::iter::once(m.user.name.as_str())
+        .chain(others.users.iter().map(|u| u.name.as_str()))
+        .collect();
+    let last = match others.more {
+        0 => names.pop().unwrap_or_default().to_owned(),
+        1 => "1 other".to_owned(),
+        more => format!("{more} others"),
+    };
+    if names.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", names.join(", "))
+    }
+}
+
 #[component]
 fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
     let mine = m.user.id == me;
@@ -234,13 +254,54 @@ fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
         }
         .into_any(),
         MessageKind::Me => view! { <span class="text">"* " {name} " " {m.text}</span> }.into_any(),
-        MessageKind::Join => view! { <span class="text">{name} " joined"</span> }.into_any(),
-        MessageKind::Leave => view! { <span class="text">{name} " left"</span> }.into_any(),
+        MessageKind::Join => view! { <span class="text">{who(&m)} " joined"</span> }.into_any(),
+        MessageKind::Leave => view! { <span class="text">{who(&m)} " left"</span> }.into_any(),
     };
     view! {
         <div class=class data-id=m.id.to_string() data-kind=format!("{:?}", m.kind).to_lowercase()>
             {body}
             <time class="at">{crate::live::clock_time(m.at)}</time>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::who;
+    use crate::protocol::{ChatMessage, MessageKind, Others, RoomName, User, UserId, UserName};
+
+    fn notice(names: &[&str], more: u32) -> ChatMessage {
+        let user = |name: &str| User {
+            id: UserId(uuid::Uuid::nil()),
+            name: UserName::parse(name).unwrap(),
+        };
+        ChatMessage {
+            id: "1-0".parse().unwrap(),
+            room: RoomName::lobby(),
+            user: user(names[0]),
+            text: String::new(),
+            kind: MessageKind::Join,
+            at: 1,
+            client_id: None,
+            others: (names.len() > 1 || more > 0).then(|| Others {
+                users: names[1..].iter().map(|n| user(n)).collect(),
+                more,
+            }),
+        }
+    }
+
+    #[test]
+    fn notices_name_a_crowd_briefly() {
+        assert_eq!(who(&notice(&["alice"], 0)), "alice");
+        assert_eq!(who(&notice(&["alice", "bob"], 0)), "alice and bob");
+        assert_eq!(
+            who(&notice(&["alice", "bob", "carol"], 0)),
+            "alice, bob and carol"
+        );
+        assert_eq!(who(&notice(&["alice", "bob"], 1)), "alice, bob and 1 other");
+        assert_eq!(
+            who(&notice(&["alice", "bob"], 12)),
+            "alice, bob and 12 others"
+        );
     }
 }
