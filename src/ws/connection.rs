@@ -22,13 +22,13 @@ use app::protocol::{
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
-use std::{sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 use tokio::{
     sync::broadcast::{
         self,
         error::{RecvError, TryRecvError},
     },
-    time::{Instant, MissedTickBehavior},
+    time::{Instant, MissedTickBehavior, Sleep},
 };
 use tracing::Instrument;
 
@@ -109,7 +109,7 @@ impl Connection {
         if send_msg(&mut socket, &hello).await.is_err() {
             return;
         }
-        let mut last_sent = match self.catch_up(&mut socket, self.after, joined).await {
+        let mut last_sent = match Box::pin(self.catch_up(&mut socket, self.after, joined)).await {
             Ok(last) => last,
             Err(SendFailed) => return,
         };
@@ -122,16 +122,18 @@ impl Connection {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // On shutdown each socket closes at its own random moment in the drain window, so the
         // reconnects reach the other instances spread out instead of all at once.
-        let mut close_at: Option<Instant> = None;
+        // Boxed: only a draining socket has this timer, and inline it would make every idle
+        // socket's task larger.
+        let mut close_at: Option<Pin<Box<Sleep>>> = None;
         // A room event taken while batching that was not a message: handled next.
         let mut stashed: Option<Result<RoomEvent, RecvError>> = None;
 
         let ended = loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
-                    close_at = Some(Instant::now() + drain_close_delay(self.state.config.drain));
+                    close_at = Some(Box::pin(tokio::time::sleep(drain_close_delay(self.state.config.drain))));
                 }
-                _ = sleep_until(close_at), if close_at.is_some() => {
+                _ = expire(&mut close_at), if close_at.is_some() => {
                     let _ = close(&mut socket, close_code::RESTART, "server restarting").await;
                     break Ended::ServerClosed;
                 }
@@ -157,7 +159,7 @@ impl Connection {
                             break Ended::ClientLeft;
                         }
                         tracing::info!(after = ?last_sent, "backfilling after an interruption");
-                        match self.catch_up(&mut socket, last_sent, since).await {
+                        match Box::pin(self.catch_up(&mut socket, last_sent, since)).await {
                             Ok(last) => last_sent = last.max(last_sent),
                             Err(SendFailed) => break Ended::ServerClosed,
                         }
@@ -419,9 +421,10 @@ async fn next_event(
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
+/// Waits for `timer`, or forever without one.
+async fn expire(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(timer) => timer.as_mut().await,
         None => std::future::pending().await,
     }
 }

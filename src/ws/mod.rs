@@ -29,8 +29,9 @@ use tower_sessions::Session;
 /// [`app::protocol::MAX_FRAME_BYTES`] and this get a `too_large` error and the socket stays open;
 /// beyond it the socket is closed with a 1009 close frame.
 pub const HARD_FRAME_LIMIT: usize = 256 * 1024;
-/// Initial read buffer of a socket.
-const READ_BUFFER: usize = 4 * 1024;
+/// Read buffer of a socket, and the most read with one system call. A chat client's frames are a
+/// few hundred bytes; a larger frame grows the buffer for as long as it takes to read it.
+const READ_BUFFER: usize = 512;
 /// Outgoing bytes the WebSocket layer queues before writing: none. Every frame goes straight to
 /// the connection's coalescing writer (`listener::Coalesced`), which sends a burst with one
 /// system call on `flush` and frees its buffer afterwards; tungstenite's own buffer would keep
@@ -88,7 +89,7 @@ pub async fn upgrade(
     let tracker = state.sockets.clone();
     upgrade
         // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket
-        // for reading. Client frames are at most 16 KiB; a bigger one grows the buffer.
+        // for reading.
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(HARD_FRAME_LIMIT)
