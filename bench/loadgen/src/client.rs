@@ -192,7 +192,7 @@ pub async fn client(run: Rc<Run>, index: usize) {
         // Given several URLs, a failed attempt moves on to the next one, as a load balancer
         // sends a request whose instance is gone to a live one.
         let down_since = Instant::now();
-        run.stats.borrow_mut().disconnects += 1;
+        run.stats.borrow_mut().disconnected();
         socket = loop {
             jitter().await;
             if run.stop.is_cancelled() {

@@ -133,7 +133,6 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             .borrow_mut()
             .measure(offset + warmup, offset + warmup + window);
         start_tx.send_replace(Some(start));
-        let first_event = args.events.iter().map(|e| start + e.after).min();
         for event in &args.events {
             tokio::task::spawn_local(run_event(start + event.after, event.command.clone()));
         }
@@ -162,13 +161,6 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             report.server_cpu_us_per_delivery = Some(procfs::round1(us * 10.0) / 10.0);
         }
         report.cpu = Some(cpu);
-        let stats = run.stats.borrow();
-        report.reconnect.all_resumed_after_event_ms = match (first_event, stats.last_resume) {
-            (Some(event), Some(last)) if last > event => {
-                Some(u64::try_from(last.duration_since(event).as_millis()).unwrap_or(u64::MAX))
-            }
-            _ => None,
-        };
     }
     if args.hold > 0.0 {
         wait_until(
@@ -201,7 +193,12 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         p50_ms: (!resume.is_empty()).then(|| resume.value_at_quantile(0.5)),
         p99_ms: (!resume.is_empty()).then(|| resume.value_at_quantile(0.99)),
         max_ms: (!resume.is_empty()).then(|| resume.max()),
-        ..report.reconnect
+        all_resumed_ms: match (stats.first_disconnect, stats.last_resume) {
+            (Some(first), Some(last)) if last > first => {
+                Some(u64::try_from(last.duration_since(first).as_millis()).unwrap_or(u64::MAX))
+            }
+            _ => None,
+        },
     };
     report.errors = stats.errors.clone();
     report.max_send_lag_ms = round2(stats.max_send_lag.as_secs_f64() * 1000.0);

@@ -79,8 +79,8 @@ pub struct Reconnect {
     pub p50_ms: Option<u64>,
     pub p99_ms: Option<u64>,
     pub max_ms: Option<u64>,
-    /// From the first `--at` command to the last resume, in ms.
-    pub all_resumed_after_event_ms: Option<u64>,
+    /// From the first lost socket to the last resume, in ms: how long the storm lasted.
+    pub all_resumed_ms: Option<u64>,
 }
 
 impl Report {
@@ -132,8 +132,8 @@ impl Report {
         let r = &self.reconnect;
         if r.disconnects > 0 {
             println!(
-                "reconnect {} lost sockets, {} resumed (p50 {:?} ms, p99 {:?}, max {:?}); all resumed {:?} ms after the event",
-                r.disconnects, r.resumed, r.p50_ms, r.p99_ms, r.max_ms, r.all_resumed_after_event_ms
+                "reconnect {} lost sockets, {} resumed (each: p50 {:?} ms, p99 {:?}, max {:?}); all back {:?} ms after the first was lost",
+                r.disconnects, r.resumed, r.p50_ms, r.p99_ms, r.max_ms, r.all_resumed_ms
             );
         }
         if !self.errors.is_empty() {

@@ -47,6 +47,7 @@ pub struct Stats {
     /// Most a send was late against its schedule (timer granularity, a busy load generator, or
     /// a sender that was reconnecting).
     pub max_send_lag: Duration,
+    pub first_disconnect: Option<Instant>,
     pub last_resume: Option<Instant>,
     pub logged_out: u64,
     pub errors: BTreeMap<String, u64>,
@@ -67,6 +68,7 @@ impl Stats {
             resumed: 0,
             resume_ms: Histogram::new_with_bounds(1, 3_600_000, 3).expect("valid bounds"),
             max_send_lag: Duration::ZERO,
+            first_disconnect: None,
             last_resume: None,
             logged_out: 0,
             errors: BTreeMap::new(),
@@ -93,6 +95,11 @@ impl Stats {
         if self.failures.len() < 5 {
             self.failures.push(format!("{error:#}"));
         }
+    }
+
+    pub fn disconnected(&mut self) {
+        self.disconnects += 1;
+        self.first_disconnect.get_or_insert_with(Instant::now);
     }
 
     pub fn resumed(&mut self, took: Duration) {
