@@ -14,6 +14,47 @@ const BEGIN: &str = "<!-- results:begin -->";
 const END: &str = "<!-- results:end -->";
 const STACKS: [(&str, &str); 2] = [("sb", "Switchboard"), ("sio", "Socket.IO")];
 
+const FANOUT: [Col; 11] = [
+    Col::Median("/delivered_per_sec", 0),
+    Col::Median("/latency_ms/p50", 2),
+    Col::Median("/latency_ms/p99", 2),
+    Col::Median("/latency_ms/max", 1),
+    Col::SumOfTwo("/cpu/pids_pct", 1),
+    Col::Median("/server_cpu_us_per_delivery", 2),
+    Col::Median("/cpu/pids_pct/2", 1),
+    Col::Median("/cpu/loadgen_pct", 1),
+    Col::Median("/tally/lost", 0),
+    Col::Median("/tally/duplicated", 0),
+    Col::Median("/max_send_lag_ms", 1),
+];
+const JOIN: [Col; 4] = [
+    Col::Median("/connected", 0),
+    Col::Median("/connect_secs", 2),
+    Col::Median("/connects_per_sec", 0),
+    Col::Median("/tally/other_messages", 0),
+];
+const ROOMS: [Col; 7] = [
+    Col::Median("/delivered_per_sec", 0),
+    Col::Median("/latency_ms/p50", 2),
+    Col::Median("/latency_ms/p99", 2),
+    Col::SumOfTwo("/cpu/pids_pct", 1),
+    Col::Median("/server_cpu_us_per_delivery", 2),
+    Col::Median("/tally/lost", 0),
+    Col::Median("/tally/duplicated", 0),
+];
+const STORM: [Col; 10] = [
+    Col::Median("/reconnect/disconnects", 0),
+    Col::Median("/reconnect/resumed", 0),
+    Col::Median("/reconnect/all_resumed_ms", 0),
+    Col::Median("/reconnect/p50_ms", 0),
+    Col::Median("/reconnect/p99_ms", 0),
+    Col::Median("/reconnect/max_ms", 0),
+    Col::Median("/tally/sent", 0),
+    Col::Median("/tally/acked", 0),
+    Col::Median("/tally/lost", 0),
+    Col::Median("/tally/duplicated", 0),
+];
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [results, doc] = args.as_slice() else {
@@ -73,6 +114,27 @@ fn median_sum(
     }
     values.sort_by(f64::total_cmp);
     Some(values[values.len() / 2])
+}
+
+/// A table column: the median over runs of a JSON pointer, or of the sum of the first two
+/// numbers of a list there (the two servers' CPU), shown with so many decimals.
+#[derive(Clone, Copy)]
+enum Col {
+    Median(&'static str, usize),
+    SumOfTwo(&'static str, usize),
+}
+
+/// The cells of one table row for `label`, each followed by " |".
+fn cells(runs: &BTreeMap<String, Vec<Value>>, label: &str, cols: &[Col]) -> String {
+    cols.iter()
+        .map(|col| {
+            let value = match *col {
+                Col::Median(path, digits) => fmt(median(runs, label, path), digits),
+                Col::SumOfTwo(path, digits) => fmt(median_sum(runs, label, path, 2), digits),
+            };
+            format!(" {value} |")
+        })
+        .collect()
 }
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
@@ -149,9 +211,9 @@ fn section(
     );
     let _ = writeln!(
         md,
-        "| offered deliveries/s | stack | delivered/s | p50 ms | p99 ms | max ms | server CPU % (both) | server µs/delivery | Redis CPU % | load generator CPU % | lost | dup |"
+        "| offered deliveries/s | stack | delivered/s | p50 ms | p99 ms | max ms | server CPU % (both) | server µs/delivery | Redis CPU % | load generator CPU % | lost | dup | sends late by (ms) |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut points: Vec<(&str, f64, f64)> = Vec::new();
     for rate in &rates {
         for (stack, name) in STACKS {
@@ -166,18 +228,9 @@ fn section(
             }
             let _ = writeln!(
                 md,
-                "| {} | {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {name} |{}",
                 fmt(median(runs, &label, "/offered_deliveries_per_sec"), 0),
-                fmt(delivered, 0),
-                fmt(median(runs, &label, "/latency_ms/p50"), 2),
-                fmt(p99, 2),
-                fmt(median(runs, &label, "/latency_ms/max"), 1),
-                fmt(median_sum(runs, &label, "/cpu/pids_pct", 2), 1),
-                fmt(median(runs, &label, "/server_cpu_us_per_delivery"), 2),
-                fmt(median(runs, &label, "/cpu/pids_pct/2"), 1),
-                fmt(median(runs, &label, "/cpu/loadgen_pct"), 1),
-                fmt(median(runs, &label, "/tally/lost"), 0),
-                fmt(median(runs, &label, "/tally/duplicated"), 0),
+                cells(runs, &label, &FANOUT)
             );
         }
     }
@@ -203,14 +256,7 @@ fn section(
     for (stack, name) in STACKS {
         let label = format!("join-{stack}-10000");
         if runs.contains_key(&label) {
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} |",
-                fmt(median(runs, &label, "/connected"), 0),
-                fmt(median(runs, &label, "/connect_secs"), 2),
-                fmt(median(runs, &label, "/connects_per_sec"), 0),
-                fmt(median(runs, &label, "/tally/other_messages"), 0),
-            );
+            let _ = writeln!(md, "| {name} |{}", cells(runs, &label, &JOIN));
         }
     }
 
@@ -224,17 +270,7 @@ fn section(
     for (stack, name) in STACKS {
         let label = format!("rooms-{stack}-1000x5");
         if runs.contains_key(&label) {
-            let _ = writeln!(
-                md,
-                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-                fmt(median(runs, &label, "/delivered_per_sec"), 0),
-                fmt(median(runs, &label, "/latency_ms/p50"), 2),
-                fmt(median(runs, &label, "/latency_ms/p99"), 2),
-                fmt(median_sum(runs, &label, "/cpu/pids_pct", 2), 1),
-                fmt(median(runs, &label, "/server_cpu_us_per_delivery"), 2),
-                fmt(median(runs, &label, "/tally/lost"), 0),
-                fmt(median(runs, &label, "/tally/duplicated"), 0),
-            );
+            let _ = writeln!(md, "| {name} |{}", cells(runs, &label, &ROOMS));
         }
     }
 
@@ -247,27 +283,14 @@ fn section(
         md,
         "Switchboard only: the reference has no resume (a reconnecting Socket.IO client misses what was sent meanwhile).\n"
     );
-    let _ = writeln!(md, "| how | sockets lost | resumed | all back after (ms) | each: p50 / p99 / max ms | messages sent (acked) | lost | dup |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "| how | sockets lost | resumed | all back after (ms) | each: p50 ms | p99 ms | max ms | messages sent | acked | lost | dup |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (label, how) in [
         ("storm-sb-5000", "kill -9"),
         ("drain-sb-5000", "SIGTERM (drain)"),
     ] {
         if runs.contains_key(label) {
-            let _ = writeln!(
-                md,
-                "| {how} | {} | {} | {} | {} / {} / {} | {} ({}) | {} | {} |",
-                fmt(median(runs, label, "/reconnect/disconnects"), 0),
-                fmt(median(runs, label, "/reconnect/resumed"), 0),
-                fmt(median(runs, label, "/reconnect/all_resumed_ms"), 0),
-                fmt(median(runs, label, "/reconnect/p50_ms"), 0),
-                fmt(median(runs, label, "/reconnect/p99_ms"), 0),
-                fmt(median(runs, label, "/reconnect/max_ms"), 0),
-                fmt(median(runs, label, "/tally/sent"), 0),
-                fmt(median(runs, label, "/tally/acked"), 0),
-                fmt(median(runs, label, "/tally/lost"), 0),
-                fmt(median(runs, label, "/tally/duplicated"), 0),
-            );
+            let _ = writeln!(md, "| {how} |{}", cells(runs, label, &STORM));
         }
     }
     let _ = write!(md, "\n{END}");
