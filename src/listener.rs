@@ -21,8 +21,9 @@ use tokio::{
 
 /// Queued bytes beyond which a write goes out before more is queued.
 const HIGH_WATER: usize = 16 * 1024;
-/// Capacity an empty buffer may keep (larger ones are freed once written out).
-const KEEP: usize = 512;
+/// Capacity an empty buffer may keep (larger ones are freed once written out). An allocation per
+/// burst costs far less than the write it precedes, so an idle socket keeps nothing.
+const KEEP: usize = 0;
 
 /// A TCP listener whose connections are [`Coalesced`] and have `TCP_NODELAY` set.
 pub struct ChatListener(TcpListener);

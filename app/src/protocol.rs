@@ -314,7 +314,7 @@ impl Said {
 }
 
 /// Most users a join or leave notice names besides its `user`; the rest are counted.
-pub const MAX_NOTICE_NAMES: usize = 10;
+pub const MAX_NOTICE_NAMES: usize = 3;
 
 /// The other users a join or leave notice covers, when several joined (or left) together.
 ///

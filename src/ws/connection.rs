@@ -13,7 +13,7 @@
 
 use super::transport::{close, feed, flush, is_too_big, send_msg, SendFailed, Transport};
 use crate::{
-    hub::{Outgoing, RoomEvent},
+    hub::{Membership, Outgoing, RoomEvent},
     state::AppState,
 };
 use app::protocol::{
@@ -22,7 +22,7 @@ use app::protocol::{
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 use tokio::{
     sync::broadcast::{
         self,
@@ -69,7 +69,10 @@ impl Connection {
         }
     }
 
-    pub async fn run<T: Transport>(self, socket: T) {
+    /// The socket's whole life, in its span. Not an `async fn`: a wrapper state machine around
+    /// `serve` would keep its own copy of the connection and of `serve`'s state, in the task of
+    /// every socket.
+    pub fn run<T: Transport>(self, socket: T) -> impl Future<Output = ()> + Send {
         let span = tracing::info_span!(
             "ws",
             user = %self.user.name,
@@ -78,45 +81,66 @@ impl Connection {
             instance = %self.state.instance,
             resume = self.after.is_some(),
         );
-        self.serve(socket).instrument(span).await;
+        self.serve(socket).instrument(span)
     }
 
     async fn serve<T: Transport>(self, mut socket: T) {
         tracing::info!("socket open");
+        // Boxed, like everything that runs once or rarely: every idle socket's task is as large
+        // as the largest state its loop can be in, so the greeting's locals (the hello frame,
+        // the history page) must not be part of it.
+        let Some((membership, last_sent)) = Box::pin(self.greet(&mut socket)).await else {
+            return;
+        };
+        let ended = self.live(&mut socket, membership, last_sent).await;
+        if matches!(ended, Ended::ClientLeft) {
+            self.announce(MessageKind::Leave);
+        }
+        tracing::info!("socket closed");
+    }
+
+    /// Joins the room, says `hello`, catches up and announces the join. Returns the membership
+    /// and the last id sent, or `None` when the socket is done.
+    async fn greet<T: Transport>(&self, socket: &mut T) -> Option<(Membership, Option<MessageId>)> {
         // Join before reading history: anything stored after the join reaches the receiver, so
         // history plus live messages have no gap. Duplicates are dropped by id below.
-        let mut membership = match self.state.hub.join(&self.room).await {
+        let membership = match self.state.hub.join(&self.room).await {
             Ok(membership) => membership,
             Err(e) => {
                 tracing::warn!(error = %e, "could not join room");
                 let _ = send_msg(
-                    &mut socket,
+                    socket,
                     &unavailable("The chat backend is unavailable.", None),
                 )
                 .await;
-                let _ = close(&mut socket, close_code::AGAIN, "backend unavailable").await;
-                return;
+                let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
+                return None;
             }
         };
         let joined = Instant::now();
-        let heartbeat_every = self.state.config.heartbeat;
         let hello = ServerMsg::Hello {
             instance: self.state.instance.clone(),
             user: self.user.clone(),
             room: self.room.clone(),
-            heartbeat_ms: u64::try_from(heartbeat_every.as_millis()).unwrap_or(u64::MAX),
+            heartbeat_ms: u64::try_from(self.state.config.heartbeat.as_millis())
+                .unwrap_or(u64::MAX),
         };
-        if send_msg(&mut socket, &hello).await.is_err() {
-            return;
-        }
-        let mut last_sent = match Box::pin(self.catch_up(&mut socket, self.after, joined)).await {
-            Ok(last) => last,
-            Err(SendFailed) => return,
-        };
+        send_msg(socket, &hello).await.ok()?;
+        let last_sent = self.catch_up(socket, self.after, joined).await.ok()?;
         if self.after.is_none() {
             self.announce(MessageKind::Join);
         }
+        Some((membership, last_sent))
+    }
 
+    /// The socket's live loop: shutdown, room events, client frames and heartbeats.
+    async fn live<T: Transport>(
+        &self,
+        socket: &mut T,
+        mut membership: Membership,
+        mut last_sent: Option<MessageId>,
+    ) -> Ended {
+        let heartbeat_every = self.state.config.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -134,11 +158,11 @@ impl Connection {
                     close_at = Some(Box::pin(tokio::time::sleep(drain_close_delay(self.state.config.drain))));
                 }
                 _ = expire(&mut close_at), if close_at.is_some() => {
-                    let _ = close(&mut socket, close_code::RESTART, "server restarting").await;
+                    let _ = close(socket, close_code::RESTART, "server restarting").await;
                     break Ended::ServerClosed;
                 }
                 _ = heartbeat.tick() => {
-                    if send_msg(&mut socket, &ServerMsg::Heartbeat).await.is_err() {
+                    if send_msg(socket, &ServerMsg::Heartbeat).await.is_err() {
                         break Ended::ServerClosed;
                     }
                 }
@@ -149,17 +173,17 @@ impl Connection {
                             stashed: &mut stashed,
                             last_sent: &mut last_sent,
                         };
-                        if burst.write(&mut socket, outgoing).await.is_err() {
+                        if burst.write(socket, outgoing).await.is_err() {
                             break Ended::ServerClosed;
                         }
                     }
                     Ok(RoomEvent::Interrupted { since }) => {
-                        if self.revoked().await {
-                            let _ = close(&mut socket, close_code::LOGGED_OUT, "logged out").await;
+                        if Box::pin(self.revoked()).await {
+                            let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
                             break Ended::ClientLeft;
                         }
                         tracing::info!(after = ?last_sent, "backfilling after an interruption");
-                        match Box::pin(self.catch_up(&mut socket, last_sent, since)).await {
+                        match Box::pin(self.catch_up(socket, last_sent, since)).await {
                             Ok(last) => last_sent = last.max(last_sent),
                             Err(SendFailed) => break Ended::ServerClosed,
                         }
@@ -167,7 +191,7 @@ impl Connection {
                     Ok(RoomEvent::LoggedOut(user)) => {
                         if user == self.user.id {
                             tracing::info!("the user logged out elsewhere; closing");
-                            let _ = close(&mut socket, close_code::LOGGED_OUT, "logged out").await;
+                            let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
                             break Ended::ClientLeft;
                         }
                     }
@@ -177,30 +201,30 @@ impl Connection {
                             ErrorCode::Lagged,
                             "Your connection fell behind. Reconnecting will catch you up.",
                         );
-                        let _ = send_msg(&mut socket, &lagged).await;
-                        let _ = close(&mut socket, close_code::AGAIN, "fell behind").await;
+                        let _ = send_msg(socket, &lagged).await;
+                        let _ = close(socket, close_code::AGAIN, "fell behind").await;
                         break Ended::ServerClosed;
                     }
                     Err(RecvError::Closed) => break Ended::ServerClosed,
                 },
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let reply = self.handle_text(&text).await;
-                        if send_msg(&mut socket, &reply).await.is_err() {
+                        let reply = Box::pin(self.handle_text(&text)).await;
+                        if send_msg(socket, &reply).await.is_err() {
                             break Ended::ServerClosed;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         tracing::info!("binary frame; closing with 1003");
-                        let _ = close(&mut socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
+                        let _ = close(socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
                         break Ended::ClientLeft;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => break Ended::ClientLeft,
                     Some(Err(e)) if is_too_big(&e) => {
                         tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
-                        if close(&mut socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
-                            tokio::time::sleep(CLOSE_LINGER).await;
+                        if close(socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
+                            Box::pin(tokio::time::sleep(CLOSE_LINGER)).await;
                         }
                         break Ended::ClientLeft;
                     }
@@ -211,10 +235,7 @@ impl Connection {
                 },
             }
         };
-        if matches!(ended, Ended::ClientLeft) {
-            self.announce(MessageKind::Leave);
-        }
-        tracing::info!("socket closed");
+        ended
     }
 
     /// Whether this socket's user logged out somewhere (checked after an interruption, which

@@ -7,7 +7,7 @@
 use app::protocol::ServerMsg;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream};
-use std::time::Duration;
+use std::{future::Future, pin::Pin, time::Duration};
 
 /// A client that does not take a frame within this time is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,8 +30,14 @@ impl<T> Transport for T where
 #[derive(Debug)]
 pub struct SendFailed;
 
-pub async fn send_raw<T: Transport>(socket: &mut T, message: Message) -> Result<(), SendFailed> {
-    settle(tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await)
+/// Sends one frame and writes it out. Boxed, as are [`send_msg`] and [`close`]: these are the
+/// rare frames (a reply, a heartbeat, a close), and inline their state (the frame, a timer)
+/// would widen the task of every idle socket. The hot path, [`feed`] and [`flush`], stays inline.
+pub fn send_raw<T: Transport>(
+    socket: &mut T,
+    message: Message,
+) -> Pin<Box<dyn Future<Output = Result<(), SendFailed>> + Send + '_>> {
+    Box::pin(async move { settle(tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await) })
 }
 
 /// Queues a frame without writing it out yet (see [`flush`]); the queue is bounded by the
