@@ -13,7 +13,7 @@
 #
 # Environment: ONLY (scenarios to run), REPEAT (runs per fan-out step, default 3; the report takes
 # medians), RATES (messages/s, default "100 200 400 800 1200 1600"), RESULTS (where JSONL goes,
-# default bench/results/<date>), PEER (the Socket.IO reference, default ../shared/bench/socketio-peer).
+# default bench/results/<date-time>), PEER (the Socket.IO reference, default ../shared/bench/socketio-peer).
 # Loopback only; every run is bounded in count and time.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,7 +21,7 @@ cd "$root"
 ONLY="${ONLY:-idle fanout join rooms storm drain}"
 REPEAT="${REPEAT:-3}"
 RATES="${RATES:-100 200 400 800 1200 1600}"
-RESULTS="${RESULTS:-$root/bench/results/$(date +%Y-%m-%d)}"
+RESULTS="${RESULTS:-$root/bench/results/$(date +%Y-%m-%d-%H%M)}"
 PEER_SRC="${PEER:-$root/../shared/bench/socketio-peer}"
 run="$(mktemp -d /tmp/switchboard-bench.XXXXXX)"
 mkdir -p "$RESULTS"
