@@ -40,12 +40,18 @@ fn run_loadgen(args: &[&str]) -> Value {
     serde_json::from_str(json).expect("the result is JSON")
 }
 
-#[test]
-fn fan_out_over_two_instances_is_exact() {
+/// A Redis and two instances on it, and their URLs as `--urls` takes them.
+fn two_instances() -> (RedisServer, Instance, Instance, String) {
     let redis = RedisServer::start();
     let a = Instance::start("a", Some(&redis.url()));
     let b = Instance::start("b", Some(&redis.url()));
     let urls = format!("{},{}", a.base, b.base);
+    (redis, a, b, urls)
+}
+
+#[test]
+fn fan_out_over_two_instances_is_exact() {
+    let (_redis, _a, _b, urls) = two_instances();
     let result = run_loadgen(&[
         "--urls",
         &urls,
@@ -74,10 +80,7 @@ fn fan_out_over_two_instances_is_exact() {
 
 #[test]
 fn a_killed_instance_loses_and_duplicates_nothing() {
-    let redis = RedisServer::start();
-    let a = Instance::start("a", Some(&redis.url()));
-    let b = Instance::start("b", Some(&redis.url()));
-    let urls = format!("{},{}", a.base, b.base);
+    let (_redis, a, _b, urls) = two_instances();
     // Half the sockets (and half the senders) are on `a`, killed with -9 a second into sending;
     // they come back on `b` (the browser's way: probe, then the socket with `after=`), re-sending
     // what was not acknowledged.
