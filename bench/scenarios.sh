@@ -8,8 +8,9 @@
 # Scenarios: idle (memory per connection at 1k/5k/10k on one instance), fanout (200 clients on two
 # instances, 20 senders, a rate ladder), join (10,000 users log in and join one room), rooms
 # (1,000 rooms of 5), storm (5,000 clients on one of three instances behind HAProxy, kill -9, a
-# sender throughout), drain (the same with SIGTERM). The reference has no resume, so storm and
-# drain run Switchboard only.
+# sender throughout), drain (the same with SIGTERM), page (the first page in Chromium, cold, until
+# the chat is live). The reference has no resume and no page, so storm, drain and page run
+# Switchboard only.
 #
 # Environment: ONLY (scenarios to run), REPEAT (runs per fan-out step, default 3; the report takes
 # medians), RATES (messages/s, default "100 200 400 800 1200 1600"), RESULTS (where JSONL goes,
@@ -18,7 +19,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-ONLY="${ONLY:-idle fanout join rooms storm drain}"
+ONLY="${ONLY:-idle fanout join rooms storm drain page}"
 REPEAT="${REPEAT:-3}"
 RATES="${RATES:-100 200 400 800 1200 1600}"
 RESULTS="${RESULTS:-$root/bench/results/$(date +%Y-%m-%d-%H%M)}"
@@ -30,8 +31,8 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 say "building (release): server, site, load generator"
-[ -x target/release/switchboard ] && [ -d target/site ] || scripts/build.sh --release
-cargo build --release -q -p switchboard -p loadgen
+scripts/build.sh --release
+cargo build --release -q -p loadgen
 loadgen="$root/target/release/loadgen"
 
 # The Socket.IO reference, copied somewhere writable.
@@ -146,6 +147,14 @@ for scenario in storm drain; do
     --at "6=CLUSTER_DIR=$run/cluster LB_PORT=8100 REDIS_PORT=6391 scripts/cluster.sh $action 1 >/dev/null"
   cluster down
 done
+
+if wants page; then
+  say "page: first load in Chromium, cold cache, until the chat socket is open (one instance)"
+  [ -x end2end/node_modules/.bin/playwright ] || scripts/setup.sh test
+  start_stack sb 1
+  quiet
+  node bench/page-load.cjs "$urls" 9 page-sb "$RESULTS/results.jsonl"
+fi
 
 say "writing docs/performance.md"
 "$root/target/release/bench-report" "$RESULTS/results.jsonl" docs/performance.md

@@ -42,6 +42,17 @@ const ROOMS: [Col; 7] = [
     Col::Median("/tally/lost", 0),
     Col::Median("/tally/duplicated", 0),
 ];
+const PAGE: [Col; 9] = [
+    Col::Median("/runs", 0),
+    Col::Median("/ttfb_ms", 0),
+    Col::Median("/dom_content_loaded_ms", 0),
+    Col::Median("/load_ms", 0),
+    Col::Median("/interactive_ms", 0),
+    Col::Median("/interactive_max_ms", 0),
+    Col::Kib("/wasm_transfer_bytes"),
+    Col::Kib("/wasm_decoded_bytes"),
+    Col::Kib("/js_transfer_bytes"),
+];
 const STORM: [Col; 10] = [
     Col::Median("/reconnect/disconnects", 0),
     Col::Median("/reconnect/resumed", 0),
@@ -122,6 +133,8 @@ fn median_sum(
 enum Col {
     Median(&'static str, usize),
     SumOfTwo(&'static str, usize),
+    /// Bytes shown in KiB.
+    Kib(&'static str),
 }
 
 /// The cells of one table row for `label`, each followed by " |".
@@ -131,6 +144,7 @@ fn cells(runs: &BTreeMap<String, Vec<Value>>, label: &str, cols: &[Col]) -> Stri
             let value = match *col {
                 Col::Median(path, digits) => fmt(median(runs, label, path), digits),
                 Col::SumOfTwo(path, digits) => fmt(median_sum(runs, label, path, 2), digits),
+                Col::Kib(path) => fmt(median(runs, label, path).map(|b| b / 1024.0), 1),
             };
             format!(" {value} |")
         })
@@ -292,6 +306,20 @@ fn section(
         if runs.contains_key(label) {
             let _ = writeln!(md, "| {how} |{}", cells(runs, label, &STORM));
         }
+    }
+    // The first page.
+    if runs.contains_key("page-sb") {
+        let _ = writeln!(
+            md,
+            "\n### First page in Chromium, cold cache, logged in, until the chat socket is open\n"
+        );
+        let _ = writeln!(
+            md,
+            "`bench/page-load.cjs`: a new browser context per run (nothing cached), medians of the runs.\n"
+        );
+        let _ = writeln!(md, "| runs | first byte ms | DOM ready ms | load ms | interactive ms (median) | interactive ms (slowest) | WASM transferred KiB | WASM KiB | JS transferred KiB |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(md, "|{}", cells(runs, "page-sb", &PAGE));
     }
     let _ = write!(md, "\n{END}");
     Ok(md)
