@@ -198,21 +198,17 @@ pub async fn client(run: Rc<Run>, index: usize) {
             if run.stop.is_cancelled() {
                 return;
             }
-            if args.probe
-                && args.proto == Proto::Sb
-                && wire::probe(&run.http, &base, &mut cookies).await.is_err()
-            {
-                turn += 1;
-                base = args.urls[(index + turn) % args.urls.len()].clone();
-                continue;
-            }
-            match connect(&run, index, &base, &room, &cookies, last_id.as_deref()).await {
-                Ok(socket) => break socket,
-                Err(_) => {
-                    turn += 1;
-                    base = args.urls[(index + turn) % args.urls.len()].clone();
+            let probed = !(args.probe && args.proto == Proto::Sb)
+                || wire::probe(&run.http, &base, &mut cookies).await.is_ok();
+            if probed {
+                if let Ok(socket) =
+                    connect(&run, index, &base, &room, &cookies, last_id.as_deref()).await
+                {
+                    break socket;
                 }
             }
+            turn += 1;
+            base = args.urls[(index + turn) % args.urls.len()].clone();
         };
         run.stats.borrow_mut().resumed(down_since.elapsed());
     }
