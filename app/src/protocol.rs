@@ -267,6 +267,18 @@ pub enum MessageKind {
     Leave,
 }
 
+impl MessageKind {
+    /// The name used on the wire (`text`, `me`, `join`, `leave`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Me => "me",
+            MessageKind::Join => "join",
+            MessageKind::Leave => "leave",
+        }
+    }
+}
+
 /// Why a message's text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
@@ -574,6 +586,21 @@ mod tests {
         assert_eq!(b.to_string(), "1700000000000-10");
         assert!("17-".parse::<MessageId>().is_err());
         assert!("abc".parse::<MessageId>().is_err());
+    }
+
+    #[test]
+    fn kinds_are_named_as_on_the_wire() {
+        for kind in [
+            MessageKind::Text,
+            MessageKind::Me,
+            MessageKind::Join,
+            MessageKind::Leave,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&kind).unwrap(),
+                format!("\"{}\"", kind.as_str())
+            );
+        }
     }
 
     #[test]

@@ -258,7 +258,7 @@ fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
         MessageKind::Leave => view! { <span class="text">{who(&m)} " left"</span> }.into_any(),
     };
     view! {
-        <div class=class data-id=m.id.to_string() data-kind=format!("{:?}", m.kind).to_lowercase()>
+        <div class=class data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
             <time class="at">{crate::live::clock_time(m.at)}</time>
         </div>
