@@ -14,8 +14,14 @@
 //!    subscriber and the fan-out pump.
 
 use crate::{
-    backend, config::Config, history::History, hub::Hub, listener::ChatListener, notices::Notices,
-    routes, state::AppState,
+    backend,
+    config::Config,
+    history::History,
+    hub::Hub,
+    listener::ChatListener,
+    notices::Notices,
+    routes,
+    state::{AppState, Shared},
 };
 use anyhow::Context;
 use leptos::config::{Env, LeptosOptions};
@@ -94,7 +100,7 @@ impl Application {
             .env(leptos_env())
             .build();
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             config: Arc::new(config),
             instance,
             history: Arc::new(History::new(backend.broker.clone())),
@@ -105,7 +111,7 @@ impl Application {
             leptos,
             shutdown,
             sockets: TaskTracker::new(),
-        };
+        });
         let router = routes::router(state.clone(), backend.sessions);
         Ok(Self {
             listener,

@@ -1,4 +1,5 @@
-//! What every handler can reach. Cheap to clone: everything inside is shared.
+//! What every handler can reach. Cheap to clone: one pointer to what every handler and socket
+//! shares (a socket's task holds a clone for its whole life, so its size counts per socket).
 
 use crate::{
     backend::{Broker, Health},
@@ -13,7 +14,23 @@ use std::sync::Arc;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     /// This instance's name, as users see it.
     pub instance: String,

@@ -8,7 +8,7 @@ use crate::{
     history::History,
     hub::Hub,
     notices::Notices,
-    state::AppState,
+    state::{AppState, Shared},
 };
 use app::protocol::{
     close_code, ChatMessage, ClientId, Draft, ErrorCode, MessageKind, RoomName, ServerMsg, User,
@@ -140,7 +140,7 @@ fn state() -> (AppState, Deliveries) {
     .expect("default config");
     let backend = backend::memory::start(&config);
     let hub = Hub::new(backend.broker.clone());
-    let state = AppState {
+    let state = AppState::new(Shared {
         config: Arc::new(config),
         instance: "test".to_owned(),
         history: Arc::new(History::new(backend.broker.clone())),
@@ -153,7 +153,7 @@ fn state() -> (AppState, Deliveries) {
             .build(),
         shutdown: CancellationToken::new(),
         sockets: TaskTracker::new(),
-    };
+    });
     (state, backend.deliveries)
 }
 
