@@ -8,7 +8,7 @@
 //! (a page refresh, a reconnect to this instance) cancels out: neither notice is posted.
 
 use crate::backend::Broker;
-use app::protocol::{Draft, MessageKind, Others, RoomName, User};
+use app::protocol::{Draft, MessageKind, Others, RoomName, User, UserId};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -30,20 +30,34 @@ struct Inner {
     rooms: Mutex<HashMap<RoomName, Waiting>>,
 }
 
-/// Who joined and left a room since its last notice.
+/// Who joined and left a room since its last notice: each user at most once per list (a crowd
+/// of N costs N entries and constant time each), in the order they came.
 #[derive(Default)]
 struct Waiting {
-    joined: Vec<User>,
-    left: Vec<User>,
+    joined: HashMap<UserId, (u64, User)>,
+    left: HashMap<UserId, (u64, User)>,
+    /// Order of arrival, for naming users in the order they came.
+    next: u64,
 }
 
 impl Waiting {
-    fn list(&mut self, kind: MessageKind) -> &mut Vec<User> {
+    fn list(&mut self, kind: MessageKind) -> &mut HashMap<UserId, (u64, User)> {
         match kind {
             MessageKind::Leave => &mut self.left,
             _ => &mut self.joined,
         }
     }
+
+    fn is_empty(&self) -> bool {
+        self.joined.is_empty() && self.left.is_empty()
+    }
+}
+
+/// The users of a list, in the order they came.
+fn in_order(list: HashMap<UserId, (u64, User)>) -> Vec<User> {
+    let mut users: Vec<(u64, User)> = list.into_values().collect();
+    users.sort_unstable_by_key(|(at, _)| *at);
+    users.into_iter().map(|(_, user)| user).collect()
 }
 
 impl Notices {
@@ -68,15 +82,15 @@ impl Notices {
             let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(waiting) = rooms.get_mut(room) {
                 // Back (or gone) again before the notice went out: neither is posted.
-                let other = waiting.list(opposite);
-                if let Some(at) = other.iter().position(|u| u.id == user.id) {
-                    other.remove(at);
+                if waiting.list(opposite).remove(&user.id).is_some() {
                     return;
                 }
-                let list = waiting.list(kind);
-                if !list.iter().any(|u| u.id == user.id) {
-                    list.push(user.clone());
-                }
+                let at = waiting.next;
+                waiting.next += 1;
+                waiting
+                    .list(kind)
+                    .entry(user.id)
+                    .or_insert_with(|| (at, user.clone()));
                 return;
             }
             rooms.insert(room.clone(), Waiting::default());
@@ -100,14 +114,16 @@ impl Notices {
                 let Some(waiting) = rooms.get_mut(&room) else {
                     return;
                 };
-                if waiting.joined.is_empty() && waiting.left.is_empty() {
+                if waiting.is_empty() {
                     rooms.remove(&room);
                     return;
                 }
                 std::mem::take(waiting)
             };
-            self.post(&room, MessageKind::Join, &waiting.joined).await;
-            self.post(&room, MessageKind::Leave, &waiting.left).await;
+            self.post(&room, MessageKind::Join, &in_order(waiting.joined))
+                .await;
+            self.post(&room, MessageKind::Leave, &in_order(waiting.left))
+                .await;
         }
     }
 
@@ -132,7 +148,7 @@ impl Notices {
 mod tests {
     use super::*;
     use crate::{backend, config::Config};
-    use app::protocol::{ChatMessage, UserId, UserName};
+    use app::protocol::{ChatMessage, UserName};
 
     fn user(name: &str) -> User {
         User {
