@@ -21,9 +21,6 @@ use tokio::{
 
 /// Queued bytes beyond which a write goes out before more is queued.
 const HIGH_WATER: usize = 16 * 1024;
-/// Capacity an empty buffer may keep (larger ones are freed once written out). An allocation per
-/// burst costs far less than the write it precedes, so an idle socket keeps nothing.
-const KEEP: usize = 0;
 
 /// A TCP listener whose connections are [`Coalesced`] and have `TCP_NODELAY` set.
 pub struct ChatListener(TcpListener);
@@ -73,7 +70,8 @@ impl<T> Coalesced<T> {
 }
 
 impl<T: AsyncWrite + Unpin> Coalesced<T> {
-    /// Writes out everything queued, then lets go of a large buffer.
+    /// Writes out everything queued, then lets go of the buffer: an allocation per burst costs
+    /// far less than the write it precedes, and an idle socket keeps nothing.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.written < self.queued.len() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.queued[self.written..]))?;
@@ -83,11 +81,7 @@ impl<T: AsyncWrite + Unpin> Coalesced<T> {
             self.written += n;
         }
         self.written = 0;
-        if self.queued.capacity() > KEEP {
-            self.queued = Vec::new();
-        } else {
-            self.queued.clear();
-        }
+        self.queued = Vec::new();
         Poll::Ready(Ok(()))
     }
 

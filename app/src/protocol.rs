@@ -377,17 +377,6 @@ pub struct ChatMessage {
     pub others: Option<Others>,
 }
 
-impl ChatMessage {
-    /// Whether this message is by, or (as a notice) about, the user named `name`.
-    pub fn names(&self, name: &str) -> bool {
-        self.user.name.as_str() == name
-            || self
-                .others
-                .as_ref()
-                .is_some_and(|o| o.users.iter().any(|u| u.name.as_str() == name))
-    }
-}
-
 /// The part of a message that is decided before it is stored; the store adds the id (and with it
 /// the time). This is what a Redis stream entry holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,13 +22,13 @@ use app::protocol::{
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{
     sync::broadcast::{
         self,
         error::{RecvError, TryRecvError},
     },
-    time::{Instant, MissedTickBehavior, Sleep},
+    time::{Instant, MissedTickBehavior},
 };
 use tracing::Instrument;
 
@@ -86,7 +86,7 @@ impl Connection {
 
     async fn serve<T: Transport>(self, mut socket: T) {
         tracing::info!("socket open");
-        // Boxed, like everything that runs once or rarely: every idle socket's task is as large
+        // Boxed, as is the catch-up after an interruption: every idle socket's task is as large
         // as the largest state its loop can be in, so the greeting's locals (the hello frame,
         // the history page) must not be part of it.
         let Some((membership, last_sent)) = Box::pin(self.greet(&mut socket)).await else {
@@ -146,18 +146,16 @@ impl Connection {
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
         // On shutdown each socket closes at its own random moment in the drain window, so the
         // reconnects reach the other instances spread out instead of all at once.
-        // Boxed: only a draining socket has this timer, and inline it would make every idle
-        // socket's task larger.
-        let mut close_at: Option<Pin<Box<Sleep>>> = None;
+        let mut close_at: Option<Instant> = None;
         // A room event taken while batching that was not a message: handled next.
         let mut stashed: Option<Result<RoomEvent, RecvError>> = None;
 
         let ended = loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
-                    close_at = Some(Box::pin(tokio::time::sleep(drain_close_delay(self.state.config.drain))));
+                    close_at = Some(Instant::now() + drain_close_delay(self.state.config.drain));
                 }
-                _ = expire(&mut close_at), if close_at.is_some() => {
+                _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(socket, close_code::RESTART, "server restarting").await;
                     break Ended::ServerClosed;
                 }
@@ -178,7 +176,7 @@ impl Connection {
                         }
                     }
                     Ok(RoomEvent::Interrupted { since }) => {
-                        if Box::pin(self.revoked()).await {
+                        if self.revoked().await {
                             let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
                             break Ended::ClientLeft;
                         }
@@ -209,7 +207,7 @@ impl Connection {
                 },
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let reply = Box::pin(self.handle_text(&text)).await;
+                        let reply = self.handle_text(&text).await;
                         if send_msg(socket, &reply).await.is_err() {
                             break Ended::ServerClosed;
                         }
@@ -224,7 +222,7 @@ impl Connection {
                     Some(Err(e)) if is_too_big(&e) => {
                         tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
                         if close(socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
-                            Box::pin(tokio::time::sleep(CLOSE_LINGER)).await;
+                            tokio::time::sleep(CLOSE_LINGER).await;
                         }
                         break Ended::ClientLeft;
                     }
@@ -442,10 +440,9 @@ async fn next_event(
     }
 }
 
-/// Waits for `timer`, or forever without one.
-async fn expire(timer: &mut Option<Pin<Box<Sleep>>>) {
-    match timer {
-        Some(timer) => timer.as_mut().await,
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }

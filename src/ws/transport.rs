@@ -7,7 +7,7 @@
 use app::protocol::ServerMsg;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream};
-use std::{future::Future, pin::Pin, time::Duration};
+use std::time::Duration;
 
 /// A client that does not take a frame within this time is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,18 +30,12 @@ impl<T> Transport for T where
 #[derive(Debug)]
 pub struct SendFailed;
 
-/// Sends one frame and writes it out. Boxed, as are [`send_msg`] and [`close`]: these are the
-/// rare frames (a reply, a heartbeat, a close), and inline their state (the frame, a timer)
-/// would widen the task of every idle socket. The hot path, [`feed`] and [`flush`], stays inline.
-pub fn send_raw<T: Transport>(
-    socket: &mut T,
-    message: Message,
-) -> Pin<Box<dyn Future<Output = Result<(), SendFailed>> + Send + '_>> {
-    Box::pin(async move { settle(tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await) })
+pub async fn send_raw<T: Transport>(socket: &mut T, message: Message) -> Result<(), SendFailed> {
+    settle(tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await)
 }
 
-/// Queues a frame without writing it out yet (see [`flush`]); the queue is bounded by the
-/// socket's write buffer, past which it writes anyway.
+/// Queues a frame without writing it out yet (see [`flush`]); the connection's coalescing writer
+/// (`listener::Coalesced`) bounds the queue, past which it writes anyway.
 pub async fn feed<T: Transport>(socket: &mut T, message: Message) -> Result<(), SendFailed> {
     settle(tokio::time::timeout(SEND_TIMEOUT, socket.feed(message)).await)
 }
