@@ -91,18 +91,21 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The median over the runs of `label` of what `value` reads from each run (runs without it are
+/// skipped).
+fn median_of(
+    runs: &BTreeMap<String, Vec<Value>>,
+    label: &str,
+    value: impl Fn(&Value) -> Option<f64>,
+) -> Option<f64> {
+    let mut values: Vec<f64> = runs.get(label)?.iter().filter_map(value).collect();
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
+}
+
 /// The median of `path` (a JSON pointer) over the runs of `label`.
 fn median(runs: &BTreeMap<String, Vec<Value>>, label: &str, path: &str) -> Option<f64> {
-    let mut values: Vec<f64> = runs
-        .get(label)?
-        .iter()
-        .filter_map(|r| r.pointer(path)?.as_f64())
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    Some(values[values.len() / 2])
+    median_of(runs, label, |r| r.pointer(path)?.as_f64())
 }
 
 /// The sum of the first `n` numbers at `path` (per-pid CPU figures), median over runs.
@@ -112,19 +115,10 @@ fn median_sum(
     path: &str,
     n: usize,
 ) -> Option<f64> {
-    let mut values: Vec<f64> = runs
-        .get(label)?
-        .iter()
-        .filter_map(|r| {
-            let list = r.pointer(path)?.as_array()?;
-            Some(list.iter().take(n).filter_map(Value::as_f64).sum())
-        })
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    Some(values[values.len() / 2])
+    median_of(runs, label, |r| {
+        let list = r.pointer(path)?.as_array()?;
+        Some(list.iter().take(n).filter_map(Value::as_f64).sum())
+    })
 }
 
 /// A table column: the median over runs of a JSON pointer, or of the sum of the first two
