@@ -131,8 +131,9 @@ fi
 
 # storm|drain: 5,000 clients all on app-1 of three behind HAProxy (2 and 3 start once they are
 # connected), one sender throughout (10 msg/s: 50,000 deliveries/s); then app-1 is killed (-9) or stopped (SIGTERM).
-cluster() { CLUSTER_DIR="$run/cluster" LB_PORT=8100 REDIS_PORT=6391 RUST_LOG=warn \
-  SWITCHBOARD_BIN="$root/target/release/switchboard" scripts/cluster.sh "$@" >/dev/null; }
+# The cluster's settings are exported, so the load generator's --at commands see them too.
+export CLUSTER_DIR="$run/cluster" LB_PORT=8100 REDIS_PORT=6391 SWITCHBOARD_BIN="$root/target/release/switchboard"
+cluster() { RUST_LOG=warn scripts/cluster.sh "$@" >/dev/null; }
 for scenario in storm drain; do
   wants "$scenario" || continue
   stop_stack
@@ -143,8 +144,8 @@ for scenario in storm drain; do
   cluster stop 3
   lg "$scenario-sb-5000" sb --urls http://127.0.0.1:8100 --probe --clients 5000 --senders 1 --rate 10 \
     --warmup 0 --duration 20 --drain 15 \
-    --at "0=CLUSTER_DIR=$run/cluster LB_PORT=8100 REDIS_PORT=6391 RUST_LOG=warn SWITCHBOARD_BIN=$root/target/release/switchboard scripts/cluster.sh start 2 >/dev/null && CLUSTER_DIR=$run/cluster LB_PORT=8100 REDIS_PORT=6391 RUST_LOG=warn SWITCHBOARD_BIN=$root/target/release/switchboard scripts/cluster.sh start 3 >/dev/null" \
-    --at "6=CLUSTER_DIR=$run/cluster LB_PORT=8100 REDIS_PORT=6391 scripts/cluster.sh $action 1 >/dev/null"
+    --at "0=RUST_LOG=warn scripts/cluster.sh start 2 >/dev/null && RUST_LOG=warn scripts/cluster.sh start 3 >/dev/null" \
+    --at "6=scripts/cluster.sh $action 1 >/dev/null"
   cluster down
 done
 
