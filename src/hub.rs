@@ -70,9 +70,11 @@ struct Inner {
 /// Membership of one socket in one room. Dropping it leaves the room.
 pub struct Membership {
     pub room: RoomName,
-    pub receiver: broadcast::Receiver<RoomEvent>,
     hub: Hub,
 }
+
+/// The room's events for one socket, from the moment of its join.
+pub type RoomReceiver = broadcast::Receiver<RoomEvent>;
 
 impl Drop for Membership {
     fn drop(&mut self) {
@@ -95,8 +97,8 @@ impl Hub {
     }
 
     /// Joins `room`. Returns once the backend delivers the room's messages to this instance, so
-    /// every message stored after this returns reaches the membership's receiver.
-    pub async fn join(&self, room: &RoomName) -> Result<Membership, BackendError> {
+    /// every message stored after this returns reaches the returned receiver.
+    pub async fn join(&self, room: &RoomName) -> Result<(Membership, RoomReceiver), BackendError> {
         let (receiver, subscribed) = {
             let mut rooms = self.rooms();
             let slot = rooms.entry(room.clone()).or_insert_with(|| Slot {
@@ -110,13 +112,12 @@ impl Hub {
         // From here on, dropping the membership undoes the join, also on error.
         let membership = Membership {
             room: room.clone(),
-            receiver,
             hub: self.clone(),
         };
         subscribed
             .get_or_try_init(|| self.inner.broker.subscribe(room))
             .await?;
-        Ok(membership)
+        Ok((membership, receiver))
     }
 
     fn leave(&self, room: &RoomName) {

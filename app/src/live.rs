@@ -3,10 +3,12 @@
 //! [`Live`] is a bundle of signals plus a control channel to one long-lived task (browser only,
 //! in the `browser` module) that keeps a WebSocket open for as long as the page is:
 //!
-//! 1. open `/ws?room=…` (with `after=<last id seen>` once it has seen any message);
+//! 1. open `/ws?room=…` for the room on screen (with `after=<last id seen>` once it has seen
+//!    any message);
 //! 2. on `hello`: connected; the silence limit now follows the heartbeat interval `hello`
-//!    announced; re-send what the outbox holds for a new connection (same `client_id`s, so the
-//!    server stores each message once);
+//!    announced; re-send what the room's outbox holds for a new connection (same `client_id`s,
+//!    so the server stores each message once), and `join` every other open room with its own
+//!    `after` (each room's waiting messages follow its `joined`);
 //! 3. while connected: show every frame, send what the user writes, and re-send refused messages
 //!    when their retry falls due;
 //! 4. when the socket closes, errors, or stays silent too long: wait as the reconnect policy
@@ -15,21 +17,21 @@
 //!    balancer this reaches a live instance and rotates the session id — and only after a 2xx
 //!    go back to 1.
 //!
-//! The decisions are pure and unit-tested on the native target: [`outbox`] (what becomes of each
-//! message sent) and [`reconnect`] (backoff, close codes, silence). The `browser` module only
-//! does the I/O: socket, timers, clock and randomness. Messages are kept by id, so each is shown
-//! once and in order however often it arrives.
+//! The decisions are pure and unit-tested on the native target: [`state`] (the open rooms, their
+//! messages by id and what each frame changes), [`outbox`] (what becomes of each message sent)
+//! and [`reconnect`] (backoff, close codes, silence). The `browser` module only does the I/O:
+//! socket, timers, clock and randomness.
 
 pub mod outbox;
 pub mod reconnect;
+pub mod state;
 
 #[cfg(feature = "hydrate")]
 mod browser;
 
-use crate::protocol::{ChatMessage, ClientId, ClientMsg, MessageId, RoomName, Said, ServerMsg};
+use crate::protocol::{ClientId, ClientMsg, RoomName, Said, ServerMsg, UserId};
 use leptos::prelude::*;
-use outbox::Outbox;
-use std::collections::BTreeMap;
+use state::Chat;
 
 /// Where the connection stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +78,7 @@ impl Status {
 /// What the page asks of the socket task.
 #[derive(Debug)]
 pub enum Control {
-    /// Send this now if connected (it is in the outbox already, which re-sends it otherwise).
+    /// Send this now if connected (the state keeps what must survive a reconnect).
     Send(ClientMsg),
     /// Stop waiting and reconnect now (the user clicked, or the browser came back online).
     RetryNow,
@@ -84,24 +86,16 @@ pub enum Control {
     Stop,
 }
 
-/// Most messages kept on screen; older ones drop off the top.
-const MAX_SHOWN: usize = 500;
-
 /// The chat page's live state. `Copy`: it is a set of signal handles.
 #[derive(Clone, Copy)]
 pub struct Live {
-    pub room: StoredValue<RoomName>,
-    /// Messages by id: each shown once, in id order, however often it arrives.
-    pub messages: RwSignal<BTreeMap<MessageId, ChatMessage>>,
-    /// Sent but not yet acknowledged, oldest first, each sending, retrying or failed.
-    pub outbox: RwSignal<Outbox>,
+    /// The open rooms, their messages and outboxes, and which one is on screen.
+    pub chat: RwSignal<Chat>,
     pub status: RwSignal<Status>,
     /// The instance the socket is connected to (from the `hello` frame).
     pub instance: RwSignal<Option<String>>,
     /// The last error to show the user.
     pub error: RwSignal<Option<String>>,
-    /// Set when a resume could not be complete (a `gap` frame).
-    pub gap: RwSignal<bool>,
     control: StoredValue<Option<control::Sender>>,
     /// When (ms on the browser task's clock) the current outage began, for the reconnect-time
     /// log line.
@@ -110,15 +104,12 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(room: RoomName) -> Self {
+    pub fn new(room: RoomName, me: UserId) -> Self {
         Self {
-            outbox: RwSignal::new(Outbox::new(room.clone())),
-            room: StoredValue::new(room),
-            messages: RwSignal::new(BTreeMap::new()),
+            chat: RwSignal::new(Chat::new(room).with_user(me)),
             status: RwSignal::new(Status::Connecting),
             instance: RwSignal::new(None),
             error: RwSignal::new(None),
-            gap: RwSignal::new(false),
             control: StoredValue::new(None),
             lost_at: StoredValue::new(None),
         }
@@ -141,16 +132,43 @@ impl Live {
         self.control_send(Control::RetryNow);
     }
 
-    /// Queues `text` for the room: it shows as pending at once and is sent now if connected,
-    /// else after the next reconnect. Returns false (and shows why) when the text is not valid.
+    /// The room on screen.
+    pub fn room(self) -> RoomName {
+        self.chat.with(|chat| chat.current().name.clone())
+    }
+
+    /// Puts `room` on screen (opening it if new); `scroll` is where the reader was in the room
+    /// they leave.
+    pub fn show(self, room: RoomName, scroll: Option<i32>) {
+        let connected = self.status.with_untracked(Status::is_connected);
+        let join = self
+            .chat
+            .try_update(|chat| chat.show(room, scroll, connected))
+            .flatten();
+        if let Some(join) = join {
+            self.control_send(Control::Send(join));
+        }
+    }
+
+    /// Closes a room that is not on screen.
+    pub fn close_room(self, room: &RoomName) {
+        if let Some(leave) = self.chat.try_update(|chat| chat.close(room)).flatten() {
+            self.control_send(Control::Send(leave));
+        }
+    }
+
+    /// Queues `text` for the room on screen: it shows as pending at once and is sent now if the
+    /// socket is in the room, else once it is. Returns false (and shows why) when the text is
+    /// not valid.
     pub fn send(self, text: &str, client_id: ClientId) -> bool {
         if let Err(e) = Said::parse(text) {
             self.error.set(Some(format!("Not sent: {e}.")));
             return false;
         }
         let frame = self
-            .outbox
-            .try_update(|outbox| outbox.push(client_id, text.to_owned()));
+            .chat
+            .try_update(|chat| chat.push(client_id, text.to_owned()))
+            .flatten();
         if let Some(frame) = frame {
             self.control_send(Control::Send(frame));
         }
@@ -159,13 +177,7 @@ impl Live {
 
     /// The user asked to send a failed message again.
     pub fn retry_send(self, client_id: ClientId) {
-        let frame = self
-            .outbox
-            .try_maybe_update(|outbox| {
-                let frame = outbox.retry(client_id);
-                (frame.is_some(), frame)
-            })
-            .flatten();
+        let frame = self.chat.try_update(|chat| chat.retry(client_id)).flatten();
         if let Some(frame) = frame {
             self.control_send(Control::Send(frame));
         }
@@ -173,7 +185,7 @@ impl Live {
 
     /// The user gave up on a failed message.
     pub fn discard_send(self, client_id: ClientId) {
-        self.outbox.maybe_update(|outbox| outbox.discard(client_id));
+        self.chat.maybe_update(|chat| chat.discard(client_id));
     }
 
     fn control_send(self, control: Control) {
@@ -188,54 +200,51 @@ impl Live {
         let _ = control;
     }
 
-    /// The newest message id seen: where a reconnect resumes.
-    pub fn last_seen(self) -> Option<MessageId> {
-        self.messages
-            .with_untracked(|all| all.keys().next_back().copied())
-    }
-
     /// Applies one frame from the server, received at `now_ms` (on the clock the outbox's retry
-    /// times use), to the page's state.
-    pub fn apply(self, frame: ServerMsg, now_ms: u64) {
+    /// times use), to the page's state. Returns the frames to send in answer.
+    pub fn apply(self, frame: ServerMsg, now_ms: u64) -> Vec<ClientMsg> {
         match frame {
-            ServerMsg::Hello { instance, .. } => {
+            ServerMsg::Hello { instance, room, .. } => {
                 self.instance.set(Some(instance));
                 self.status.set(Status::Connected);
+                return self
+                    .chat
+                    .try_update(|chat| chat.hello(&room, now_ms))
+                    .unwrap_or_default();
             }
-            ServerMsg::Message(m) => {
-                if let Some(client_id) = m.client_id {
-                    self.acknowledged(client_id);
-                }
-                self.messages.update(|all| {
-                    all.insert(m.id, m);
-                    while all.len() > MAX_SHOWN {
-                        all.pop_first();
-                    }
-                });
+            ServerMsg::Joined { room } => {
+                return self
+                    .chat
+                    .try_update(|chat| chat.joined(&room, now_ms))
+                    .unwrap_or_default();
             }
-            ServerMsg::Ack { client_id, .. } => self.acknowledged(client_id),
+            ServerMsg::Left { room } => self.chat.update(|chat| chat.left(&room)),
+            ServerMsg::Message(m) => self.chat.update(|chat| chat.message(m)),
+            ServerMsg::Ack { client_id, .. } => self.chat.update(|chat| chat.acked(client_id)),
             // About one message: shown on that message only (retrying, or failed with the
             // reason), never in the banner, which a retrying outbox would otherwise flood.
-            // An answer for a message no longer waiting for one changes nothing.
             ServerMsg::Error {
                 code,
                 message,
                 client_id: Some(client_id),
+                ..
             } => self
-                .outbox
-                .maybe_update(|outbox| outbox.refused(client_id, code, &message, now_ms).is_some()),
+                .chat
+                .update(|chat| chat.refused(client_id, code, &message, now_ms)),
             ServerMsg::Error {
                 message,
                 client_id: None,
                 ..
             } => self.error.set(Some(message)),
-            ServerMsg::Gap { .. } => self.gap.set(true),
+            ServerMsg::Gap { room, .. } => self.chat.update(|chat| chat.gap(&room)),
             ServerMsg::Heartbeat => {}
         }
+        Vec::new()
     }
 
-    fn acknowledged(self, client_id: ClientId) {
-        self.outbox.maybe_update(|outbox| outbox.acked(client_id));
+    /// The socket was lost: every room waits for the next `hello`.
+    pub fn disconnected(self) {
+        self.chat.update(Chat::disconnected);
     }
 }
 

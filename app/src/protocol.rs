@@ -53,6 +53,8 @@ pub mod close_code {
 /// Response header of `GET /`: `active` when the request's session has a user, else `none`. The
 /// reconnecting client reads it from its probe to tell "instance gone" from "logged out".
 pub const SESSION_HEADER: &str = "x-switchboard-session";
+/// Most rooms one socket may be in at once (the URL's and those added by `join`).
+pub const MAX_ROOMS_PER_SOCKET: usize = 16;
 /// The room a socket joins when it names none.
 pub const DEFAULT_ROOM: &str = "lobby";
 
@@ -410,13 +412,23 @@ impl Draft {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
-    /// Say something in the socket's room. The sender is taken from the session; a `user` or
-    /// `name` field in the frame is ignored.
+    /// Say something in one of the socket's rooms. The sender is taken from the session; a
+    /// `user` or `name` field in the frame is ignored.
     Send {
         room: RoomName,
         text: String,
         client_id: ClientId,
     },
+    /// Add a room to this socket (the one in the URL is joined already). With `after`, a resume:
+    /// every message after that id follows `joined`; without, the recent history.
+    Join {
+        room: RoomName,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<MessageId>,
+    },
+    /// Take a room off this socket. Answered by `left`; leaving a room the socket is not in
+    /// changes nothing and is answered the same way.
+    Leave { room: RoomName },
 }
 
 /// The `client_id` of a client frame, read leniently (whatever else the frame holds, however
@@ -439,8 +451,10 @@ pub enum ErrorCode {
     TooLarge,
     /// The message text was empty, too long or had forbidden characters.
     InvalidText,
-    /// The frame named a room other than the one this socket joined.
+    /// The frame named a room this socket has not joined.
     WrongRoom,
+    /// A `join` beyond [`MAX_ROOMS_PER_SOCKET`]; the room was not joined.
+    TooManyRooms,
     /// The message could not be stored (the backend is unavailable); it was not sent. Retry.
     Unavailable,
     /// This socket fell too far behind the room and is being closed; reconnect to catch up.
@@ -469,7 +483,13 @@ pub enum ServerMsg {
         /// limit derives from it ([`silence_limit_ms`]).
         heartbeat_ms: u64,
     },
-    /// A message in the room, live or from history. Shown once per id, in id order.
+    /// The room of a `join` is now part of this socket: its history (or, on a resume, every
+    /// message after `after`) follows, then its live messages.
+    Joined { room: RoomName },
+    /// The room of a `leave` is no longer part of this socket: nothing more comes from it.
+    Left { room: RoomName },
+    /// A message in one of the socket's rooms, live or from history. Shown once per id, in id
+    /// order within its room.
     Message(ChatMessage),
     /// The message the client sent with `client_id` was stored as `id`.
     Ack { client_id: ClientId, id: MessageId },
@@ -481,6 +501,9 @@ pub enum ServerMsg {
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<ClientId>,
+        /// The room a refused `join` named, or the room the problem concerns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
     },
     /// Messages after `after` and before `first` (all of them when `first` is absent) are no
     /// longer kept, so a resuming client cannot be given them. Sent before the replay.
@@ -503,6 +526,17 @@ impl ServerMsg {
             code,
             message: message.into(),
             client_id: None,
+            room: None,
+        }
+    }
+
+    /// An error about one room of the socket (a refused `join`, a room that failed).
+    pub fn about_room(code: ErrorCode, message: impl Into<String>, room: RoomName) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            client_id: None,
+            room: Some(room),
         }
     }
 
@@ -517,6 +551,7 @@ impl ServerMsg {
             code,
             message: message.into(),
             client_id,
+            room: None,
         }
     }
 

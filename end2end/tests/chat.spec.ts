@@ -96,12 +96,12 @@ test("a message the server refuses is marked failed with the reason; Retry and D
   await say(page, refused);
   const failed = page.getByTestId("failed");
   await expect(failed).toContainText(refused);
-  await expect(page.getByTestId("failed-reason")).toContainText("not #elsewhere");
+  await expect(page.getByTestId("failed-reason")).toContainText("not joined #elsewhere");
   await expect(page.getByTestId("pending")).toHaveCount(0);
   // Retry sends it again (refused again here); it is not re-sent on its own.
   await page.getByTestId("retry-send").click();
   await expect(failed).toHaveCount(1);
-  await expect(page.getByTestId("failed-reason")).toContainText("not #elsewhere");
+  await expect(page.getByTestId("failed-reason")).toContainText("not joined #elsewhere");
   await page.getByTestId("discard-send").click();
   await expect(failed).toHaveCount(0);
   // The socket is fine: the next message goes through, and the refused one never appeared.

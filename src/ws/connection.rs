@@ -1,33 +1,33 @@
-//! One socket's life: join the room, catch up (recent history, or exactly what was missed), then
-//! one loop over shutdown, the room's events, the client's frames and the heartbeat.
+//! One socket's life: join the URL's room, catch up (recent history, or exactly what was missed),
+//! then one loop over shutdown, the rooms' events, the client's frames and the heartbeat. A
+//! `join` frame adds a room the same way (catch-up included), a `leave` frame drops one.
 //!
 //! The loop is generic over its [`Transport`], so its timing (heartbeats, the drain, backfills)
 //! is unit-tested with paused time (see `ws::tests`).
 //!
 //! The rules it keeps:
-//! - every message reaches the client once and in id order: anything not newer than the last id
-//!   sent is dropped, and after an interruption the gap is backfilled from the room's stream;
+//! - every message reaches the client once and in id order within its room: anything not newer
+//!   than the last id sent from that room is dropped, and after an interruption the gap is
+//!   backfilled from the room's stream;
 //! - every `send` frame gets exactly one answer: an `ack`, or an `error` naming its `client_id`;
 //! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
 //!   1003; a logout anywhere ends it with 4401.
 
+use super::rooms::{Room, Rooms, MAX_ROOMS_PER_SOCKET};
 use super::transport::{close, feed, flush, is_too_big, send_msg, SendFailed, Transport};
 use crate::{
-    hub::{Membership, Outgoing, RoomEvent},
+    hub::{Membership, Outgoing, RoomEvent, RoomReceiver},
     state::AppState,
 };
 use app::protocol::{
-    client_id_of, close_code, ChatMessage, ClientMsg, Draft, ErrorCode, MessageId, MessageKind,
-    RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
+    client_id_of, close_code, ChatMessage, ClientId, ClientMsg, Draft, ErrorCode, MessageId,
+    MessageKind, RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{
-    sync::broadcast::{
-        self,
-        error::{RecvError, TryRecvError},
-    },
+    sync::broadcast::error::RecvError,
     time::{Instant, MissedTickBehavior},
 };
 use tracing::Instrument;
@@ -46,17 +46,39 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 pub struct Connection {
     state: AppState,
     user: User,
+    /// The room the URL named: joined before anything else, announced in `hello`.
     room: RoomName,
-    /// Set when the client is resuming: the last id it has.
+    /// Set when the client is resuming that room: the last id it has.
     after: Option<MessageId>,
 }
 
-/// Why the loop ended, which decides what the room is told.
+/// Why the loop ended, which decides what the rooms are told.
 enum Ended {
-    /// The client closed the socket, went away, or was logged out: it left the room.
+    /// The client closed the socket, went away, or was logged out: it left its rooms.
     ClientLeft,
     /// The server closed it (shutdown, lag, send failure): the client will be back.
     ServerClosed,
+}
+
+/// A room joined on this instance, caught up, and not yet part of the socket's [`Rooms`].
+struct Entered {
+    membership: Membership,
+    receiver: RoomReceiver,
+    last_sent: Option<MessageId>,
+}
+
+/// Why a room could not be entered.
+enum NotEntered {
+    /// The backend could not subscribe this instance to the room; the client was told.
+    Unavailable,
+    /// The socket can no longer be written to.
+    SendFailed,
+}
+
+impl From<SendFailed> for NotEntered {
+    fn from(_: SendFailed) -> Self {
+        NotEntered::SendFailed
+    }
 }
 
 impl Connection {
@@ -86,38 +108,24 @@ impl Connection {
 
     async fn serve<T: Transport>(self, mut socket: T) {
         tracing::info!("socket open");
-        // Boxed, as is the catch-up after an interruption: every idle socket's task is as large
-        // as the largest state its loop can be in, so the greeting's locals (the hello frame,
-        // the history page) must not be part of it.
-        let Some((membership, last_sent)) = Box::pin(self.greet(&mut socket)).await else {
+        // Boxed, as is every catch-up: every idle socket's task is as large as the largest
+        // state its loop can be in, so the greeting's locals (the hello frame, the history
+        // page) must not be part of it.
+        let Some(mut rooms) = Box::pin(self.greet(&mut socket)).await else {
             return;
         };
-        let ended = self.live(&mut socket, membership, last_sent).await;
+        let ended = self.live(&mut socket, &mut rooms).await;
         if matches!(ended, Ended::ClientLeft) {
-            self.announce(MessageKind::Leave);
+            for room in rooms.iter() {
+                self.announce(room.name(), MessageKind::Leave);
+            }
         }
         tracing::info!("socket closed");
     }
 
-    /// Joins the room, says `hello`, catches up and announces the join. Returns the membership
-    /// and the last id sent, or `None` when the socket is done.
-    async fn greet<T: Transport>(&self, socket: &mut T) -> Option<(Membership, Option<MessageId>)> {
-        // Join before reading history: anything stored after the join reaches the receiver, so
-        // history plus live messages have no gap. Duplicates are dropped by id below.
-        let membership = match self.state.hub.join(&self.room).await {
-            Ok(membership) => membership,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not join room");
-                let _ = send_msg(
-                    socket,
-                    &unavailable("The chat backend is unavailable.", None),
-                )
-                .await;
-                let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
-                return None;
-            }
-        };
-        let joined = Instant::now();
+    /// Enters the URL's room with a `hello`. Returns the socket's rooms, or `None` when the
+    /// socket is done.
+    async fn greet<T: Transport>(&self, socket: &mut T) -> Option<Rooms> {
         let hello = ServerMsg::Hello {
             instance: self.state.instance.clone(),
             user: self.user.clone(),
@@ -125,21 +133,59 @@ impl Connection {
             heartbeat_ms: u64::try_from(self.state.config.heartbeat.as_millis())
                 .unwrap_or(u64::MAX),
         };
-        send_msg(socket, &hello).await.ok()?;
-        let last_sent = self.catch_up(socket, self.after, joined).await.ok()?;
-        if self.after.is_none() {
-            self.announce(MessageKind::Join);
+        match self.enter(socket, &self.room, self.after, hello).await {
+            Ok(entered) => {
+                let mut rooms = Rooms::default();
+                rooms.add(entered.membership, entered.receiver, entered.last_sent);
+                Some(rooms)
+            }
+            Err(NotEntered::Unavailable) => {
+                let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
+                None
+            }
+            Err(NotEntered::SendFailed) => None,
         }
-        Some((membership, last_sent))
+    }
+
+    /// Joins `room` on this instance, sends `greeting`, catches up (from `after`, or the recent
+    /// history) and announces the join when it is not a resume.
+    async fn enter<T: Transport>(
+        &self,
+        socket: &mut T,
+        room: &RoomName,
+        after: Option<MessageId>,
+        greeting: ServerMsg,
+    ) -> Result<Entered, NotEntered> {
+        // Join before reading history: anything stored after the join reaches the receiver, so
+        // history plus live messages have no gap. Duplicates are dropped by id.
+        let (membership, receiver) = match self.state.hub.join(room).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "could not join room");
+                let refusal = ServerMsg::about_room(
+                    ErrorCode::Unavailable,
+                    "The chat backend is unavailable.",
+                    room.clone(),
+                );
+                send_msg(socket, &refusal).await?;
+                return Err(NotEntered::Unavailable);
+            }
+        };
+        let joined = Instant::now();
+        send_msg(socket, &greeting).await?;
+        let last_sent = Box::pin(self.catch_up(socket, room, after, joined)).await?;
+        if after.is_none() {
+            self.announce(room, MessageKind::Join);
+        }
+        Ok(Entered {
+            membership,
+            receiver,
+            last_sent,
+        })
     }
 
     /// The socket's live loop: shutdown, room events, client frames and heartbeats.
-    async fn live<T: Transport>(
-        &self,
-        socket: &mut T,
-        mut membership: Membership,
-        mut last_sent: Option<MessageId>,
-    ) -> Ended {
+    async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) -> Ended {
         let heartbeat_every = self.state.config.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
@@ -147,93 +193,102 @@ impl Connection {
         // On shutdown each socket closes at its own random moment in the drain window, so the
         // reconnects reach the other instances spread out instead of all at once.
         let mut close_at: Option<Instant> = None;
-        // A room event taken while batching that was not a message: handled next.
-        let mut stashed: Option<Result<RoomEvent, RecvError>> = None;
 
-        let ended = loop {
+        loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
                     close_at = Some(Instant::now() + drain_close_delay(self.state.config.drain));
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(socket, close_code::RESTART, "server restarting").await;
-                    break Ended::ServerClosed;
+                    return Ended::ServerClosed;
                 }
                 _ = heartbeat.tick() => {
                     if send_msg(socket, &ServerMsg::Heartbeat).await.is_err() {
-                        break Ended::ServerClosed;
+                        return Ended::ServerClosed;
                     }
                 }
-                event = next_event(&mut stashed, &mut membership.receiver) => match event {
-                    Ok(RoomEvent::Message(outgoing)) => {
-                        let burst = Burst {
-                            receiver: &mut membership.receiver,
-                            stashed: &mut stashed,
-                            last_sent: &mut last_sent,
-                        };
-                        if burst.write(socket, outgoing).await.is_err() {
-                            break Ended::ServerClosed;
-                        }
+                (index, event) = rooms.next_event() => {
+                    if let Some(ended) = self.room_event(socket, rooms.get_mut(index), event).await {
+                        return ended;
                     }
-                    Ok(RoomEvent::Interrupted { since }) => {
-                        if self.revoked().await {
-                            let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                            break Ended::ClientLeft;
-                        }
-                        tracing::info!(after = ?last_sent, "backfilling after an interruption");
-                        match Box::pin(self.catch_up(socket, last_sent, since)).await {
-                            Ok(last) => last_sent = last.max(last_sent),
-                            Err(SendFailed) => break Ended::ServerClosed,
-                        }
-                    }
-                    Ok(RoomEvent::LoggedOut(user)) => {
-                        if user == self.user.id {
-                            tracing::info!("the user logged out elsewhere; closing");
-                            let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                            break Ended::ClientLeft;
-                        }
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "socket fell behind its room; closing it");
-                        let lagged = ServerMsg::error(
-                            ErrorCode::Lagged,
-                            "Your connection fell behind. Reconnecting will catch you up.",
-                        );
-                        let _ = send_msg(socket, &lagged).await;
-                        let _ = close(socket, close_code::AGAIN, "fell behind").await;
-                        break Ended::ServerClosed;
-                    }
-                    Err(RecvError::Closed) => break Ended::ServerClosed,
-                },
+                }
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let reply = self.handle_text(&text).await;
-                        if send_msg(socket, &reply).await.is_err() {
-                            break Ended::ServerClosed;
+                        if self.handle_text(socket, rooms, &text).await.is_err() {
+                            return Ended::ServerClosed;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         tracing::info!("binary frame; closing with 1003");
                         let _ = close(socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
-                        break Ended::ClientLeft;
+                        return Ended::ClientLeft;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break Ended::ClientLeft,
+                    Some(Ok(Message::Close(_))) | None => return Ended::ClientLeft,
                     Some(Err(e)) if is_too_big(&e) => {
                         tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
                         if close(socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
                             tokio::time::sleep(CLOSE_LINGER).await;
                         }
-                        break Ended::ClientLeft;
+                        return Ended::ClientLeft;
                     }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "socket read failed");
-                        break Ended::ClientLeft;
+                        return Ended::ClientLeft;
                     }
                 },
             }
-        };
-        ended
+        }
+    }
+
+    /// Handles one event of one of the socket's rooms. Returns how the socket ends, if it does.
+    async fn room_event<T: Transport>(
+        &self,
+        socket: &mut T,
+        room: &mut Room,
+        event: Result<RoomEvent, RecvError>,
+    ) -> Option<Ended> {
+        match event {
+            Ok(RoomEvent::Message(outgoing)) => match write_burst(socket, room, outgoing).await {
+                Ok(()) => None,
+                Err(SendFailed) => Some(Ended::ServerClosed),
+            },
+            Ok(RoomEvent::Interrupted { since }) => {
+                if self.revoked().await {
+                    let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
+                    return Some(Ended::ClientLeft);
+                }
+                let name = room.name().clone();
+                tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
+                match Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await {
+                    Ok(last) => {
+                        room.last_sent = last.max(room.last_sent);
+                        None
+                    }
+                    Err(SendFailed) => Some(Ended::ServerClosed),
+                }
+            }
+            Ok(RoomEvent::LoggedOut(user)) => {
+                if user != self.user.id {
+                    return None;
+                }
+                tracing::info!("the user logged out elsewhere; closing");
+                let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
+                Some(Ended::ClientLeft)
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::warn!(room = %room.name(), missed, "socket fell behind a room; closing it");
+                let lagged = ServerMsg::error(
+                    ErrorCode::Lagged,
+                    "Your connection fell behind. Reconnecting will catch you up.",
+                );
+                let _ = send_msg(socket, &lagged).await;
+                let _ = close(socket, close_code::AGAIN, "fell behind").await;
+                Some(Ended::ServerClosed)
+            }
+            Err(RecvError::Closed) => Some(Ended::ServerClosed),
+        }
     }
 
     /// Whether this socket's user logged out somewhere (checked after an interruption, which
@@ -249,51 +304,54 @@ impl Connection {
         }
     }
 
-    /// Sends what the client lacks: everything after `after` (preceded by a `gap` frame if some
-    /// of it is gone), else the recent history. `since` is when this socket's delivery became
-    /// live (its join, or the end of an interruption): only reads started after it are shared
-    /// with it. Returns the last id sent (or `after`).
+    /// Sends what the client lacks of `room`: everything after `after` (preceded by a `gap`
+    /// frame if some of it is gone), else the recent history. `since` is when this socket's
+    /// delivery became live (its join, or the end of an interruption): only reads started after
+    /// it are shared with it. Returns the last id sent (or `after`).
     async fn catch_up<T: Transport>(
         &self,
         socket: &mut T,
+        room: &RoomName,
         after: Option<MessageId>,
         since: Instant,
     ) -> Result<Option<MessageId>, SendFailed> {
         let history = &self.state.history;
         let Some(after) = after else {
-            return match history.recent(&self.room, HISTORY_ON_JOIN, since).await {
+            return match history.recent(room, HISTORY_ON_JOIN, since).await {
                 Ok(page) => send_page(socket, &page.messages).await,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not read history");
-                    send_msg(
-                        socket,
-                        &unavailable("History is unavailable right now.", None),
-                    )
-                    .await?;
+                    tracing::warn!(error = %e, %room, "could not read history");
+                    let unavailable = ServerMsg::about_room(
+                        ErrorCode::Unavailable,
+                        "History is unavailable right now.",
+                        room.clone(),
+                    );
+                    send_msg(socket, &unavailable).await?;
                     Ok(None)
                 }
             };
         };
         let mut cursor = after;
         loop {
-            let page = match history.after(&self.room, cursor, REPLAY_PAGE, since).await {
+            let page = match history.after(room, cursor, REPLAY_PAGE, since).await {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not replay history");
+                    tracing::warn!(error = %e, %room, "could not replay history");
                     // Without the replay the client would silently miss messages: close, so it
                     // tries again (elsewhere, if need be) with the same `after`.
-                    send_msg(
-                        socket,
-                        &unavailable("Could not catch up on missed messages.", None),
-                    )
-                    .await?;
+                    let unavailable = ServerMsg::about_room(
+                        ErrorCode::Unavailable,
+                        "Could not catch up on missed messages.",
+                        room.clone(),
+                    );
+                    send_msg(socket, &unavailable).await?;
                     let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
                     return Err(SendFailed);
                 }
             };
             if cursor == after && page.gap {
                 let gap = ServerMsg::Gap {
-                    room: self.room.clone(),
+                    room: room.clone(),
                     after,
                     first: page.messages.first().map(|m| m.id),
                 };
@@ -309,11 +367,16 @@ impl Connection {
         }
     }
 
-    /// Handles one text frame and returns its one answer: an `ack`, or an `error` that names the
-    /// frame's `client_id` when it has one.
-    async fn handle_text(&self, text: &str) -> ServerMsg {
+    /// Handles one text frame: a `send` gets its one answer (an `ack`, or an `error` that names
+    /// its `client_id`), a `join` or `leave` changes the socket's rooms.
+    async fn handle_text<T: Transport>(
+        &self,
+        socket: &mut T,
+        rooms: &mut Rooms,
+        text: &str,
+    ) -> Result<(), SendFailed> {
         if text.len() > MAX_FRAME_BYTES {
-            return ServerMsg::refused(
+            let refusal = ServerMsg::refused(
                 ErrorCode::TooLarge,
                 format!(
                     "Frames can be at most {MAX_FRAME_BYTES} bytes; this one was {}.",
@@ -321,26 +384,46 @@ impl Connection {
                 ),
                 client_id_of(text),
             );
+            return send_msg(socket, &refusal).await;
         }
-        let (room, text, client_id) = match serde_json::from_str::<ClientMsg>(text) {
+        let reply = match serde_json::from_str::<ClientMsg>(text) {
             Ok(ClientMsg::Send {
                 room,
                 text,
                 client_id,
-            }) => (room, text, client_id),
-            Err(e) => {
-                return ServerMsg::refused(
-                    ErrorCode::BadFrame,
-                    format!("Unreadable frame: {e}"),
-                    client_id_of(text),
-                )
+            }) => self.say(rooms, room, text, client_id).await,
+            Ok(ClientMsg::Join { room, after }) => {
+                return Box::pin(self.join(socket, rooms, room, after)).await
             }
+            Ok(ClientMsg::Leave { room }) => {
+                if rooms.remove(&room) {
+                    tracing::info!(%room, "left a room");
+                    self.announce(&room, MessageKind::Leave);
+                }
+                ServerMsg::Left { room }
+            }
+            Err(e) => ServerMsg::refused(
+                ErrorCode::BadFrame,
+                format!("Unreadable frame: {e}"),
+                client_id_of(text),
+            ),
         };
+        send_msg(socket, &reply).await
+    }
+
+    /// Stores what the user said in `room` and returns the answer: `ack` or `error`.
+    async fn say(
+        &self,
+        rooms: &Rooms,
+        room: RoomName,
+        text: String,
+        client_id: ClientId,
+    ) -> ServerMsg {
         let refuse = |code, message: String| ServerMsg::refused(code, message, Some(client_id));
-        if room != self.room {
+        if !rooms.contains(&room) {
             return refuse(
                 ErrorCode::WrongRoom,
-                format!("This socket is in #{}, not #{room}.", self.room),
+                format!("This socket has not joined #{room}."),
             );
         }
         let said = match Said::parse(&text) {
@@ -354,13 +437,13 @@ impl Connection {
             client_id: Some(client_id),
             others: None,
         };
-        match self.state.broker.append(&self.room, &draft).await {
+        match self.state.broker.append(&room, &draft).await {
             Ok(appended) => ServerMsg::Ack {
                 client_id,
                 id: appended.id,
             },
             Err(e) => {
-                tracing::warn!(error = %e, "could not store a message");
+                tracing::warn!(error = %e, %room, "could not store a message");
                 unavailable(
                     "Not sent: the chat backend is unavailable. Retrying…",
                     Some(client_id),
@@ -369,9 +452,45 @@ impl Connection {
         }
     }
 
-    /// Announces that this user joined or left the room (throttled: see `notices`).
-    fn announce(&self, kind: MessageKind) {
-        self.state.notices.announce(&self.room, kind, &self.user);
+    /// A `join` frame: adds `room` to the socket, answered by `joined` and the room's catch-up.
+    /// A room the socket is in already is answered by `joined` alone (it has been sent
+    /// everything).
+    async fn join<T: Transport>(
+        &self,
+        socket: &mut T,
+        rooms: &mut Rooms,
+        room: RoomName,
+        after: Option<MessageId>,
+    ) -> Result<(), SendFailed> {
+        if rooms.contains(&room) {
+            return send_msg(socket, &ServerMsg::Joined { room }).await;
+        }
+        if rooms.len() >= MAX_ROOMS_PER_SOCKET {
+            let refusal = ServerMsg::about_room(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "A socket can be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first."
+                ),
+                room,
+            );
+            return send_msg(socket, &refusal).await;
+        }
+        let greeting = ServerMsg::Joined { room: room.clone() };
+        match self.enter(socket, &room, after, greeting).await {
+            Ok(entered) => {
+                tracing::info!(%room, resume = after.is_some(), "joined a room");
+                rooms.add(entered.membership, entered.receiver, entered.last_sent);
+                Ok(())
+            }
+            // The client was told; the socket and its other rooms carry on.
+            Err(NotEntered::Unavailable) => Ok(()),
+            Err(NotEntered::SendFailed) => Err(SendFailed),
+        }
+    }
+
+    /// Announces that this user joined or left `room` (throttled: see `notices`).
+    fn announce(&self, room: &RoomName, kind: MessageKind) {
+        self.state.notices.announce(room, kind, &self.user);
     }
 }
 
@@ -385,59 +504,32 @@ pub fn drain_close_delay(window: Duration) -> Duration {
     notice + Duration::from_millis(fastrand::u64(0..=spread))
 }
 
-/// A room message and whatever else is already waiting behind it, written with one flush.
-struct Burst<'a> {
-    receiver: &'a mut broadcast::Receiver<RoomEvent>,
-    /// Where a waiting event that is not a message goes, to be handled next.
-    stashed: &'a mut Option<Result<RoomEvent, RecvError>>,
-    last_sent: &'a mut Option<MessageId>,
-}
-
-impl Burst<'_> {
-    /// Queues `first` and up to [`BATCH`] messages in all (each only if newer than the last id
-    /// sent), then flushes once.
-    async fn write<T: Transport>(
-        self,
-        socket: &mut T,
-        first: Arc<Outgoing>,
-    ) -> Result<(), SendFailed> {
-        let mut queued = false;
-        let mut next = Some(first);
-        let mut taken = 0;
-        while let Some(outgoing) = next.take() {
-            if self.last_sent.is_none_or(|last| outgoing.id > last) {
-                *self.last_sent = Some(outgoing.id);
-                feed(socket, Message::Text(outgoing.frame.clone())).await?;
-                queued = true;
-            }
-            taken += 1;
-            if taken == BATCH {
-                break;
-            }
-            match self.receiver.try_recv() {
-                Ok(RoomEvent::Message(more)) => next = Some(more),
-                Ok(other) => *self.stashed = Some(Ok(other)),
-                Err(TryRecvError::Lagged(n)) => *self.stashed = Some(Err(RecvError::Lagged(n))),
-                Err(TryRecvError::Closed) => *self.stashed = Some(Err(RecvError::Closed)),
-                Err(TryRecvError::Empty) => {}
-            }
+/// Writes a room's message and whatever messages of that room are already waiting behind it,
+/// up to [`BATCH`] in all, each only if newer than the last id sent, with one flush.
+async fn write_burst<T: Transport>(
+    socket: &mut T,
+    room: &mut Room,
+    first: Arc<Outgoing>,
+) -> Result<(), SendFailed> {
+    let mut queued = false;
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(outgoing) = next.take() {
+        if room.last_sent.is_none_or(|last| outgoing.id > last) {
+            room.last_sent = Some(outgoing.id);
+            feed(socket, Message::Text(outgoing.frame.clone())).await?;
+            queued = true;
         }
-        if queued {
-            flush(socket).await?;
+        taken += 1;
+        if taken == BATCH {
+            break;
         }
-        Ok(())
+        next = room.try_next_message();
     }
-}
-
-/// The next room event: a stashed one first, else the next from the channel.
-async fn next_event(
-    stashed: &mut Option<Result<RoomEvent, RecvError>>,
-    receiver: &mut broadcast::Receiver<RoomEvent>,
-) -> Result<RoomEvent, RecvError> {
-    match stashed.take() {
-        Some(event) => event,
-        None => receiver.recv().await,
+    if queued {
+        flush(socket).await?;
     }
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

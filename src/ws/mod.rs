@@ -5,6 +5,7 @@
 //! user's cookie: the `Origin` must be the page's own or one of `ALLOWED_ORIGINS`.
 
 mod connection;
+mod rooms;
 #[cfg(test)]
 mod tests;
 mod transport;

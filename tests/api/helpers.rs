@@ -2,7 +2,7 @@
 //! instances started from the built binary, and HTTP/WebSocket clients that log in like a browser.
 //! Every process is killed when its handle drops, also when a test panics.
 
-use app::protocol::{ClientId, ServerMsg};
+use app::protocol::{ClientId, MessageId, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
 use std::{
     io::{BufRead, BufReader},
@@ -409,14 +409,29 @@ impl Socket {
             .expect("send a frame");
     }
 
-    /// Sends a chat message with a fresh client id; returns the id.
+    /// Sends a chat message to the lobby with a fresh client id; returns the id.
     pub async fn say(&mut self, text: &str) -> ClientId {
+        self.say_in("lobby", text).await
+    }
+
+    /// Sends a chat message to `room` with a fresh client id; returns the id.
+    pub async fn say_in(&mut self, room: &str, text: &str) -> ClientId {
         let client_id = ClientId(uuid::Uuid::new_v4());
         self.send_json(serde_json::json!({
-            "type": "send", "room": "lobby", "text": text, "client_id": client_id,
+            "type": "send", "room": room, "text": text, "client_id": client_id,
         }))
         .await;
         client_id
+    }
+
+    /// Sends `text` to `room` and waits for its `ack`; returns the stored id.
+    pub async fn say_acked(&mut self, room: &str, text: &str) -> MessageId {
+        let client_id = self.say_in(room, text).await;
+        self.wait_for("ack", |f| match f {
+            ServerMsg::Ack { client_id: c, id } if *c == client_id => Some(*id),
+            _ => None,
+        })
+        .await
     }
 
     /// The next frame or close, within `PATIENCE`.

@@ -64,6 +64,7 @@ macro_rules! both {
 mod faults;
 mod loadgen;
 mod resume;
+mod rooms;
 mod rotation;
 
 both!(

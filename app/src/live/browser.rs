@@ -4,8 +4,8 @@
 //! clock. What to do when — how long to wait, when silence means death, which messages to
 //! (re-)send — it asks [`super::reconnect`] and [`super::outbox`].
 
-use super::outbox::Outbox;
 use super::reconnect::{close_reason, Next, Reconnect, Watchdog};
+use super::state::Chat;
 use super::{Control, Live, Status};
 use crate::protocol::{ClientMsg, MessageId, RoomName, ServerMsg, SESSION_HEADER};
 use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
@@ -103,6 +103,7 @@ async fn run(live: Live, mut control: Controls) {
                 if live.lost_at.get_value().is_none() {
                     live.lost_at.set_value(Some(now_ms()));
                 }
+                live.disconnected();
                 live.status.try_set(Status::Reconnecting {
                     reason: reason.clone(),
                 });
@@ -181,12 +182,12 @@ async fn probe() -> Result<(), Probe> {
     Ok(())
 }
 
-/// Takes frames out of the outbox with `take` (which returns them and changes their state),
+/// Takes frames out of the outboxes with `take` (which returns them and changes their state),
 /// telling the page only when there was something to take.
-fn take_frames(live: Live, take: impl FnOnce(&mut Outbox) -> Vec<ClientMsg>) -> Vec<ClientMsg> {
-    live.outbox
-        .try_maybe_update(|outbox| {
-            let frames = take(outbox);
+fn take_frames(live: Live, take: impl FnOnce(&mut Chat) -> Vec<ClientMsg>) -> Vec<ClientMsg> {
+    live.chat
+        .try_maybe_update(|chat| {
+            let frames = take(chat);
             (!frames.is_empty(), frames)
         })
         .unwrap_or_default()
@@ -199,8 +200,10 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
         code,
         connected_ms: since.map_or(0, |t| now_ms().saturating_sub(t)),
     };
-    let room = live.room.get_value();
-    let Some(url) = ws_url(&room, live.last_seen()) else {
+    let (room, after) = live
+        .chat
+        .with_untracked(|chat| (chat.current().name.clone(), chat.current().last_seen()));
+    let Some(url) = ws_url(&room, after) else {
         return lost("no browser location".to_owned(), None, None);
     };
     let socket = match WebSocket::open(&url) {
@@ -214,7 +217,7 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
     loop {
         // Wake for whichever comes first: the silence limit, or (once connected) the outbox's
         // next retry.
-        let retry_at = connected_at.and(live.outbox.with_untracked(Outbox::next_deadline));
+        let retry_at = connected_at.and(live.chat.with_untracked(Chat::next_deadline));
         let wake_at = retry_at.map_or(watchdog.deadline_ms(), |at| at.min(watchdog.deadline_ms()));
         let nap = Duration::from_millis(wake_at.saturating_sub(now_ms()).min(MAX_NAP_MS));
         let frame = futures::select_biased! {
@@ -226,7 +229,8 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
                 }
                 Some(Control::RetryNow) => continue,
                 Some(Control::Send(msg)) => {
-                    // Before `hello` it waits in the outbox, which hands it over after `hello`.
+                    // Before `hello` it waits: the outbox hands messages over after `hello` or
+                    // `joined`, and `hello` joins every open room.
                     if connected_at.is_some() && send(&mut write, &msg).await.is_err() {
                         return lost("send failed".to_owned(), None, connected_at);
                     }
@@ -241,7 +245,7 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
                     return lost("no heartbeat from the server".to_owned(), None, connected_at);
                 }
                 if connected_at.is_some() {
-                    for msg in take_frames(live, |outbox| outbox.due(now)) {
+                    for msg in take_frames(live, |chat| chat.due(now)) {
                         if send(&mut write, &msg).await.is_err() {
                             return lost("send failed".to_owned(), None, connected_at);
                         }
@@ -262,7 +266,7 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
                         }
                         _ => false,
                     };
-                    live.apply(frame, now);
+                    let replies = live.apply(frame, now);
                     if hello {
                         connected_at = Some(now);
                         if let Some(lost_at) = live.lost_at.get_value() {
@@ -273,11 +277,10 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
                             );
                             live.lost_at.set_value(None);
                         }
-                        live.gap.set(false);
-                        for msg in take_frames(live, |outbox| outbox.on_reconnect(now)) {
-                            if send(&mut write, &msg).await.is_err() {
-                                return lost("send failed".to_owned(), None, connected_at);
-                            }
+                    }
+                    for msg in replies {
+                        if send(&mut write, &msg).await.is_err() {
+                            return lost("send failed".to_owned(), None, connected_at);
                         }
                     }
                 }

@@ -238,7 +238,10 @@ mod tests {
     fn ids(frames: &[ClientMsg]) -> Vec<ClientId> {
         frames
             .iter()
-            .map(|ClientMsg::Send { client_id, .. }| *client_id)
+            .map(|frame| match frame {
+                ClientMsg::Send { client_id, .. } => *client_id,
+                other => panic!("the outbox hands over only sends, not {other:?}"),
+            })
             .collect()
     }
 

@@ -2,15 +2,33 @@
 
 use crate::auth::Logout;
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
+use crate::live::state::Chat;
 use crate::live::{new_client_id, Live, Status};
-use crate::protocol::{ChatMessage, MessageKind, RoomName, User, UserId, MAX_TEXT_CHARS};
+use crate::pages::path_of_room;
+use crate::protocol::{
+    ChatMessage, MessageKind, RoomError, RoomName, User, UserId, MAX_TEXT_CHARS,
+};
 use leptos::html::Div;
 use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::A, hooks::use_navigate};
+
+/// How close to the bottom (in pixels) counts as "at the bottom": new messages keep such a
+/// reader at the newest one.
+const BOTTOM_SLACK: i32 = 40;
 
 #[component]
-pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> impl IntoView {
-    let room = RoomName::lobby();
-    let live = Live::new(room.clone());
+pub fn ChatPage(
+    user: User,
+    instance: String,
+    logout: ServerAction<Logout>,
+    /// The room the URL names (or why it cannot be one).
+    room: Memo<Result<RoomName, RoomError>>,
+) -> impl IntoView {
+    let live = Live::new(
+        room.get_untracked().unwrap_or_else(|_| RoomName::lobby()),
+        user.id,
+    );
     // Effects run only in the browser: the socket opens after hydration, never during SSR.
     Effect::new(move |_| live.open());
     on_cleanup(move || live.close());
@@ -20,13 +38,41 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
 
     let me = user.id;
     let list = NodeRef::<Div>::new();
-    // Keep the newest message in view.
+    // Whether the reader is at the newest message (then new ones keep them there).
+    let at_bottom = StoredValue::new(true);
+    // The URL moved to another room: show it (opening it if new), remembering where the reader
+    // was in the one they leave.
     Effect::new(move |_| {
-        live.messages.track();
-        if let Some(el) = list.get() {
-            el.set_scroll_top(el.scroll_height());
+        if let Ok(room) = room.get() {
+            let scroll = list.get_untracked().map(|el| el.scroll_top());
+            live.show(room, scroll);
         }
     });
+    // After the list changes: on a room switch, back to where the reader was in that room (or
+    // the newest message); otherwise follow new messages if the reader was at the newest.
+    let shown_room = StoredValue::new(None::<RoomName>);
+    Effect::new(move |_| {
+        let (name, saved) = live
+            .chat
+            .with(|chat| (chat.current().name.clone(), chat.current().scroll));
+        let Some(el) = list.get() else { return };
+        let switched = shown_room.with_value(|shown| shown.as_ref() != Some(&name));
+        if switched {
+            shown_room.set_value(Some(name));
+            el.set_scroll_top(saved.unwrap_or_else(|| el.scroll_height()));
+        } else if at_bottom.get_value() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        at_bottom
+            .set_value(el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK);
+    });
+    let on_scroll = move |_| {
+        if let Some(el) = list.get_untracked() {
+            at_bottom.set_value(
+                el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK,
+            );
+        }
+    };
 
     // Set when this browser cannot make random message ids: then nothing may be sent (see
     // `NoRandomIds`). Checked up front so the user learns it before typing, not after.
@@ -47,19 +93,39 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
             Ok(client_id) => {
                 if live.send(&text, client_id) {
                     draft.set(String::new());
+                    at_bottom.set_value(true);
                 }
             }
             // The draft stays in the composer: nothing was sent.
             Err(e) => no_ids.set(Some(e.to_string())),
         }
     };
+    let drawer = RwSignal::new(false);
+    let current = Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone()));
+    let title = move || match room.get() {
+        Ok(room) => format!("#{room} · Switchboard"),
+        Err(_) => "No such room · Switchboard".to_owned(),
+    };
 
     view! {
-        <div class="chat">
+        <Title text=title />
+        <div class="chat" class:drawer-open=move || drawer.get()>
             <header class="chat-header">
+                <button
+                    type="button"
+                    class="drawer-toggle"
+                    aria-label="Rooms"
+                    aria-expanded=move || drawer.get().to_string()
+                    aria-controls="rooms"
+                    on:click=move |_| drawer.update(|open| *open = !*open)
+                >
+                    "☰"
+                </button>
                 <div class="room">
                     <span class="brand">"Switchboard"</span>
-                    <span class="room-name">"#" {room.to_string()}</span>
+                    <span class="room-name" data-testid="room-name">
+                        {move || format!("#{}", current.get())}
+                    </span>
                 </div>
                 <div class="who">
                     <span class="me" data-testid="me">{user.name.to_string()}</span>
@@ -74,59 +140,234 @@ pub fn ChatPage(user: User, instance: String, logout: ServerAction<Logout>) -> i
                     </ActionForm>
                 </div>
             </header>
-            <StatusBanner live />
-            <Show when=move || no_ids.with(Option::is_some)>
-                <div class="banner error" role="alert" data-testid="no-random-ids">
-                    {move || no_ids.get().unwrap_or_default()}
-                </div>
-            </Show>
-            <div class="messages" node_ref=list role="log" aria-live="polite" data-testid="messages">
-                <For
-                    each=move || live.messages.get().into_values()
-                    key=|m| m.id
-                    children=move |m| view! { <MessageRow m me /> }
-                />
-                // Keyed by state too: an entry that changes state is drawn afresh.
-                <For
-                    each=move || live.outbox.with(|outbox| outbox.entries().to_vec())
-                    key=|entry| (entry.client_id, entry.state.clone())
-                    children=move |entry| view! { <OutboxRow entry live /> }
-                />
+            <div class="chat-body">
+                <RoomList live current drawer />
+                <main class="room-view">
+                    <Show
+                        when=move || room.with(Result::is_ok)
+                        fallback=move || view! { <BadRoom room /> }
+                    >
+                        <Conversation live me list on_scroll no_ids draft send current />
+                    </Show>
+                </main>
             </div>
-            <form
-                class="composer"
-                on:submit=move |ev| {
-                    ev.prevent_default();
-                    send();
-                }
-            >
-                <textarea
-                    data-testid="composer"
-                    rows="1"
-                    maxlength=MAX_TEXT_CHARS
-                    placeholder="Message #lobby"
-                    title="Enter sends, Shift+Enter starts a new line, /me for actions"
-                    prop:value=move || draft.get()
-                    on:input=move |ev| draft.set(event_target_value(&ev))
-                    on:keydown=move |ev| {
-                        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                            ev.prevent_default();
-                            send();
-                        }
-                    }
-                ></textarea>
-                <button
-                    type="submit"
-                    disabled=move || {
-                        no_ids.with(Option::is_some) || draft.with(|d| d.trim().is_empty())
-                    }
-                >
-                    "Send"
-                </button>
-            </form>
             <p class="served-by">"Page served by " <code data-testid="page-instance">{instance}</code></p>
         </div>
     }
+}
+
+/// The room on screen: status banners, its messages and outbox, and the composer.
+#[component]
+fn Conversation(
+    live: Live,
+    me: UserId,
+    list: NodeRef<Div>,
+    on_scroll: impl Fn(leptos::ev::Event) + Send + 'static,
+    no_ids: RwSignal<Option<String>>,
+    draft: RwSignal<String>,
+    send: impl Fn() + Copy + Send + 'static,
+    current: Memo<RoomName>,
+) -> impl IntoView {
+    view! {
+        <StatusBanner live />
+        <Show when=move || no_ids.with(Option::is_some)>
+            <div class="banner error" role="alert" data-testid="no-random-ids">
+                {move || no_ids.get().unwrap_or_default()}
+            </div>
+        </Show>
+        <div
+            class="messages"
+            node_ref=list
+            role="log"
+            aria-live="polite"
+            aria-label=move || format!("Messages in #{}", current.get())
+            data-testid="messages"
+            on:scroll=on_scroll
+        >
+            <For
+                each=move || {
+                    live.chat.with(|chat| {
+                        chat.current().messages.values().cloned().collect::<Vec<_>>()
+                    })
+                }
+                key=|m| (m.room.clone(), m.id)
+                children=move |m| view! { <MessageRow m me /> }
+            />
+            // Keyed by state too: an entry that changes state is drawn afresh.
+            <For
+                each=move || live.chat.with(|chat| chat.pending().to_vec())
+                key=|entry| (entry.client_id, entry.state.clone())
+                children=move |entry| view! { <OutboxRow entry live /> }
+            />
+        </div>
+        <form
+            class="composer"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                send();
+            }
+        >
+            <textarea
+                data-testid="composer"
+                rows="1"
+                maxlength=MAX_TEXT_CHARS
+                aria-label=move || format!("Message #{}", current.get())
+                placeholder=move || format!("Message #{}", current.get())
+                title="Enter sends, Shift+Enter starts a new line, /me for actions"
+                prop:value=move || draft.get()
+                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        send();
+                    }
+                }
+            ></textarea>
+            <button
+                type="submit"
+                disabled=move || {
+                    no_ids.with(Option::is_some) || draft.with(|d| d.trim().is_empty())
+                }
+            >
+                "Send"
+            </button>
+        </form>
+    }
+    .into_any()
+}
+
+/// The open rooms, each with its unread count, and a form to join or create one by name.
+#[component]
+fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl IntoView {
+    let rooms = move || {
+        live.chat.with(|chat| {
+            chat.rooms()
+                .iter()
+                .map(|r| (r.name.clone(), r.unread))
+                .collect::<Vec<_>>()
+        })
+    };
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match RoomName::parse(name.get_untracked().trim()) {
+            Ok(room) => {
+                name.set(String::new());
+                problem.set(None);
+                drawer.set(false);
+                navigate(&path_of_room(&room), Default::default());
+            }
+            Err(e) => problem.set(Some(format!("Not a room name: {e}."))),
+        }
+    };
+    view! {
+        <nav class="rooms" id="rooms" aria-label="Rooms" data-testid="rooms">
+            <h2>"Rooms"</h2>
+            <ul>
+                <For
+                    each=rooms
+                    key=|room| room.clone()
+                    children=move |(room, unread)| view! { <RoomLink room unread current live drawer /> }
+                />
+            </ul>
+            <form class="join-room" on:submit=join>
+                <label for="join-room-name">"Join or create a room"</label>
+                <div class="join-row">
+                    <input
+                        id="join-room-name"
+                        data-testid="join-room"
+                        placeholder="room-name"
+                        maxlength="32"
+                        autocomplete="off"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                    <button type="submit">"Go"</button>
+                </div>
+                <Show when=move || problem.with(Option::is_some)>
+                    <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
+                </Show>
+            </form>
+        </nav>
+    }
+    .into_any()
+}
+
+/// One open room in the list: a link to it, its unread count, and (unless it is on screen or
+/// the lobby) a button that closes it.
+#[component]
+fn RoomLink(
+    room: RoomName,
+    unread: u32,
+    current: Memo<RoomName>,
+    live: Live,
+    drawer: RwSignal<bool>,
+) -> impl IntoView {
+    let is_current = {
+        let room = room.clone();
+        Memo::new(move |_| current.with(|c| *c == room))
+    };
+    let closable = room != RoomName::lobby();
+    let label = room.to_string();
+    let data_room = label.clone();
+    let close_label = format!("Close #{room}");
+    let href = path_of_room(&room);
+    view! {
+        <li class:current=is_current data-room=data_room>
+            <A
+                href=href
+                attr:aria-current=move || is_current.get().then_some("page")
+                on:click=move |_| drawer.set(false)
+            >
+                <span class="hash">"#"</span>
+                {label}
+            </A>
+            <Show when=move || { unread > 0 }>
+                <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>
+                    {unread}
+                </span>
+            </Show>
+            <Show when=move || closable && !is_current.get()>
+                <button
+                    type="button"
+                    class="close-room"
+                    aria-label=close_label.clone()
+                    on:click={
+                        let room = room.clone();
+                        move |_| live.close_room(&room)
+                    }
+                >
+                    "×"
+                </button>
+            </Show>
+        </li>
+    }
+}
+
+/// The page of a room name that cannot be.
+#[component]
+fn BadRoom(room: Memo<Result<RoomName, RoomError>>) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    let why = move || match room.get() {
+        Err(e) => e.to_string(),
+        Ok(_) => String::new(),
+    };
+    view! {
+        <div class="bad-room" role="alert" data-testid="bad-room">
+            <h1>"There is no such room"</h1>
+            <p>"The address names a room that cannot exist: " {why} "."</p>
+            <p>
+                <A href="/">"Go to #lobby"</A>
+                " or pick a room on the left."
+            </p>
+        </div>
+    }
+    .into_any()
 }
 
 /// Connection state and the last error, above the messages.
@@ -141,10 +382,10 @@ fn StatusBanner(live: Live) -> impl IntoView {
                 </Show>
             </div>
         </Show>
-        <Show when=move || live.gap.get()>
+        <Show when=move || live.chat.with(|chat| chat.current().gap)>
             <div class="banner" role="status" data-testid="gap">
                 "Some messages from while you were away are no longer available."
-                <button class="dismiss" on:click=move |_| live.gap.set(false) aria-label="Dismiss">
+                <button class="dismiss" on:click=move |_| live.chat.update(Chat::dismiss_gap) aria-label="Dismiss">
                     "×"
                 </button>
             </div>

@@ -1,0 +1,477 @@
+//! What the chat page knows, as plain data: the rooms the user has open, each with its messages
+//! by id, its outbox and its bookkeeping, and which one is on screen.
+//!
+//! Pure state, like [`super::outbox`]: no signal, no socket, no clock. The browser task feeds it
+//! the server's frames (with the time) and sends the frames it hands back, so what happens on a
+//! `hello`, a `joined`, a message for a room in the background or an answer to a message is
+//! unit-tested on the native target.
+//!
+//! One socket carries every open room: the one on screen is named in the socket's URL (and
+//! confirmed by `hello`), the others are added with `join` frames once `hello` arrives, each
+//! with the last id it has, so a reconnect resumes every room exactly.
+
+use super::outbox::{Entry, Outbox};
+use crate::protocol::{
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName,
+};
+use std::collections::BTreeMap;
+
+/// Most messages kept per room; older ones drop off the top.
+pub const MAX_SHOWN: usize = 500;
+
+/// One open room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub name: RoomName,
+    /// Messages by id: each shown once, in id order, however often it arrives.
+    pub messages: BTreeMap<MessageId, ChatMessage>,
+    /// Sent but not yet acknowledged, oldest first.
+    pub outbox: Outbox,
+    /// Part of the current socket: the URL's room after `hello`, another after its `joined`.
+    /// Messages for it are sent only then; until then they wait in the outbox.
+    pub joined: bool,
+    /// A resume of this room could not be complete (a `gap` frame).
+    pub gap: bool,
+    /// Messages from others that arrived while the room was not on screen.
+    pub unread: u32,
+    /// How far down the reader had scrolled when they left the room, restored on return.
+    pub scroll: Option<i32>,
+}
+
+impl Room {
+    fn new(name: RoomName) -> Self {
+        Self {
+            outbox: Outbox::new(name.clone()),
+            name,
+            messages: BTreeMap::new(),
+            joined: false,
+            gap: false,
+            unread: 0,
+            scroll: None,
+        }
+    }
+
+    /// The newest message id seen: where a resume of this room starts.
+    pub fn last_seen(&self) -> Option<MessageId> {
+        self.messages.keys().next_back().copied()
+    }
+
+    fn insert(&mut self, message: ChatMessage) -> bool {
+        let new = self.messages.insert(message.id, message).is_none();
+        while self.messages.len() > MAX_SHOWN {
+            self.messages.pop_first();
+        }
+        new
+    }
+
+    /// The frame that adds this room to a socket, resuming after what it has.
+    fn join_frame(&self) -> ClientMsg {
+        ClientMsg::Join {
+            room: self.name.clone(),
+            after: self.last_seen(),
+        }
+    }
+}
+
+/// Every open room, in the order they were opened, and the one on screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    rooms: Vec<Room>,
+    current: usize,
+    /// Whose messages never count as unread: the user's own.
+    me: Option<crate::protocol::UserId>,
+}
+
+impl Chat {
+    pub fn new(room: RoomName) -> Self {
+        Self {
+            rooms: vec![Room::new(room)],
+            current: 0,
+            me: None,
+        }
+    }
+
+    /// The user this page is for (their own messages are never unread).
+    pub fn with_user(mut self, me: crate::protocol::UserId) -> Self {
+        self.me = Some(me);
+        self
+    }
+
+    pub fn rooms(&self) -> &[Room] {
+        &self.rooms
+    }
+
+    pub fn current(&self) -> &Room {
+        &self.rooms[self.current]
+    }
+
+    pub fn room(&self, name: &RoomName) -> Option<&Room> {
+        self.rooms.iter().find(|r| &r.name == name)
+    }
+
+    fn room_mut(&mut self, name: &RoomName) -> Option<&mut Room> {
+        self.rooms.iter_mut().find(|r| &r.name == name)
+    }
+
+    /// The room of an outbox entry.
+    fn room_of(&mut self, client_id: ClientId) -> Option<&mut Room> {
+        self.rooms
+            .iter_mut()
+            .find(|r| r.outbox.get(client_id).is_some())
+    }
+
+    /// Unread messages in all rooms.
+    pub fn unread(&self) -> u32 {
+        self.rooms.iter().map(|r| r.unread).sum()
+    }
+
+    /// Puts `name` on screen, opening it if it is new, and remembers where the reader was in
+    /// the room they leave (`scroll`). Returns the `join` to send when a new room opens while
+    /// connected; otherwise the next `hello` joins it.
+    pub fn show(
+        &mut self,
+        name: RoomName,
+        scroll: Option<i32>,
+        connected: bool,
+    ) -> Option<ClientMsg> {
+        if self.current().name == name {
+            return None;
+        }
+        self.rooms[self.current].scroll = scroll;
+        let (index, join) = match self.rooms.iter().position(|r| r.name == name) {
+            Some(index) => (index, None),
+            None => {
+                let room = Room::new(name);
+                let join = connected.then(|| room.join_frame());
+                self.rooms.push(room);
+                (self.rooms.len() - 1, join)
+            }
+        };
+        self.current = index;
+        self.rooms[index].unread = 0;
+        join
+    }
+
+    /// Closes a room that is not on screen, with its messages and outbox. Returns the `leave`
+    /// to send if the socket is in it.
+    pub fn close(&mut self, name: &RoomName) -> Option<ClientMsg> {
+        let index = self.rooms.iter().position(|r| &r.name == name)?;
+        if index == self.current {
+            return None;
+        }
+        let room = self.rooms.remove(index);
+        if index < self.current {
+            self.current -= 1;
+        }
+        room.joined.then_some(ClientMsg::Leave { room: room.name })
+    }
+
+    /// The socket was lost: no room is joined until the next `hello`.
+    pub fn disconnected(&mut self) {
+        for room in &mut self.rooms {
+            room.joined = false;
+        }
+    }
+
+    /// A new socket said `hello` for `room` (the URL's). Returns what to send on it: the room's
+    /// waiting messages, then a `join` for every other open room.
+    pub fn hello(&mut self, room: &RoomName, now_ms: u64) -> Vec<ClientMsg> {
+        let mut frames = self.joined(room, now_ms);
+        frames.extend(
+            self.rooms
+                .iter()
+                .filter(|r| !r.joined)
+                .map(Room::join_frame),
+        );
+        frames
+    }
+
+    /// The socket is in `room` now (`hello` or `joined`): its waiting messages go out.
+    pub fn joined(&mut self, room: &RoomName, now_ms: u64) -> Vec<ClientMsg> {
+        match self.room_mut(room) {
+            Some(room) => {
+                room.joined = true;
+                room.gap = false;
+                room.outbox.on_reconnect(now_ms)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The socket left `room` (`left`).
+    pub fn left(&mut self, room: &RoomName) {
+        if let Some(room) = self.room_mut(room) {
+            room.joined = false;
+        }
+    }
+
+    /// A message arrived. Shown once per id; it confirms the user's own message with its
+    /// `client_id`; in a room not on screen, a new message from someone else counts as unread.
+    pub fn message(&mut self, message: ChatMessage) {
+        let current = self.current;
+        let me = self.me;
+        let Some(index) = self.rooms.iter().position(|r| r.name == message.room) else {
+            return;
+        };
+        let room = &mut self.rooms[index];
+        if let Some(client_id) = message.client_id {
+            room.outbox.acked(client_id);
+        }
+        let counts = index != current
+            && matches!(message.kind, MessageKind::Text | MessageKind::Me)
+            && Some(message.user.id) != me
+            && room.last_seen().is_none_or(|last| message.id > last);
+        if room.insert(message) && counts {
+            room.unread += 1;
+        }
+    }
+
+    /// The server stored the message sent with `client_id`.
+    pub fn acked(&mut self, client_id: ClientId) {
+        if let Some(room) = self.room_of(client_id) {
+            room.outbox.acked(client_id);
+        }
+    }
+
+    /// The server refused the message sent with `client_id`.
+    pub fn refused(&mut self, client_id: ClientId, code: ErrorCode, message: &str, now_ms: u64) {
+        if let Some(room) = self.room_of(client_id) {
+            room.outbox.refused(client_id, code, message, now_ms);
+        }
+    }
+
+    /// A resume of `room` could not be complete.
+    pub fn gap(&mut self, room: &RoomName) {
+        if let Some(room) = self.room_mut(room) {
+            room.gap = true;
+        }
+    }
+
+    pub fn dismiss_gap(&mut self) {
+        let current = self.current;
+        self.rooms[current].gap = false;
+    }
+
+    /// The user wrote `text` in the room on screen. Returns its frame when the socket is in the
+    /// room; otherwise it waits in the outbox for the room's `hello` or `joined`.
+    pub fn push(&mut self, client_id: ClientId, text: String) -> Option<ClientMsg> {
+        let current = self.current;
+        let room = &mut self.rooms[current];
+        let frame = room.outbox.push(client_id, text);
+        room.joined.then_some(frame)
+    }
+
+    /// The user asked to send a failed message again.
+    pub fn retry(&mut self, client_id: ClientId) -> Option<ClientMsg> {
+        let room = self.room_of(client_id)?;
+        let frame = room.outbox.retry(client_id)?;
+        room.joined.then_some(frame)
+    }
+
+    /// The user gave up on a failed message.
+    pub fn discard(&mut self, client_id: ClientId) -> bool {
+        self.room_of(client_id)
+            .is_some_and(|room| room.outbox.discard(client_id))
+    }
+
+    /// Retries due at `now_ms` in the rooms the socket is in.
+    pub fn due(&mut self, now_ms: u64) -> Vec<ClientMsg> {
+        self.rooms
+            .iter_mut()
+            .filter(|r| r.joined)
+            .flat_map(|r| r.outbox.due(now_ms))
+            .collect()
+    }
+
+    /// When the next retry in a joined room is due.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.rooms
+            .iter()
+            .filter(|r| r.joined)
+            .filter_map(|r| r.outbox.next_deadline())
+            .min()
+    }
+
+    /// The outbox of the room on screen, oldest first.
+    pub fn pending(&self) -> &[Entry] {
+        self.current().outbox.entries()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{User, UserId, UserName};
+    use uuid::Uuid;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    fn user(n: u8) -> User {
+        User {
+            id: UserId(Uuid::from_bytes([n; 16])),
+            name: UserName::parse(&format!("user{n}")).unwrap(),
+        }
+    }
+
+    fn cid(n: u8) -> ClientId {
+        ClientId(Uuid::from_bytes([n; 16]))
+    }
+
+    fn msg(room_name: &str, id: &str, from: u8, client_id: Option<ClientId>) -> ChatMessage {
+        let id: MessageId = id.parse().unwrap();
+        ChatMessage {
+            id,
+            room: room(room_name),
+            user: user(from),
+            text: "hi".to_owned(),
+            kind: MessageKind::Text,
+            at: id.at(),
+            client_id,
+            others: None,
+        }
+    }
+
+    fn joins(frames: &[ClientMsg]) -> Vec<(String, Option<String>)> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                ClientMsg::Join { room, after } => {
+                    Some((room.to_string(), after.map(|a| a.to_string())))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sends(frames: &[ClientMsg]) -> Vec<ClientId> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                ClientMsg::Send { client_id, .. } => Some(*client_id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hello_rejoins_every_other_open_room_where_it_left_off() {
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        assert_eq!(
+            joins(
+                &chat
+                    .show(room("rust"), None, true)
+                    .into_iter()
+                    .collect::<Vec<_>>()
+            ),
+            [("rust".to_owned(), None)]
+        );
+        chat.joined(&room("rust"), 0);
+        chat.message(msg("rust", "10-0", 2, None));
+        chat.message(msg("lobby", "5-0", 2, None));
+
+        chat.disconnected();
+        assert!(chat.rooms().iter().all(|r| !r.joined));
+        // The reconnect names the room on screen (rust) in its URL; hello rejoins the lobby.
+        let frames = chat.hello(&room("rust"), 0);
+        assert_eq!(
+            joins(&frames),
+            [("lobby".to_owned(), Some("5-0".to_owned()))]
+        );
+    }
+
+    #[test]
+    fn a_message_waits_until_its_room_is_joined() {
+        let mut chat = Chat::new(room("lobby"));
+        assert_eq!(chat.push(cid(1), "early".into()), None, "no hello yet");
+        let frames = chat.hello(&room("lobby"), 0);
+        assert_eq!(sends(&frames), [cid(1)]);
+        assert!(chat.push(cid(2), "now".into()).is_some());
+
+        chat.show(room("rust"), None, true);
+        assert_eq!(chat.push(cid(3), "before joined".into()), None);
+        assert_eq!(sends(&chat.joined(&room("rust"), 0)), [cid(3)]);
+        // Retries and deadlines only concern joined rooms.
+        chat.disconnected();
+        assert_eq!(chat.due(u64::MAX), []);
+    }
+
+    #[test]
+    fn answers_find_their_room() {
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        chat.push(cid(1), "in lobby".into());
+        chat.show(room("rust"), None, true);
+        chat.joined(&room("rust"), 0);
+        chat.push(cid(2), "in rust".into());
+
+        chat.refused(cid(1), ErrorCode::InvalidText, "no", 0);
+        chat.acked(cid(2));
+        assert!(chat.current().outbox.is_empty());
+        let lobby = chat.room(&room("lobby")).unwrap();
+        assert!(matches!(
+            lobby.outbox.get(cid(1)).unwrap().state,
+            super::super::outbox::State::Failed { .. }
+        ));
+        // The message itself confirms it too.
+        chat.push(cid(3), "again".into());
+        chat.message(msg("rust", "20-0", 1, Some(cid(3))));
+        assert!(chat.current().outbox.is_empty());
+    }
+
+    #[test]
+    fn unread_counts_new_messages_from_others_in_background_rooms() {
+        let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
+        chat.hello(&room("lobby"), 0);
+        chat.message(msg("lobby", "1-0", 2, None));
+        chat.show(room("rust"), None, true);
+        chat.joined(&room("rust"), 0);
+
+        chat.message(msg("lobby", "2-0", 2, None));
+        chat.message(msg("lobby", "2-0", 2, None)); // a duplicate
+        chat.message(msg("lobby", "3-0", 1, None)); // mine
+        let mut notice = msg("lobby", "4-0", 3, None);
+        notice.kind = MessageKind::Join;
+        chat.message(notice);
+        chat.message(msg("rust", "5-0", 2, None)); // on screen
+        assert_eq!(chat.room(&room("lobby")).unwrap().unread, 1);
+        assert_eq!(chat.unread(), 1);
+
+        chat.show(room("lobby"), Some(120), true);
+        assert_eq!(chat.unread(), 0);
+        assert_eq!(chat.room(&room("rust")).unwrap().scroll, Some(120));
+    }
+
+    #[test]
+    fn messages_are_kept_once_in_order_and_bounded() {
+        let mut chat = Chat::new(room("lobby"));
+        for n in (1..=MAX_SHOWN as u64 + 10).rev() {
+            chat.message(msg("lobby", &format!("{n}-0"), 2, None));
+        }
+        chat.message(msg("lobby", "600-0", 2, None));
+        let ids: Vec<_> = chat.current().messages.keys().copied().collect();
+        assert_eq!(ids.len(), MAX_SHOWN);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        // A message for a room that is not open is ignored.
+        chat.message(msg("elsewhere", "1-0", 2, None));
+        assert!(chat.room(&room("elsewhere")).is_none());
+    }
+
+    #[test]
+    fn closing_a_room_leaves_it_but_the_room_on_screen_stays() {
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        chat.show(room("rust"), None, true);
+        assert_eq!(chat.close(&room("rust")), None, "on screen");
+        chat.joined(&room("rust"), 0);
+        chat.show(room("lobby"), None, true);
+        assert_eq!(
+            chat.close(&room("rust")),
+            Some(ClientMsg::Leave { room: room("rust") })
+        );
+        assert_eq!(chat.rooms().len(), 1);
+        assert_eq!(chat.current().name, room("lobby"));
+    }
+}

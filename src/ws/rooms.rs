@@ -1,0 +1,155 @@
+//! The rooms one socket is in: each room's membership, its event feed, and the last id this
+//! socket sent from it.
+//!
+//! A socket starts in the room its URL names and adds or drops rooms with `join` and `leave`
+//! frames (at most [`MAX_ROOMS_PER_SOCKET`]). Every rule the socket keeps for one room — each
+//! id once and in order, backfill after an interruption — it keeps for each room separately, so
+//! the bookkeeping lives per room here.
+//!
+//! The loop waits on all the rooms at once. A room's `broadcast` receive must stay registered
+//! while the socket waits (a dropped receive future forgets its waker), so each room keeps its
+//! receive in a [`Feed`]: one small allocation per room, reused for every event.
+
+use crate::hub::{Membership, Outgoing, RoomEvent, RoomReceiver};
+use app::protocol::{MessageId, RoomName};
+use std::{
+    future::Future,
+    sync::Arc,
+    task::{Context, Poll, Waker},
+};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::ReusableBoxFuture;
+
+pub use app::protocol::MAX_ROOMS_PER_SOCKET;
+
+type Received = (Result<RoomEvent, RecvError>, RoomReceiver);
+
+/// One room's events, as a receive that stays registered between polls.
+struct Feed(ReusableBoxFuture<'static, Received>);
+
+async fn receive(mut receiver: RoomReceiver) -> Received {
+    let event = receiver.recv().await;
+    (event, receiver)
+}
+
+impl Feed {
+    fn new(receiver: RoomReceiver) -> Self {
+        Self(ReusableBoxFuture::new(receive(receiver)))
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<RoomEvent, RecvError>> {
+        let (event, receiver) = std::task::ready!(self.0.poll(cx));
+        // Same layout: the allocation is reused.
+        self.0.set(receive(receiver));
+        Poll::Ready(event)
+    }
+}
+
+/// One room of the socket.
+pub struct Room {
+    /// Held for its `Drop`, which leaves the room on this instance.
+    membership: Membership,
+    feed: Feed,
+    /// The newest id this socket sent from the room: older or equal ids are not sent again.
+    pub last_sent: Option<MessageId>,
+    /// An event taken while batching that was not a message: handled next.
+    stashed: Option<Result<RoomEvent, RecvError>>,
+}
+
+impl Room {
+    pub fn name(&self) -> &RoomName {
+        &self.membership.room
+    }
+
+    /// The next message already waiting in this room, without waiting for one. Any other event
+    /// waiting is stashed, and returned by the next [`Rooms::next_event`].
+    pub fn try_next_message(&mut self) -> Option<Arc<Outgoing>> {
+        if self.stashed.is_some() {
+            return None;
+        }
+        // Polled with a waker that does nothing: if nothing is waiting, the feed stays
+        // registered and the next real poll (the loop always polls again) installs its waker.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.feed.poll(&mut cx) {
+            Poll::Ready(Ok(RoomEvent::Message(outgoing))) => Some(outgoing),
+            Poll::Ready(other) => {
+                self.stashed = Some(other);
+                None
+            }
+            Poll::Pending => None,
+        }
+    }
+}
+
+/// The socket's rooms, in the order they were joined.
+#[derive(Default)]
+pub struct Rooms {
+    rooms: Vec<Room>,
+    /// Where the next wait starts looking, so a busy room cannot starve the others.
+    start: usize,
+}
+
+impl Rooms {
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Room> {
+        self.rooms.iter()
+    }
+
+    pub fn contains(&self, room: &RoomName) -> bool {
+        self.rooms.iter().any(|r| r.name() == room)
+    }
+
+    /// Adds a room the socket has joined; `last_sent` is the last id its catch-up sent.
+    pub fn add(
+        &mut self,
+        membership: Membership,
+        receiver: RoomReceiver,
+        last_sent: Option<MessageId>,
+    ) {
+        self.rooms.push(Room {
+            membership,
+            feed: Feed::new(receiver),
+            last_sent,
+            stashed: None,
+        });
+    }
+
+    /// Takes a room off the socket (leaving it on this instance). False if it was not on it.
+    pub fn remove(&mut self, room: &RoomName) -> bool {
+        let before = self.rooms.len();
+        self.rooms.retain(|r| r.name() != room);
+        self.rooms.len() < before
+    }
+
+    pub fn get_mut(&mut self, index: usize) -> &mut Room {
+        &mut self.rooms[index]
+    }
+
+    /// The next event of any room, with the index of its room. Pending forever with no rooms.
+    pub fn next_event(
+        &mut self,
+    ) -> impl Future<Output = (usize, Result<RoomEvent, RecvError>)> + '_ {
+        std::future::poll_fn(move |cx| self.poll_event(cx))
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Result<RoomEvent, RecvError>)> {
+        let count = self.rooms.len();
+        for offset in 0..count {
+            let index = (self.start + offset) % count;
+            let room = &mut self.rooms[index];
+            let event = match room.stashed.take() {
+                Some(event) => event,
+                None => match room.feed.poll(cx) {
+                    Poll::Ready(event) => event,
+                    Poll::Pending => continue,
+                },
+            };
+            self.start = (index + 1) % count;
+            return Poll::Ready((index, event));
+        }
+        Poll::Pending
+    }
+}

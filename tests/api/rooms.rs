@@ -1,0 +1,166 @@
+//! One socket, several rooms: `join` and `leave` frames, each room with its own history, resume
+//! and order; and the pages of rooms by URL.
+
+use crate::{helpers::Browser, logged_in, World};
+use app::protocol::{ErrorCode, MessageKind, ServerMsg, MAX_ROOMS_PER_SOCKET};
+use serde_json::json;
+
+both!(
+    one_socket_carries_several_rooms,
+    a_join_resumes_a_room_exactly,
+    rooms_per_socket_are_capped,
+    rooms_have_pages_and_bad_names_a_404,
+);
+
+/// The text of the next text message on `socket`, with its room.
+async fn next_text(socket: &mut crate::helpers::Socket) -> (String, String) {
+    socket
+        .wait_for("a text message", |f| match f {
+            ServerMsg::Message(m) if m.kind == MessageKind::Text => {
+                Some((m.room.to_string(), m.text.clone()))
+            }
+            _ => None,
+        })
+        .await
+}
+
+async fn one_socket_carries_several_rooms(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let bob = logged_in(world.b(), "bob").await;
+    let mut a = alice.connect(&world.a, "room=lobby").await.unwrap();
+    let mut b = bob.connect(world.b(), "room=rust").await.unwrap();
+    b.say_acked("rust", "before alice came").await;
+
+    a.send_json(json!({"type": "join", "room": "rust"})).await;
+    a.wait_for("joined", |f| {
+        matches!(f, ServerMsg::Joined { room } if room.as_str() == "rust").then_some(())
+    })
+    .await;
+    assert_eq!(
+        next_text(&mut a).await,
+        ("rust".into(), "before alice came".into()),
+        "the joined room's history follows `joined`"
+    );
+
+    // Live messages of both rooms reach the one socket, each tagged with its room.
+    b.say_acked("rust", "in rust").await;
+    assert_eq!(next_text(&mut a).await, ("rust".into(), "in rust".into()));
+    a.say_acked("rust", "alice in rust").await;
+    b.wait_for("alice's message", |f| {
+        matches!(f, ServerMsg::Message(m) if m.text == "alice in rust").then_some(())
+    })
+    .await;
+
+    // Not in a room: a send there is refused, naming the message.
+    let stray = a.say_in("elsewhere", "lost?").await;
+    let refusal = a
+        .wait_for("refusal", |f| match f {
+            ServerMsg::Error {
+                code, client_id, ..
+            } if *client_id == Some(stray) => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refusal, ErrorCode::WrongRoom);
+
+    // After `leave`, nothing more comes from the room. Bob's rust message is published before
+    // his lobby one, through the same subscriber, so it would arrive first if it came at all.
+    a.send_json(json!({"type": "leave", "room": "rust"})).await;
+    a.wait_for("left", |f| {
+        matches!(f, ServerMsg::Left { room } if room.as_str() == "rust").then_some(())
+    })
+    .await;
+    let mut b_lobby = bob.connect(world.b(), "room=lobby").await.unwrap();
+    b.say_acked("rust", "after alice left").await;
+    b_lobby.say_acked("lobby", "in the lobby").await;
+    assert_eq!(
+        next_text(&mut a).await,
+        ("lobby".into(), "in the lobby".into())
+    );
+}
+
+async fn a_join_resumes_a_room_exactly(world: &World) {
+    let bob = logged_in(world.b(), "bob").await;
+    let mut b = bob.connect(world.b(), "room=rust").await.unwrap();
+    let seen = b.say_acked("rust", "seen").await;
+    b.say_acked("rust", "missed 1").await;
+    b.say_acked("rust", "missed 2").await;
+
+    let alice = logged_in(&world.a, "alice").await;
+    let mut a = alice.connect(&world.a, "room=lobby").await.unwrap();
+    a.send_json(json!({"type": "join", "room": "rust", "after": seen}))
+        .await;
+    let mut texts = Vec::new();
+    let mut announced = 0;
+    while texts.len() < 3 {
+        match a
+            .wait_for("a rust message", |f| match f {
+                ServerMsg::Message(m) if m.room.as_str() == "rust" => Some(m.clone()),
+                _ => None,
+            })
+            .await
+        {
+            m if m.kind == MessageKind::Text => texts.push(m.text),
+            m if m.kind == MessageKind::Join && m.user.name.as_str() == "alice" => announced += 1,
+            _ => {}
+        }
+        if texts.len() == 2 {
+            // Everything missed is in; the next one is live.
+            b.say_acked("rust", "live").await;
+        }
+    }
+    assert_eq!(
+        texts,
+        ["missed 1", "missed 2", "live"],
+        "nothing before `after`"
+    );
+    assert_eq!(announced, 0, "a resume does not announce a join");
+}
+
+async fn rooms_per_socket_are_capped(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut a = alice.connect(&world.a, "room=lobby").await.unwrap();
+    for n in 1..MAX_ROOMS_PER_SOCKET {
+        a.send_json(json!({"type": "join", "room": format!("room-{n}")}))
+            .await;
+    }
+    a.send_json(json!({"type": "join", "room": "one-too-many"}))
+        .await;
+    let (code, room) = a
+        .wait_for("the refusal", |f| match f {
+            ServerMsg::Error {
+                code,
+                room: Some(room),
+                ..
+            } => Some((*code, room.to_string())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (code, room.as_str()),
+        (ErrorCode::TooManyRooms, "one-too-many")
+    );
+    // Joining a room the socket is in already is answered, not refused.
+    a.send_json(json!({"type": "join", "room": "room-1"})).await;
+    a.wait_for("joined again", |f| {
+        matches!(f, ServerMsg::Joined { room } if room.as_str() == "room-1").then_some(())
+    })
+    .await;
+}
+
+async fn rooms_have_pages_and_bad_names_a_404(world: &World) {
+    let mut alice = logged_in(&world.a, "alice").await;
+    let page = alice.get(&format!("{}/r/rust", world.a.base)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("#rust"), "the page names its room");
+    assert!(page.body.contains("<title>#rust · Switchboard</title>"));
+
+    let bad = alice.get(&format!("{}/r/Not-A-Room!", world.a.base)).await;
+    assert_eq!(bad.status, 404);
+    assert!(bad.body.contains("There is no such room"), "{}", bad.body);
+
+    let mut anonymous = Browser::new();
+    let page = anonymous.get(&format!("{}/r/rust", world.a.base)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"action="/api/login""#), "log in first");
+}
