@@ -20,6 +20,7 @@ use crate::{
     hub::Hub,
     listener::ChatListener,
     notices::Notices,
+    presence::Presence,
     routes,
     state::{AppState, Shared},
 };
@@ -67,7 +68,13 @@ impl Application {
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
-        let backend = backend::connect(&config, &background.tasks, background.stop.clone()).await?;
+        let backend = backend::connect(
+            &config,
+            &instance,
+            &background.tasks,
+            background.stop.clone(),
+        )
+        .await?;
         match &config.redis {
             Some(url) => {
                 tracing::info!(redis = %url.redacted(), "using Redis for sessions, history and fan-out")
@@ -78,7 +85,12 @@ impl Application {
             ),
         }
 
-        let hub = Hub::new(backend.broker.clone());
+        let hub = Hub::new(backend.broker.clone(), backend.presence.clone());
+        let notices = Notices::new(backend.broker.clone());
+        let presence = Presence::new(backend.presence.clone(), notices.clone(), config.presence);
+        background
+            .tasks
+            .spawn(presence.clone().run(background.stop.clone()));
         {
             let (hub, stop) = (hub.clone(), background.stop.clone());
             let deliveries = backend.deliveries;
@@ -104,7 +116,8 @@ impl Application {
             config: Arc::new(config),
             instance,
             history: Arc::new(History::new(backend.broker.clone())),
-            notices: Notices::new(backend.broker.clone()),
+            notices,
+            presence,
             broker: backend.broker,
             health: backend.health,
             hub,

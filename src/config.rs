@@ -39,6 +39,10 @@ pub struct Config {
     pub drain: Duration,
     /// Seconds between heartbeat frames on a socket (`HEARTBEAT_SECS`, default 15).
     pub heartbeat: Duration,
+    /// How presence is timed: `PRESENCE_TTL_SECS` (default 12: a dead instance's users are
+    /// listed at most this long, plus a sweep) and `PRESENCE_GRACE_SECS` (default 5: a user
+    /// whose last socket closed stays present this long, so a refresh or reconnect is silent).
+    pub presence: crate::presence::Settings,
 }
 
 /// A Redis connection URL. Opaque in `Debug`/`Display` output because it may carry a password.
@@ -213,6 +217,10 @@ impl Config {
         let session_grace = seconds("SESSION_GRACE_SECS", 10, 1..=300)?;
         let drain = seconds("DRAIN_SECS", 5, 0..=9)?;
         let heartbeat = seconds("HEARTBEAT_SECS", app::protocol::HEARTBEAT_SECS, 1..=55)?;
+        let presence = crate::presence::Settings {
+            ttl: seconds("PRESENCE_TTL_SECS", 12, 3..=300)?,
+            grace: seconds("PRESENCE_GRACE_SECS", 5, 1..=60)?,
+        };
 
         Ok(Self {
             host,
@@ -229,6 +237,7 @@ impl Config {
             session_grace,
             drain,
             heartbeat,
+            presence,
         })
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod application;
 pub mod backend;
+pub mod clock;
 pub mod config;
 pub mod cookies;
 pub mod history;
@@ -16,6 +17,7 @@ pub mod hub;
 pub mod listener;
 pub mod logout;
 pub mod notices;
+pub mod presence;
 pub mod rotation;
 pub mod routes;
 pub mod shutdown;

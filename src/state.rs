@@ -7,6 +7,7 @@ use crate::{
     history::History,
     hub::Hub,
     notices::Notices,
+    presence::Presence,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub history: Arc<History>,
     /// Join and leave notices, throttled per room.
     pub notices: Notices,
+    /// This instance's share of every room's presence.
+    pub presence: Presence,
     pub leptos: LeptosOptions,
     /// Cancelled when the server starts draining: readiness turns 503, new sockets are refused,
     /// and every socket task schedules its close.

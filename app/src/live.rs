@@ -237,6 +237,9 @@ impl Live {
                 ..
             } => self.error.set(Some(message)),
             ServerMsg::Gap { room, .. } => self.chat.update(|chat| chat.gap(&room)),
+            ServerMsg::Presence { room, count, users } => {
+                self.chat.update(|chat| chat.presence(&room, count, users))
+            }
             ServerMsg::Heartbeat => {}
         }
         Vec::new()

@@ -53,6 +53,8 @@ pub mod close_code {
 /// Response header of `GET /`: `active` when the request's session has a user, else `none`. The
 /// reconnecting client reads it from its probe to tell "instance gone" from "logged out".
 pub const SESSION_HEADER: &str = "x-switchboard-session";
+/// Most users a `presence` frame names; a bigger room's frame names this many and counts all.
+pub const MAX_LISTED_ONLINE: usize = 100;
 /// Most rooms one socket may be in at once (the URL's and those added by `join`).
 pub const MAX_ROOMS_PER_SOCKET: usize = 16;
 /// The room a socket joins when it names none.
@@ -177,7 +179,7 @@ impl fmt::Display for RoomName {
 }
 
 /// A user's stable identity: a random UUID given at login. Names are not unique; ids are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(pub Uuid);
 
@@ -488,6 +490,15 @@ pub enum ServerMsg {
     Joined { room: RoomName },
     /// The room of a `leave` is no longer part of this socket: nothing more comes from it.
     Left { room: RoomName },
+    /// Who is in the room now, on any instance: `count` users, the first
+    /// [`MAX_LISTED_ONLINE`] of them (by name) listed. Each frame replaces the last; one follows
+    /// every `hello` and `joined`, and another whenever the room's presence changes (at most
+    /// about once a second per room).
+    Presence {
+        room: RoomName,
+        count: u32,
+        users: Vec<User>,
+    },
     /// A message in one of the socket's rooms, live or from history. Shown once per id, in id
     /// order within its room.
     Message(ChatMessage),

@@ -13,6 +13,10 @@ const env = {
   // Short heartbeats, so a client's silence limit (2 × heartbeat + 5 s, announced in `hello`)
   // ends within a test: a frozen instance's users move on after 9 s.
   HEARTBEAT_SECS: process.env.HEARTBEAT_SECS ?? "2",
+  // Presence of a killed instance's users ends within 4 s (plus a sweep); a user whose last
+  // socket closed stays listed 2 s, long enough for a reconnect to be silent.
+  PRESENCE_TTL_SECS: process.env.PRESENCE_TTL_SECS ?? "4",
+  PRESENCE_GRACE_SECS: process.env.PRESENCE_GRACE_SECS ?? "2",
 };
 
 export const cluster = {

@@ -7,7 +7,7 @@
 //! [`Delivery::Interrupted`] for it; every socket in the room then backfills from the room's
 //! stream (where the dropped message is stored), so a drop costs a read, never a message.
 
-use app::protocol::{ChatMessage, RoomName, UserId};
+use app::protocol::{ChatMessage, RoomName, User, UserId};
 use std::collections::BTreeSet;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -27,6 +27,12 @@ pub enum Delivery {
     Interrupted { rooms: Vec<RoomName> },
     /// The user logged out (on any instance): their sockets must close.
     LoggedOut(UserId),
+    /// Users arrived in or departed from a subscribed room (see `PresenceStore`).
+    Presence {
+        room: RoomName,
+        arrived: Vec<User>,
+        departed: Vec<User>,
+    },
 }
 
 /// The receiving end, read by the hub.
@@ -99,6 +105,10 @@ impl DeliverySender {
             Delivery::Message(m) => {
                 self.missed.insert(m.room.clone());
             }
+            // The interruption makes the fan-out read the room's presence afresh.
+            Delivery::Presence { room, .. } => {
+                self.missed.insert(room.clone());
+            }
             Delivery::Interrupted { rooms } => self.missed.extend(rooms.iter().cloned()),
             // A dropped logout would leave a socket open: never drop one silently.
             Delivery::LoggedOut(user) => {
@@ -111,7 +121,7 @@ impl DeliverySender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::protocol::{Draft, MessageKind, User, UserName};
+    use app::protocol::{Draft, MessageKind, UserName};
 
     fn message(room: &str, seq: u64) -> Delivery {
         let draft = Draft {

@@ -19,7 +19,7 @@ pub use delivery::{Deliveries, Delivery};
 pub use health::Health;
 
 use crate::config::Config;
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName, UserId};
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -91,6 +91,43 @@ pub trait Broker: Send + Sync + 'static {
     async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError>;
 }
 
+/// Who is in which room, across instances: entries per (room, user, instance) that live until a
+/// deadline the holding instance keeps pushing forward, so the users of an instance that dies
+/// disappear when their entries run out.
+///
+/// A user is *present* in a room while any instance holds a live entry for them, so several
+/// tabs or instances count once. The store reports the two transitions — a user arriving (their
+/// first entry) and departing (their last entry removed) — to the caller, who alone sees each
+/// one, and publishes them to every instance subscribed to the room as a
+/// [`Delivery::Presence`].
+#[async_trait]
+pub trait PresenceStore: Send + Sync + 'static {
+    /// Holds an entry for each of `users` in `room` on this instance until `until_ms` (unix
+    /// ms), adding the ones that have none. Returns the users who arrived.
+    async fn hold(
+        &self,
+        room: &RoomName,
+        users: &[User],
+        until_ms: u64,
+    ) -> Result<Vec<User>, BackendError>;
+
+    /// Moves this instance's entry for `user` in `room` to end at `until_ms`, if it still has
+    /// one (never adds one).
+    async fn release(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        until_ms: u64,
+    ) -> Result<(), BackendError>;
+
+    /// Removes the room's entries that ended by `now_ms` (on any instance). Returns the users
+    /// who departed, each with when their last entry ended.
+    async fn sweep(&self, room: &RoomName, now_ms: u64) -> Result<Vec<(User, u64)>, BackendError>;
+
+    /// Everyone present in `room` (including entries that ended but were not swept yet).
+    async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError>;
+}
+
 tokio::task_local! {
     static RETIRING: ();
 }
@@ -132,6 +169,7 @@ impl SessionStore for Sessions {
 pub struct Backend {
     pub kind: &'static str,
     pub broker: Arc<dyn Broker>,
+    pub presence: Arc<dyn PresenceStore>,
     pub sessions: Sessions,
     pub deliveries: Deliveries,
     pub health: Health,
@@ -141,11 +179,12 @@ pub struct Backend {
 /// (the Redis subscriber) are spawned on `tracker` and stop when `shutdown` is cancelled.
 pub async fn connect(
     config: &Config,
+    instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Backend> {
     match &config.redis {
-        Some(url) => redis::connect(url, config, tracker, shutdown).await,
+        Some(url) => redis::connect(url, config, instance, tracker, shutdown).await,
         None => Ok(memory::start(config)),
     }
 }

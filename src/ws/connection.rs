@@ -13,19 +13,19 @@
 //! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
 //!   1003; a logout anywhere ends it with 4401.
 
-use super::rooms::{Room, Rooms, MAX_ROOMS_PER_SOCKET};
-use super::transport::{close, feed, flush, is_too_big, send_msg, SendFailed, Transport};
+use super::rooms::{Entered, Room, Rooms, MAX_ROOMS_PER_SOCKET};
+use super::transport::{close, feed, flush, is_too_big, send_msg, send_raw, SendFailed, Transport};
 use crate::{
-    hub::{Membership, Outgoing, RoomEvent, RoomReceiver},
+    hub::{Outgoing, RoomEvent},
     state::AppState,
 };
 use app::protocol::{
     client_id_of, close_code, ChatMessage, ClientId, ClientMsg, Draft, ErrorCode, MessageId,
-    MessageKind, RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
+    RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, ops::ControlFlow, sync::Arc, time::Duration};
 use tokio::{
     sync::broadcast::error::RecvError,
     time::{Instant, MissedTickBehavior},
@@ -50,21 +50,6 @@ pub struct Connection {
     room: RoomName,
     /// Set when the client is resuming that room: the last id it has.
     after: Option<MessageId>,
-}
-
-/// Why the loop ended, which decides what the rooms are told.
-enum Ended {
-    /// The client closed the socket, went away, or was logged out: it left its rooms.
-    ClientLeft,
-    /// The server closed it (shutdown, lag, send failure): the client will be back.
-    ServerClosed,
-}
-
-/// A room joined on this instance, caught up, and not yet part of the socket's [`Rooms`].
-struct Entered {
-    membership: Membership,
-    receiver: RoomReceiver,
-    last_sent: Option<MessageId>,
 }
 
 /// Why a room could not be entered.
@@ -114,12 +99,9 @@ impl Connection {
         let Some(mut rooms) = Box::pin(self.greet(&mut socket)).await else {
             return;
         };
-        let ended = self.live(&mut socket, &mut rooms).await;
-        if matches!(ended, Ended::ClientLeft) {
-            for room in rooms.iter() {
-                self.announce(room.name(), MessageKind::Leave);
-            }
-        }
+        self.live(&mut socket, &mut rooms).await;
+        // The rooms are left as they drop. Presence ends after a grace period, so a client that
+        // comes back at once, here or elsewhere, never looks gone.
         tracing::info!("socket closed");
     }
 
@@ -136,7 +118,7 @@ impl Connection {
         match self.enter(socket, &self.room, self.after, hello).await {
             Ok(entered) => {
                 let mut rooms = Rooms::default();
-                rooms.add(entered.membership, entered.receiver, entered.last_sent);
+                rooms.add(entered);
                 Some(rooms)
             }
             Err(NotEntered::Unavailable) => {
@@ -148,7 +130,7 @@ impl Connection {
     }
 
     /// Joins `room` on this instance, sends `greeting`, catches up (from `after`, or the recent
-    /// history) and announces the join when it is not a resume.
+    /// history), enters the room's presence and sends who is there.
     async fn enter<T: Transport>(
         &self,
         socket: &mut T,
@@ -174,18 +156,25 @@ impl Connection {
         let joined = Instant::now();
         send_msg(socket, &greeting).await?;
         let last_sent = Box::pin(self.catch_up(socket, room, after, joined)).await?;
-        if after.is_none() {
-            self.announce(room, MessageKind::Join);
-        }
+        let here = self.state.presence.enter(room, &self.user).await;
+        let presence_version = match self.state.hub.presence(room) {
+            Some(frame) => {
+                send_raw(socket, Message::Text(frame.bytes)).await?;
+                frame.version
+            }
+            None => 0,
+        };
         Ok(Entered {
             membership,
             receiver,
             last_sent,
+            here,
+            presence_version,
         })
     }
 
     /// The socket's live loop: shutdown, room events, client frames and heartbeats.
-    async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) -> Ended {
+    async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) {
         let heartbeat_every = self.state.config.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
@@ -201,81 +190,91 @@ impl Connection {
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(socket, close_code::RESTART, "server restarting").await;
-                    return Ended::ServerClosed;
+                    return;
                 }
                 _ = heartbeat.tick() => {
                     if send_msg(socket, &ServerMsg::Heartbeat).await.is_err() {
-                        return Ended::ServerClosed;
+                        return;
                     }
                 }
                 (index, event) = rooms.next_event() => {
-                    if let Some(ended) = self.room_event(socket, rooms.get_mut(index), event).await {
-                        return ended;
+                    if self.room_event(socket, rooms.get_mut(index), event).await.is_break() {
+                        return;
                     }
                 }
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         if self.handle_text(socket, rooms, &text).await.is_err() {
-                            return Ended::ServerClosed;
+                            return;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         tracing::info!("binary frame; closing with 1003");
                         let _ = close(socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
-                        return Ended::ClientLeft;
+                        return;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return Ended::ClientLeft,
+                    Some(Ok(Message::Close(_))) | None => return,
                     Some(Err(e)) if is_too_big(&e) => {
                         tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
                         if close(socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
                             tokio::time::sleep(CLOSE_LINGER).await;
                         }
-                        return Ended::ClientLeft;
+                        return;
                     }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "socket read failed");
-                        return Ended::ClientLeft;
+                        return;
                     }
                 },
             }
         }
     }
 
-    /// Handles one event of one of the socket's rooms. Returns how the socket ends, if it does.
+    /// Handles one event of one of the socket's rooms. Breaks when the socket is done.
     async fn room_event<T: Transport>(
         &self,
         socket: &mut T,
         room: &mut Room,
         event: Result<RoomEvent, RecvError>,
-    ) -> Option<Ended> {
+    ) -> ControlFlow<()> {
         match event {
             Ok(RoomEvent::Message(outgoing)) => match write_burst(socket, room, outgoing).await {
-                Ok(()) => None,
-                Err(SendFailed) => Some(Ended::ServerClosed),
+                Ok(()) => ControlFlow::Continue(()),
+                Err(SendFailed) => ControlFlow::Break(()),
             },
             Ok(RoomEvent::Interrupted { since }) => {
                 if self.revoked().await {
                     let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                    return Some(Ended::ClientLeft);
+                    return ControlFlow::Break(());
                 }
                 let name = room.name().clone();
                 tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
                 match Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await {
                     Ok(last) => {
                         room.last_sent = last.max(room.last_sent);
-                        None
+                        ControlFlow::Continue(())
                     }
-                    Err(SendFailed) => Some(Ended::ServerClosed),
+                    Err(SendFailed) => ControlFlow::Break(()),
+                }
+            }
+            Ok(RoomEvent::Presence(frame)) => {
+                if frame.version <= room.presence_version {
+                    return ControlFlow::Continue(());
+                }
+                room.presence_version = frame.version;
+                match send_raw(socket, Message::Text(frame.bytes)).await {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(SendFailed) => ControlFlow::Break(()),
                 }
             }
             Ok(RoomEvent::LoggedOut(user)) => {
                 if user != self.user.id {
-                    return None;
+                    return ControlFlow::Continue(());
                 }
                 tracing::info!("the user logged out elsewhere; closing");
                 let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                Some(Ended::ClientLeft)
+                ControlFlow::Break(())
             }
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(room = %room.name(), missed, "socket fell behind a room; closing it");
@@ -285,9 +284,9 @@ impl Connection {
                 );
                 let _ = send_msg(socket, &lagged).await;
                 let _ = close(socket, close_code::AGAIN, "fell behind").await;
-                Some(Ended::ServerClosed)
+                ControlFlow::Break(())
             }
-            Err(RecvError::Closed) => Some(Ended::ServerClosed),
+            Err(RecvError::Closed) => ControlFlow::Break(()),
         }
     }
 
@@ -398,7 +397,6 @@ impl Connection {
             Ok(ClientMsg::Leave { room }) => {
                 if rooms.remove(&room) {
                     tracing::info!(%room, "left a room");
-                    self.announce(&room, MessageKind::Leave);
                 }
                 ServerMsg::Left { room }
             }
@@ -479,18 +477,13 @@ impl Connection {
         match self.enter(socket, &room, after, greeting).await {
             Ok(entered) => {
                 tracing::info!(%room, resume = after.is_some(), "joined a room");
-                rooms.add(entered.membership, entered.receiver, entered.last_sent);
+                rooms.add(entered);
                 Ok(())
             }
             // The client was told; the socket and its other rooms carry on.
             Err(NotEntered::Unavailable) => Ok(()),
             Err(NotEntered::SendFailed) => Err(SendFailed),
         }
-    }
-
-    /// Announces that this user joined or left `room` (throttled: see `notices`).
-    fn announce(&self, room: &RoomName, kind: MessageKind) {
-        self.state.notices.announce(room, kind, &self.user);
     }
 }
 

@@ -11,6 +11,7 @@
 //! receive in a [`Feed`]: one small allocation per room, reused for every event.
 
 use crate::hub::{Membership, Outgoing, RoomEvent, RoomReceiver};
+use crate::presence::Here;
 use app::protocol::{MessageId, RoomName};
 use std::{
     future::Future,
@@ -45,13 +46,26 @@ impl Feed {
     }
 }
 
+/// A room joined on this instance and caught up, ready to be one of the socket's rooms.
+pub struct Entered {
+    pub membership: Membership,
+    pub receiver: RoomReceiver,
+    pub last_sent: Option<MessageId>,
+    pub here: Here,
+    pub presence_version: u64,
+}
+
 /// One room of the socket.
 pub struct Room {
     /// Held for its `Drop`, which leaves the room on this instance.
     membership: Membership,
+    /// Held for its `Drop`, which ends this socket's presence in the room.
+    _here: Here,
     feed: Feed,
     /// The newest id this socket sent from the room: older or equal ids are not sent again.
     pub last_sent: Option<MessageId>,
+    /// The version of the last presence frame sent: older ones are not sent.
+    pub presence_version: u64,
     /// An event taken while batching that was not a message: handled next.
     stashed: Option<Result<RoomEvent, RecvError>>,
 }
@@ -94,25 +108,18 @@ impl Rooms {
         self.rooms.len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Room> {
-        self.rooms.iter()
-    }
-
     pub fn contains(&self, room: &RoomName) -> bool {
         self.rooms.iter().any(|r| r.name() == room)
     }
 
-    /// Adds a room the socket has joined; `last_sent` is the last id its catch-up sent.
-    pub fn add(
-        &mut self,
-        membership: Membership,
-        receiver: RoomReceiver,
-        last_sent: Option<MessageId>,
-    ) {
+    /// Adds a room the socket has entered.
+    pub fn add(&mut self, entered: Entered) {
         self.rooms.push(Room {
-            membership,
-            feed: Feed::new(receiver),
-            last_sent,
+            membership: entered.membership,
+            _here: entered.here,
+            feed: Feed::new(entered.receiver),
+            last_sent: entered.last_sent,
+            presence_version: entered.presence_version,
             stashed: None,
         });
     }

@@ -8,6 +8,7 @@ use crate::{
     history::History,
     hub::Hub,
     notices::Notices,
+    presence::Presence,
     state::{AppState, Shared},
 };
 use app::protocol::{
@@ -100,12 +101,17 @@ impl Client {
     }
 
     /// Skips frames until `pick` matches one.
+    /// The first frame `pick` takes, within a minute (of paused time).
     async fn until<T>(&mut self, mut pick: impl FnMut(&ServerMsg) -> Option<T>) -> T {
-        loop {
-            if let Some(found) = pick(&self.frame().await) {
-                return found;
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if let Some(found) = pick(&self.frame().await) {
+                    return found;
+                }
             }
-        }
+        })
+        .await
+        .expect("the awaited frame within a minute")
     }
 
     async fn hello(&mut self) {
@@ -139,12 +145,16 @@ fn state() -> (AppState, Deliveries) {
     })
     .expect("default config");
     let backend = backend::memory::start(&config);
-    let hub = Hub::new(backend.broker.clone());
+    let hub = Hub::new(backend.broker.clone(), backend.presence.clone());
+    let notices = Notices::new(backend.broker.clone());
+    let presence = Presence::new(backend.presence.clone(), notices.clone(), config.presence);
+    tokio::spawn(presence.clone().run(CancellationToken::new()));
     let state = AppState::new(Shared {
         config: Arc::new(config),
         instance: "test".to_owned(),
         history: Arc::new(History::new(backend.broker.clone())),
-        notices: Notices::new(backend.broker.clone()),
+        notices,
+        presence,
         broker: backend.broker,
         health: backend.health,
         hub,
@@ -232,9 +242,16 @@ async fn an_interruption_is_backfilled_exactly_once_in_order() {
     let (state, mut deliveries) = state();
     let alice = user("alice");
     let mut client = connect(&state, &alice);
-    // Let the join notice through, then stop listening: what follows is "missed".
-    let join = deliveries.recv().await.expect("the join notice");
-    state.hub.handle(join);
+    // Let alice's arrival and join notice through, then stop listening: what follows is
+    // "missed".
+    loop {
+        let delivery = deliveries.recv().await.expect("the join notice");
+        let join = matches!(&delivery, Delivery::Message(m) if m.kind == MessageKind::Join);
+        state.hub.handle(delivery);
+        if join {
+            break;
+        }
+    }
     client
         .until(|f| matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Join).then_some(()))
         .await;

@@ -12,7 +12,7 @@
 
 use super::outbox::{Entry, Outbox};
 use crate::protocol::{
-    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName,
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName, User,
 };
 use std::collections::BTreeMap;
 
@@ -36,6 +36,10 @@ pub struct Room {
     pub unread: u32,
     /// How far down the reader had scrolled when they left the room, restored on return.
     pub scroll: Option<i32>,
+    /// Who is in the room now (at most `MAX_LISTED_ONLINE` of them, by name)...
+    pub online: Vec<User>,
+    /// ...and how many in all. `None` until the server said.
+    pub online_count: Option<u32>,
 }
 
 impl Room {
@@ -48,6 +52,8 @@ impl Room {
             gap: false,
             unread: 0,
             scroll: None,
+            online: Vec::new(),
+            online_count: None,
         }
     }
 
@@ -240,6 +246,14 @@ impl Chat {
         }
     }
 
+    /// Who is in `room` now (a `presence` frame, which replaces the last).
+    pub fn presence(&mut self, room: &RoomName, count: u32, users: Vec<User>) {
+        if let Some(room) = self.room_mut(room) {
+            room.online = users;
+            room.online_count = Some(count);
+        }
+    }
+
     /// A resume of `room` could not be complete.
     pub fn gap(&mut self, room: &RoomName) {
         if let Some(room) = self.room_mut(room) {
@@ -301,7 +315,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{User, UserId, UserName};
+    use crate::protocol::{UserId, UserName};
     use uuid::Uuid;
 
     fn room(name: &str) -> RoomName {

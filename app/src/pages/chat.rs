@@ -243,7 +243,7 @@ fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl
         live.chat.with(|chat| {
             chat.rooms()
                 .iter()
-                .map(|r| (r.name.clone(), r.unread))
+                .map(|r| (r.name.clone(), r.unread, r.online_count))
                 .collect::<Vec<_>>()
         })
     };
@@ -269,7 +269,9 @@ fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl
                 <For
                     each=rooms
                     key=|room| room.clone()
-                    children=move |(room, unread)| view! { <RoomLink room unread current live drawer /> }
+                    children=move |(room, unread, online)| {
+                        view! { <RoomLink room unread online current live drawer /> }
+                    }
                 />
             </ul>
             <form class="join-room" on:submit=join>
@@ -290,7 +292,42 @@ fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl
                     <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
                 </Show>
             </form>
+            <OnlineList live current />
         </nav>
+    }
+    .into_any()
+}
+
+/// Who is in the room on screen now, on any instance.
+#[component]
+fn OnlineList(live: Live, current: Memo<RoomName>) -> impl IntoView {
+    let online = move || live.chat.with(|chat| chat.current().online.clone());
+    let count = move || live.chat.with(|chat| chat.current().online_count);
+    let more = move || {
+        let listed = live.chat.with(|chat| chat.current().online.len() as u32);
+        count().unwrap_or(0).saturating_sub(listed)
+    };
+    view! {
+        <section class="online" aria-label=move || format!("Online in #{}", current.get())>
+            <h2>
+                "Online "
+                <span class="count" data-testid="online-count">
+                    {move || count().map(|n| n.to_string()).unwrap_or_else(|| "…".to_owned())}
+                </span>
+            </h2>
+            <ul data-testid="online">
+                <For
+                    each=online
+                    key=|user| user.id
+                    children=move |user| {
+                        view! { <li><span class="presence-dot" aria-hidden="true"></span>{user.name.to_string()}</li> }
+                    }
+                />
+            </ul>
+            <Show when=move || { more() > 0 }>
+                <p class="more">{move || format!("and {} more", more())}</p>
+            </Show>
+        </section>
     }
     .into_any()
 }
@@ -301,6 +338,7 @@ fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl
 fn RoomLink(
     room: RoomName,
     unread: u32,
+    online: Option<u32>,
     current: Memo<RoomName>,
     live: Live,
     drawer: RwSignal<bool>,
@@ -324,6 +362,13 @@ fn RoomLink(
                 <span class="hash">"#"</span>
                 {label}
             </A>
+            {online.map(|n| {
+                view! {
+                    <span class="online-count" title="online now" aria-label=format!("{n} online")>
+                        {n}
+                    </span>
+                }
+            })}
             <Show when=move || { unread > 0 }>
                 <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>
                     {unread}

@@ -7,14 +7,14 @@ mod sessions;
 pub use sessions::MemorySessionStore;
 
 use super::delivery::{self, Delivery, DeliverySender, DELIVERY_BUFFER};
-use super::{Appended, Backend, BackendError, Broker, Health, Replay, Sessions};
+use super::{Appended, Backend, BackendError, Broker, Health, PresenceStore, Replay, Sessions};
 use crate::config::Config;
-use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, UserId};
+use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 /// How long a `client_id` is remembered, so a re-sent message is recognised.
@@ -23,9 +23,11 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Starts an in-memory backend.
 pub fn start(config: &Config) -> Backend {
     let (tx, deliveries) = delivery::channel(DELIVERY_BUFFER);
+    let broker = Arc::new(MemoryBroker::new(config.history_max as usize, tx));
     Backend {
         kind: "memory",
-        broker: Arc::new(MemoryBroker::new(config.history_max as usize, tx)),
+        presence: broker.clone(),
+        broker,
         sessions: Sessions(Arc::new(MemorySessionStore::new(config.session_grace))),
         deliveries,
         health: Health::always(),
@@ -53,6 +55,8 @@ struct State {
     rooms: HashMap<RoomName, Room>,
     /// Logged-out users and when they logged out.
     revoked: HashMap<UserId, Instant>,
+    /// Who is in each room, and until when (unix ms): one instance, so one entry per user.
+    presence: HashMap<RoomName, HashMap<UserId, (User, u64)>>,
     deliveries: DeliverySender,
 }
 
@@ -62,6 +66,7 @@ impl MemoryBroker {
             state: Mutex::new(State {
                 rooms: HashMap::new(),
                 revoked: HashMap::new(),
+                presence: HashMap::new(),
                 deliveries,
             }),
             capacity: capacity.max(1),
@@ -77,17 +82,10 @@ impl MemoryBroker {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// The next id after `last`, in Redis' scheme: the current millisecond, or the same millisecond
 /// with the next sequence number when the clock has not moved on (or went backwards).
 fn next_id(last: Option<MessageId>) -> MessageId {
-    let ms = now_ms();
+    let ms = crate::clock::unix_ms();
     match last {
         Some(last) if last.ms >= ms => MessageId {
             ms: last.ms,
@@ -194,5 +192,94 @@ impl Broker for MemoryBroker {
 
     async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
         Ok(self.state().revoked.contains_key(&user))
+    }
+}
+
+#[async_trait]
+impl PresenceStore for MemoryBroker {
+    async fn hold(
+        &self,
+        room: &RoomName,
+        users: &[User],
+        until_ms: u64,
+    ) -> Result<Vec<User>, BackendError> {
+        let mut guard = self.state();
+        let State {
+            presence,
+            deliveries,
+            ..
+        } = &mut *guard;
+        let here = presence.entry(room.clone()).or_default();
+        let mut arrived = Vec::new();
+        for user in users {
+            if here.insert(user.id, (user.clone(), until_ms)).is_none() {
+                arrived.push(user.clone());
+            }
+        }
+        if !arrived.is_empty() {
+            deliveries.send(Delivery::Presence {
+                room: room.clone(),
+                arrived: arrived.clone(),
+                departed: Vec::new(),
+            });
+        }
+        Ok(arrived)
+    }
+
+    async fn release(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        until_ms: u64,
+    ) -> Result<(), BackendError> {
+        if let Some((_, until)) = self
+            .state()
+            .presence
+            .get_mut(room)
+            .and_then(|here| here.get_mut(&user))
+        {
+            *until = until_ms;
+        }
+        Ok(())
+    }
+
+    async fn sweep(&self, room: &RoomName, now_ms: u64) -> Result<Vec<(User, u64)>, BackendError> {
+        let mut guard = self.state();
+        let State {
+            presence,
+            deliveries,
+            ..
+        } = &mut *guard;
+        let Some(here) = presence.get_mut(room) else {
+            return Ok(Vec::new());
+        };
+        let mut departed = Vec::new();
+        here.retain(|_, (user, until)| {
+            let ended = *until <= now_ms;
+            if ended {
+                departed.push((user.clone(), *until));
+            }
+            !ended
+        });
+        if here.is_empty() {
+            presence.remove(room);
+        }
+        if !departed.is_empty() {
+            deliveries.send(Delivery::Presence {
+                room: room.clone(),
+                arrived: Vec::new(),
+                departed: departed.iter().map(|(user, _)| user.clone()).collect(),
+            });
+        }
+        Ok(departed)
+    }
+
+    async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError> {
+        Ok(self
+            .state()
+            .presence
+            .get(room)
+            .map(|here| here.values().map(|(user, _)| user.clone()).collect())
+            .unwrap_or_default())
     }
 }

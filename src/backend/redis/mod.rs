@@ -5,10 +5,12 @@
 //! [`subscriber`] task.
 
 mod broker;
+mod presence;
 mod sessions;
 mod subscriber;
 
 pub use broker::RedisBroker;
+pub use presence::RedisPresence;
 pub use sessions::RedisSessionStore;
 
 use super::{delivery, Backend, Health, Sessions};
@@ -47,6 +49,21 @@ impl Keys {
     pub fn room_of_channel(&self, channel: &str) -> Option<RoomName> {
         let name = channel.strip_prefix(&self.prefix)?.strip_prefix("room:")?;
         RoomName::parse(name).ok()
+    }
+
+    /// A room's presence entries: `<user id>|<instance>` scored by deadline.
+    pub fn presence_entries(&self, room: &RoomName) -> String {
+        format!("{}here:{room}", self.prefix)
+    }
+
+    /// A room's present users, by id.
+    pub fn presence_users(&self, room: &RoomName) -> String {
+        format!("{}who:{room}", self.prefix)
+    }
+
+    /// How many entries each present user has in a room.
+    pub fn presence_counts(&self, room: &RoomName) -> String {
+        format!("{}whon:{room}", self.prefix)
     }
 
     /// The Stream holding a room's messages.
@@ -96,6 +113,7 @@ impl Keys {
 pub async fn connect(
     url: &RedisUrl,
     config: &Config,
+    instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Backend> {
@@ -134,6 +152,11 @@ pub async fn connect(
             keys.clone(),
             config.history_max,
             subscriber,
+        )),
+        presence: Arc::new(RedisPresence::new(
+            commands.clone(),
+            keys.clone(),
+            instance.to_owned(),
         )),
         sessions: Sessions(Arc::new(RedisSessionStore::new(
             commands,

@@ -300,7 +300,17 @@ impl Subscriber {
         let Some(room) = self.keys.room_of_channel(channel) else {
             return true;
         };
-        match decode_published(room, message.get_payload_bytes()) {
+        let payload = message.get_payload_bytes();
+        if let Some(change) = payload.strip_prefix(b"presence ") {
+            return match decode_presence(room, change) {
+                Ok(delivery) => self.deliveries.send(delivery),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping an unreadable presence change");
+                    true
+                }
+            };
+        }
+        match decode_published(room, payload) {
             Ok(chat) => self.deliveries.send(Delivery::Message(chat)),
             Err(e) => {
                 tracing::warn!(error = %e, "dropping unreadable published message");
@@ -308,6 +318,22 @@ impl Subscriber {
             }
         }
     }
+}
+
+/// What the presence scripts publish after `presence `: `{"arrived":[user…],"departed":[user…]}`.
+fn decode_presence(room: RoomName, json: &[u8]) -> Result<Delivery, BackendError> {
+    #[derive(serde::Deserialize)]
+    struct Change {
+        arrived: Vec<app::protocol::User>,
+        departed: Vec<app::protocol::User>,
+    }
+    let change: Change = serde_json::from_slice(json)
+        .map_err(|e| BackendError::Corrupt(format!("presence in {room}: {e}")))?;
+    Ok(Delivery::Presence {
+        room,
+        arrived: change.arrived,
+        departed: change.departed,
+    })
 }
 
 /// `logout <user id>`.

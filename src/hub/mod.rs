@@ -10,14 +10,23 @@
 //! than that gets `RecvError::Lagged`; the connection then tells the client and closes, and the
 //! client reconnects and catches up from history. A slow reader never slows the room down.
 //!
+//! Presence: each room also holds who is present ([`presence`]), read from the backend when the
+//! room opens here and kept current by the transitions it delivers; sockets get a `presence`
+//! frame when they join and whenever it changes (at most once a second per room).
+//!
 //! Interruptions: when the backend reports that messages of a room may have been missed, every
 //! socket in the room gets [`RoomEvent::Interrupted`] in its place in the flow, and backfills
 //! from the room's stream after the last message it sent (see `ws::connection`). Logouts reach
 //! every room as [`RoomEvent::LoggedOut`]; the user's sockets close.
 
-use crate::backend::{BackendError, Broker, Deliveries, Delivery};
-use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, UserId};
+mod presence;
+
+pub use presence::Frame as PresenceFrame;
+
+use crate::backend::{BackendError, Broker, Deliveries, Delivery, PresenceStore};
+use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, User, UserId};
 use axum::extract::ws::Utf8Bytes;
+use presence::{Flush, RoomPresence};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -26,6 +35,9 @@ use tokio::{
     sync::{broadcast, OnceCell},
     time::Instant,
 };
+
+/// How soon a failed read of a room's presence is tried again.
+const PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Frames a room buffers for its slowest socket before that socket counts as lagging.
 pub const ROOM_BUFFER: usize = 1024;
@@ -47,13 +59,17 @@ pub enum RoomEvent {
     Interrupted { since: Instant },
     /// This user logged out somewhere.
     LoggedOut(UserId),
+    /// Who is in the room now.
+    Presence(PresenceFrame),
 }
 
 struct Slot {
     tx: broadcast::Sender<RoomEvent>,
     members: usize,
-    /// Set once the backend confirmed the subscription; joiners wait for it.
+    /// Set once the backend confirmed the subscription and the room's presence was read;
+    /// joiners wait for it.
     subscribed: Arc<OnceCell<()>>,
+    presence: RoomPresence,
 }
 
 #[derive(Clone)]
@@ -65,6 +81,7 @@ struct Inner {
     /// Short critical sections only, never held across an await (std `Mutex` is right for that).
     rooms: Mutex<HashMap<RoomName, Slot>>,
     broker: Arc<dyn Broker>,
+    presence: Arc<dyn PresenceStore>,
 }
 
 /// Membership of one socket in one room. Dropping it leaves the room.
@@ -83,11 +100,12 @@ impl Drop for Membership {
 }
 
 impl Hub {
-    pub fn new(broker: Arc<dyn Broker>) -> Self {
+    pub fn new(broker: Arc<dyn Broker>, presence: Arc<dyn PresenceStore>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
                 broker,
+                presence,
             }),
         }
     }
@@ -96,8 +114,9 @@ impl Hub {
         self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Joins `room`. Returns once the backend delivers the room's messages to this instance, so
-    /// every message stored after this returns reaches the returned receiver.
+    /// Joins `room`. Returns once the backend delivers the room's messages to this instance (and
+    /// its presence was read), so every message stored after this returns reaches the returned
+    /// receiver.
     pub async fn join(&self, room: &RoomName) -> Result<(Membership, RoomReceiver), BackendError> {
         let (receiver, subscribed) = {
             let mut rooms = self.rooms();
@@ -105,6 +124,7 @@ impl Hub {
                 tx: broadcast::channel(ROOM_BUFFER).0,
                 members: 0,
                 subscribed: Arc::new(OnceCell::new()),
+                presence: RoomPresence::default(),
             });
             slot.members += 1;
             (slot.tx.subscribe(), slot.subscribed.clone())
@@ -115,9 +135,96 @@ impl Hub {
             hub: self.clone(),
         };
         subscribed
-            .get_or_try_init(|| self.inner.broker.subscribe(room))
+            .get_or_try_init(|| async {
+                self.inner.broker.subscribe(room).await?;
+                // Read after subscribing: transitions published from here on are delivered.
+                let present = self.inner.presence.online(room).await?;
+                self.presence_loaded(room, present);
+                Ok::<_, BackendError>(())
+            })
             .await?;
         Ok((membership, receiver))
+    }
+
+    /// The room's current presence frame, for a socket that joined it.
+    pub fn presence(&self, room: &RoomName) -> Option<PresenceFrame> {
+        self.rooms()
+            .get(room)
+            .and_then(|slot| slot.presence.frame())
+    }
+
+    fn presence_loaded(&self, room: &RoomName, present: Vec<User>) {
+        let flush = match self.rooms().get_mut(room) {
+            Some(slot) => slot.presence.loaded(present, Instant::now()),
+            None => return,
+        };
+        self.schedule(room, flush);
+    }
+
+    /// Users arrived in or departed from `room`.
+    fn presence_changed(&self, room: &RoomName, arrived: Vec<User>, departed: Vec<User>) {
+        let flush = match self.rooms().get_mut(room) {
+            Some(slot) => slot.presence.changed(arrived, departed, Instant::now()),
+            None => return,
+        };
+        self.schedule(room, flush);
+    }
+
+    fn schedule(&self, room: &RoomName, flush: Flush) {
+        match flush {
+            Flush::Now => self.flush_presence(room),
+            Flush::At(at) => {
+                let (hub, room) = (self.clone(), room.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    hub.flush_presence(&room);
+                });
+            }
+            Flush::Nothing => {}
+        }
+    }
+
+    /// Sends the room's presence frame to its sockets, if it changed.
+    fn flush_presence(&self, room: &RoomName) {
+        let mut rooms = self.rooms();
+        let Some(slot) = rooms.get_mut(room) else {
+            return;
+        };
+        if let Some(frame) = slot.presence.flush(room, Instant::now()) {
+            // Under the lock, so frames enter the channel in version order.
+            let _ = slot.tx.send(RoomEvent::Presence(frame));
+        }
+    }
+
+    /// Reads the presence of `rooms` again (transitions may have been missed).
+    fn reload_presence(&self, rooms: &[RoomName]) {
+        for room in rooms {
+            match self.rooms().get_mut(room) {
+                Some(slot) => slot.presence.reload(),
+                None => continue,
+            }
+            let (hub, room) = (self.clone(), room.clone());
+            tokio::spawn(async move {
+                // Until it is read (the list shows what it showed meanwhile), or the room is
+                // gone from this instance.
+                loop {
+                    match hub.inner.presence.online(&room).await {
+                        Ok(present) => return hub.presence_loaded(&room, present),
+                        Err(e) => {
+                            tracing::warn!(error = %e, %room, "could not read presence again")
+                        }
+                    }
+                    tokio::time::sleep(PRESENCE_RETRY).await;
+                    let waiting = hub
+                        .rooms()
+                        .get(&room)
+                        .is_some_and(|slot| !slot.presence.is_loaded());
+                    if !waiting {
+                        return;
+                    }
+                }
+            });
+        }
     }
 
     fn leave(&self, room: &RoomName) {
@@ -162,6 +269,7 @@ impl Hub {
         for tx in senders {
             let _ = tx.send(RoomEvent::Interrupted { since });
         }
+        self.reload_presence(rooms);
     }
 
     /// Tells every local socket that `user` logged out; theirs close.
@@ -178,6 +286,11 @@ impl Hub {
             Delivery::Message(message) => self.deliver(message),
             Delivery::Interrupted { rooms } => self.interrupted(&rooms),
             Delivery::LoggedOut(user) => self.logged_out(user),
+            Delivery::Presence {
+                room,
+                arrived,
+                departed,
+            } => self.presence_changed(&room, arrived, departed),
         }
     }
 
