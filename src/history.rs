@@ -156,6 +156,13 @@ mod tests {
         async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
             self.inner.is_revoked(user).await
         }
+        async fn typing(
+            &self,
+            room: &RoomName,
+            user: &app::protocol::User,
+        ) -> Result<(), BackendError> {
+            self.inner.typing(room, user).await
+        }
     }
 
     /// A gated broker: every read waits until the test adds permits.

@@ -29,7 +29,7 @@ pub mod state;
 #[cfg(feature = "hydrate")]
 mod browser;
 
-use crate::protocol::{ClientId, ClientMsg, RoomName, Said, ServerMsg, UserId};
+use crate::protocol::{ClientId, ClientMsg, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS};
 use leptos::prelude::*;
 use state::Chat;
 
@@ -97,6 +97,8 @@ pub struct Live {
     /// The last error to show the user.
     pub error: RwSignal<Option<String>>,
     control: StoredValue<Option<control::Sender>>,
+    /// Where and when the last `typing` signal went.
+    typed_at: StoredValue<Option<(RoomName, u64)>>,
     /// When (ms on the browser task's clock) the current outage began, for the reconnect-time
     /// log line.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -111,6 +113,7 @@ impl Live {
             instance: RwSignal::new(None),
             error: RwSignal::new(None),
             control: StoredValue::new(None),
+            typed_at: StoredValue::new(None),
             lost_at: StoredValue::new(None),
         }
     }
@@ -172,6 +175,8 @@ impl Live {
         if let Some(frame) = frame {
             self.control_send(Control::Send(frame));
         }
+        // Whatever is typed next is a new message: say so at once.
+        self.typed_at.set_value(None);
         true
     }
 
@@ -240,14 +245,50 @@ impl Live {
             ServerMsg::Presence { room, count, users } => {
                 self.chat.update(|chat| chat.presence(&room, count, users))
             }
+            ServerMsg::Typing { room, users } => {
+                self.chat.update(|chat| chat.typing(&room, users, now_ms))
+            }
             ServerMsg::Heartbeat => {}
         }
         Vec::new()
     }
 
+    /// The user typed in the composer at `now_ms`: tells the room, at most every
+    /// [`TYPING_EVERY_MS`], while the socket is in it. Never queued: a signal that cannot go now
+    /// is worthless later.
+    pub fn typed(self, now_ms: u64) {
+        let Some(room) = self
+            .chat
+            .with_untracked(|chat| chat.current().joined.then(|| chat.current().name.clone()))
+        else {
+            return;
+        };
+        let due = self.typed_at.with_value(|last| match last {
+            Some((r, at)) => *r != room || now_ms.saturating_sub(*at) >= TYPING_EVERY_MS,
+            None => true,
+        });
+        if due {
+            self.typed_at.set_value(Some((room.clone(), now_ms)));
+            self.control_send(Control::Send(ClientMsg::Typing { room }));
+        }
+    }
+
     /// The socket was lost: every room waits for the next `hello`.
     pub fn disconnected(self) {
         self.chat.update(Chat::disconnected);
+    }
+}
+
+/// Now, in milliseconds on the clock the page's state uses (the browser's wall clock; 0 on the
+/// server, which never runs the page's timers).
+pub fn now_ms() -> u64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as u64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        0
     }
 }
 

@@ -431,7 +431,16 @@ pub enum ClientMsg {
     /// Take a room off this socket. Answered by `left`; leaving a room the socket is not in
     /// changes nothing and is answered the same way.
     Leave { room: RoomName },
+    /// The user is typing in one of the socket's rooms. Ephemeral: passed on to the room's
+    /// sockets (as `typing`), never stored, never answered. Send it at most every
+    /// [`TYPING_EVERY_MS`] while typing; the server ignores more than one a second.
+    Typing { room: RoomName },
 }
+
+/// How often a client repeats `typing` while the user keeps typing...
+pub const TYPING_EVERY_MS: u64 = 2_000;
+/// ...and how long after the last `typing` frame naming a user the page still shows them typing.
+pub const TYPING_SHOWN_MS: u64 = 3_000;
 
 /// The `client_id` of a client frame, read leniently (whatever else the frame holds, however
 /// wrong), so that even a refused frame's error can name the message it refuses.
@@ -499,6 +508,10 @@ pub enum ServerMsg {
         count: u32,
         users: Vec<User>,
     },
+    /// These users typed in the room within the last second or so (at most one such frame per
+    /// room a second). Show each as typing for [`TYPING_SHOWN_MS`], or until their message
+    /// arrives.
+    Typing { room: RoomName, users: Vec<User> },
     /// A message in one of the socket's rooms, live or from history. Shown once per id, in id
     /// order within its room.
     Message(ChatMessage),

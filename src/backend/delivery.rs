@@ -27,6 +27,8 @@ pub enum Delivery {
     Interrupted { rooms: Vec<RoomName> },
     /// The user logged out (on any instance): their sockets must close.
     LoggedOut(UserId),
+    /// `user` is typing in a subscribed room.
+    Typing { room: RoomName, user: User },
     /// Users arrived in or departed from a subscribed room (see `PresenceStore`).
     Presence {
         room: RoomName,
@@ -105,6 +107,8 @@ impl DeliverySender {
             Delivery::Message(m) => {
                 self.missed.insert(m.room.clone());
             }
+            // Ephemeral: a typing signal that does not arrive simply is not shown.
+            Delivery::Typing { .. } => {}
             // The interruption makes the fan-out read the room's presence afresh.
             Delivery::Presence { room, .. } => {
                 self.missed.insert(room.clone());

@@ -89,6 +89,10 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Whether `user` logged out within the session lifetime.
     async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError>;
+
+    /// Tells every instance subscribed to `room` that `user` is typing there (nothing is
+    /// stored; delivered as [`Delivery::Typing`]).
+    async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError>;
 }
 
 /// Who is in which room, across instances: entries per (room, user, instance) that live until a

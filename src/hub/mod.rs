@@ -20,13 +20,15 @@
 //! every room as [`RoomEvent::LoggedOut`]; the user's sockets close.
 
 mod presence;
+mod typing;
+mod window;
 
 pub use presence::Frame as PresenceFrame;
 
 use crate::backend::{BackendError, Broker, Deliveries, Delivery, PresenceStore};
 use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, User, UserId};
 use axum::extract::ws::Utf8Bytes;
-use presence::{Flush, RoomPresence};
+use presence::RoomPresence;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -35,6 +37,8 @@ use tokio::{
     sync::{broadcast, OnceCell},
     time::Instant,
 };
+use typing::RoomTyping;
+use window::Flush;
 
 /// How soon a failed read of a room's presence is tried again.
 const PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -61,6 +65,15 @@ pub enum RoomEvent {
     LoggedOut(UserId),
     /// Who is in the room now.
     Presence(PresenceFrame),
+    /// Who typed in the room lately (a `typing` frame, encoded once).
+    Typing(Utf8Bytes),
+}
+
+/// The frames a room sends at most once per window.
+#[derive(Debug, Clone, Copy)]
+enum Ephemeral {
+    Presence,
+    Typing,
 }
 
 struct Slot {
@@ -70,6 +83,7 @@ struct Slot {
     /// joiners wait for it.
     subscribed: Arc<OnceCell<()>>,
     presence: RoomPresence,
+    typing: RoomTyping,
 }
 
 #[derive(Clone)]
@@ -125,6 +139,7 @@ impl Hub {
                 members: 0,
                 subscribed: Arc::new(OnceCell::new()),
                 presence: RoomPresence::default(),
+                typing: RoomTyping::default(),
             });
             slot.members += 1;
             (slot.tx.subscribe(), slot.subscribed.clone())
@@ -158,7 +173,7 @@ impl Hub {
             Some(slot) => slot.presence.loaded(present, Instant::now()),
             None => return,
         };
-        self.schedule(room, flush);
+        self.schedule(room, Ephemeral::Presence, flush);
     }
 
     /// Users arrived in or departed from `room`.
@@ -167,32 +182,46 @@ impl Hub {
             Some(slot) => slot.presence.changed(arrived, departed, Instant::now()),
             None => return,
         };
-        self.schedule(room, flush);
+        self.schedule(room, Ephemeral::Presence, flush);
     }
 
-    fn schedule(&self, room: &RoomName, flush: Flush) {
+    /// `user` is typing in `room`.
+    fn typing(&self, room: &RoomName, user: User) {
+        let flush = match self.rooms().get_mut(room) {
+            Some(slot) => slot.typing.typed(user, Instant::now()),
+            None => return,
+        };
+        self.schedule(room, Ephemeral::Typing, flush);
+    }
+
+    fn schedule(&self, room: &RoomName, what: Ephemeral, flush: Flush) {
         match flush {
-            Flush::Now => self.flush_presence(room),
+            Flush::Now => self.flush(room, what),
             Flush::At(at) => {
                 let (hub, room) = (self.clone(), room.clone());
                 tokio::spawn(async move {
                     tokio::time::sleep_until(at).await;
-                    hub.flush_presence(&room);
+                    hub.flush(&room, what);
                 });
             }
             Flush::Nothing => {}
         }
     }
 
-    /// Sends the room's presence frame to its sockets, if it changed.
-    fn flush_presence(&self, room: &RoomName) {
+    /// Sends the room's presence or typing frame to its sockets, if there is news.
+    fn flush(&self, room: &RoomName, what: Ephemeral) {
         let mut rooms = self.rooms();
         let Some(slot) = rooms.get_mut(room) else {
             return;
         };
-        if let Some(frame) = slot.presence.flush(room, Instant::now()) {
-            // Under the lock, so frames enter the channel in version order.
-            let _ = slot.tx.send(RoomEvent::Presence(frame));
+        let now = Instant::now();
+        let event = match what {
+            Ephemeral::Presence => slot.presence.flush(room, now).map(RoomEvent::Presence),
+            Ephemeral::Typing => slot.typing.flush(room, now).map(RoomEvent::Typing),
+        };
+        if let Some(event) = event {
+            // Under the lock, so presence frames enter the channel in version order.
+            let _ = slot.tx.send(event);
         }
     }
 
@@ -291,6 +320,7 @@ impl Hub {
                 arrived,
                 departed,
             } => self.presence_changed(&room, arrived, departed),
+            Delivery::Typing { room, user } => self.typing(&room, user),
         }
     }
 

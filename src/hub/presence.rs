@@ -3,17 +3,15 @@
 //! delivers) and the `presence` frame that shows them.
 //!
 //! A frame is encoded once per change for every socket in the room, and at most once per
-//! [`WINDOW`] (the first change in a quiet room at once, the rest together at the window's end):
-//! a crowd of N arriving costs each socket a few frames, not N. Each frame carries a version, so
-//! a socket that took the current frame when it joined skips older ones still in its channel.
+//! [`super::window::WINDOW`]: a crowd of N arriving costs each socket a few frames, not N. Each
+//! frame carries a version, so a socket that took the current frame when it joined skips older
+//! ones still in its channel.
 
+use super::window::{Flush, Window};
 use app::protocol::{RoomName, ServerMsg, User, UserId, MAX_LISTED_ONLINE};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::BTreeMap;
-use tokio::time::{Duration, Instant};
-
-/// At most one presence frame per room and instance in this time.
-pub const WINDOW: Duration = Duration::from_secs(1);
+use tokio::time::Instant;
 
 /// The users present, in the order the frame lists them (by name, then id).
 type Users = BTreeMap<(String, UserId), User>;
@@ -23,17 +21,6 @@ type Users = BTreeMap<(String, UserId), User>;
 pub struct Frame {
     pub version: u64,
     pub bytes: Utf8Bytes,
-}
-
-/// What a change asks of the hub.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Flush {
-    /// Encode and send the frame now.
-    Now,
-    /// Send it at this moment (the window ends then): schedule a flush.
-    At(Instant),
-    /// A flush is scheduled already, or nothing changed.
-    Nothing,
 }
 
 #[derive(Default)]
@@ -47,8 +34,7 @@ pub struct RoomPresence {
     frame: Option<Frame>,
     /// Changed since the last frame.
     dirty: bool,
-    last_flush: Option<Instant>,
-    flush_scheduled: bool,
+    window: Window,
 }
 
 fn key(user: &User) -> (String, UserId) {
@@ -98,26 +84,19 @@ impl RoomPresence {
     }
 
     fn when(&mut self, now: Instant) -> Flush {
-        if self.flush_scheduled || !self.dirty {
+        if !self.dirty {
             return Flush::Nothing;
         }
-        match self.last_flush {
-            Some(at) if now < at + WINDOW => {
-                self.flush_scheduled = true;
-                Flush::At(at + WINDOW)
-            }
-            _ => Flush::Now,
-        }
+        self.window.changed(now)
     }
 
     /// Encodes the current frame (marking the window's start), if anything changed.
     pub fn flush(&mut self, room: &RoomName, now: Instant) -> Option<Frame> {
-        self.flush_scheduled = false;
+        self.window.flushed(now, self.dirty);
         if !self.dirty {
             return None;
         }
         self.dirty = false;
-        self.last_flush = Some(now);
         let frame = ServerMsg::Presence {
             room: room.clone(),
             count: u32::try_from(self.users.len()).unwrap_or(u32::MAX),
@@ -145,7 +124,9 @@ impl RoomPresence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::window::WINDOW;
     use app::protocol::UserName;
+    use tokio::time::Duration;
 
     fn user(name: &str) -> User {
         User {

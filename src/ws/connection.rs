@@ -39,6 +39,8 @@ const REPLAY_PAGE: usize = 500;
 /// Most room frames written with one flush: whatever is already waiting in the room's channel
 /// when one arrives, up to this many, goes out in one write.
 const BATCH: usize = 64;
+/// A socket's typing signals for one room beyond one in this time are ignored.
+const TYPING_LIMIT: Duration = Duration::from_secs(1);
 /// After closing for an oversize frame, how long the socket stays open unread, so the client
 /// reads the close frame before the rest of its frame makes the kernel reset the connection.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -268,6 +270,10 @@ impl Connection {
                     Err(SendFailed) => ControlFlow::Break(()),
                 }
             }
+            Ok(RoomEvent::Typing(frame)) => match send_raw(socket, Message::Text(frame)).await {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(SendFailed) => ControlFlow::Break(()),
+            },
             Ok(RoomEvent::LoggedOut(user)) => {
                 if user != self.user.id {
                     return ControlFlow::Continue(());
@@ -390,9 +396,19 @@ impl Connection {
                 room,
                 text,
                 client_id,
-            }) => self.say(rooms, room, text, client_id).await,
+            }) => {
+                // Typing after a message is typing a new one: its first signal goes at once.
+                if let Some(joined) = rooms.find(&room) {
+                    joined.typed_at = None;
+                }
+                self.say(rooms, room, text, client_id).await
+            }
             Ok(ClientMsg::Join { room, after }) => {
                 return Box::pin(self.join(socket, rooms, room, after)).await
+            }
+            Ok(ClientMsg::Typing { room }) => {
+                self.typing(rooms, &room).await;
+                return Ok(());
             }
             Ok(ClientMsg::Leave { room }) => {
                 if rooms.remove(&room) {
@@ -447,6 +463,25 @@ impl Connection {
                     Some(client_id),
                 )
             }
+        }
+    }
+
+    /// A `typing` frame: passed on to the room on every instance, at most once a second per
+    /// socket and room; nothing is answered (and a failure only loses the signal).
+    async fn typing(&self, rooms: &mut Rooms, room: &RoomName) {
+        let Some(joined) = rooms.find(room) else {
+            return;
+        };
+        let now = Instant::now();
+        if joined
+            .typed_at
+            .is_some_and(|at| now.duration_since(at) < TYPING_LIMIT)
+        {
+            return;
+        }
+        joined.typed_at = Some(now);
+        if let Err(e) = self.state.broker.typing(room, &self.user).await {
+            tracing::debug!(error = %e, %room, "could not pass on a typing signal");
         }
     }
 

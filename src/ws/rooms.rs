@@ -66,6 +66,8 @@ pub struct Room {
     pub last_sent: Option<MessageId>,
     /// The version of the last presence frame sent: older ones are not sent.
     pub presence_version: u64,
+    /// When the user last typed here: more than one signal a second is ignored.
+    pub typed_at: Option<tokio::time::Instant>,
     /// An event taken while batching that was not a message: handled next.
     stashed: Option<Result<RoomEvent, RecvError>>,
 }
@@ -112,6 +114,10 @@ impl Rooms {
         self.rooms.iter().any(|r| r.name() == room)
     }
 
+    pub fn find(&mut self, room: &RoomName) -> Option<&mut Room> {
+        self.rooms.iter_mut().find(|r| r.name() == room)
+    }
+
     /// Adds a room the socket has entered.
     pub fn add(&mut self, entered: Entered) {
         self.rooms.push(Room {
@@ -120,6 +126,7 @@ impl Rooms {
             feed: Feed::new(entered.receiver),
             last_sent: entered.last_sent,
             presence_version: entered.presence_version,
+            typed_at: None,
             stashed: None,
         });
     }

@@ -67,6 +67,7 @@ mod presence;
 mod resume;
 mod rooms;
 mod rotation;
+mod typing;
 
 both!(
     login_sets_an_httponly_session_cookie,

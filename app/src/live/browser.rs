@@ -45,12 +45,10 @@ pub fn start(live: Live) {
     spawn_local(run(live, rx));
 }
 
-/// Now, in whole unix milliseconds. The wall clock rather than `performance.now()`: after a
-/// laptop sleeps, the wall clock has moved on and a dead socket's silence shows at once, while
-/// some browsers' `performance.now()` stands still during sleep. (`f64 as u64` saturates.)
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
-}
+// Now, in whole unix milliseconds: the wall clock rather than `performance.now()`, because after
+// a laptop sleeps the wall clock has moved on and a dead socket's silence shows at once, while
+// some browsers' `performance.now()` stands still during sleep.
+use super::now_ms;
 
 /// The session is gone: reload, and the server renders the login form.
 fn show_login() {

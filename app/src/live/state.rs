@@ -13,6 +13,7 @@
 use super::outbox::{Entry, Outbox};
 use crate::protocol::{
     ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName, User,
+    TYPING_SHOWN_MS,
 };
 use std::collections::BTreeMap;
 
@@ -40,6 +41,8 @@ pub struct Room {
     pub online: Vec<User>,
     /// ...and how many in all. `None` until the server said.
     pub online_count: Option<u32>,
+    /// Who is typing, and until when (ms on the caller's clock) they are shown as typing.
+    typing: Vec<(User, u64)>,
 }
 
 impl Room {
@@ -54,7 +57,17 @@ impl Room {
             scroll: None,
             online: Vec::new(),
             online_count: None,
+            typing: Vec::new(),
         }
+    }
+
+    /// Who is typing at `now_ms`, in the order they started.
+    pub fn typists(&self, now_ms: u64) -> Vec<&User> {
+        self.typing
+            .iter()
+            .filter(|(_, until)| *until > now_ms)
+            .map(|(user, _)| user)
+            .collect()
     }
 
     /// The newest message id seen: where a resume of this room starts.
@@ -223,6 +236,8 @@ impl Chat {
         if let Some(client_id) = message.client_id {
             room.outbox.acked(client_id);
         }
+        // Whoever said something has stopped typing it.
+        room.typing.retain(|(user, _)| user.id != message.user.id);
         let counts = index != current
             && matches!(message.kind, MessageKind::Text | MessageKind::Me)
             && Some(message.user.id) != me
@@ -251,6 +266,23 @@ impl Chat {
         if let Some(room) = self.room_mut(room) {
             room.online = users;
             room.online_count = Some(count);
+        }
+    }
+
+    /// These users typed in `room` (a `typing` frame received at `now_ms`). The user's own
+    /// typing is not shown to them.
+    pub fn typing(&mut self, room: &RoomName, users: Vec<User>, now_ms: u64) {
+        let me = self.me;
+        let Some(room) = self.room_mut(room) else {
+            return;
+        };
+        let until = now_ms + TYPING_SHOWN_MS;
+        room.typing.retain(|(_, shown)| *shown > now_ms);
+        for user in users.into_iter().filter(|u| Some(u.id) != me) {
+            match room.typing.iter_mut().find(|(u, _)| u.id == user.id) {
+                Some((_, shown)) => *shown = until,
+                None => room.typing.push((user, until)),
+            }
         }
     }
 
@@ -471,6 +503,25 @@ mod tests {
         // A message for a room that is not open is ignored.
         chat.message(msg("elsewhere", "1-0", 2, None));
         assert!(chat.room(&room("elsewhere")).is_none());
+    }
+
+    #[test]
+    fn typing_shows_for_a_while_and_ends_with_the_message() {
+        let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
+        chat.typing(&room("lobby"), vec![user(1), user(2), user(3)], 1_000);
+        let names = |chat: &Chat, at| -> Vec<String> {
+            chat.current()
+                .typists(at)
+                .iter()
+                .map(|u| u.name.to_string())
+                .collect()
+        };
+        assert_eq!(names(&chat, 1_000), ["user2", "user3"], "not myself");
+        // User 3 says what they typed; user 2 types on.
+        chat.message(msg("lobby", "1-0", 3, None));
+        chat.typing(&room("lobby"), vec![user(2)], 3_500);
+        assert_eq!(names(&chat, 4_000), ["user2"]);
+        assert!(names(&chat, 3_500 + TYPING_SHOWN_MS).is_empty(), "expired");
     }
 
     #[test]

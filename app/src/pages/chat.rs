@@ -3,7 +3,7 @@
 use crate::auth::Logout;
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
 use crate::live::state::Chat;
-use crate::live::{new_client_id, Live, Status};
+use crate::live::{new_client_id, now_ms, Live, Status};
 use crate::pages::path_of_room;
 use crate::protocol::{
     ChatMessage, MessageKind, RoomError, RoomName, User, UserId, MAX_TEXT_CHARS,
@@ -100,6 +100,17 @@ pub fn ChatPage(
             Err(e) => no_ids.set(Some(e.to_string())),
         }
     };
+    // The page's clock, a tick a second: typing indicators expire by it.
+    let clock = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        clock.set(now_ms());
+        if let Ok(tick) = set_interval_with_handle(
+            move || clock.set(now_ms()),
+            std::time::Duration::from_secs(1),
+        ) {
+            on_cleanup(move || tick.clear());
+        }
+    });
     let drawer = RwSignal::new(false);
     let current = Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone()));
     let title = move || match room.get() {
@@ -147,7 +158,7 @@ pub fn ChatPage(
                         when=move || room.with(Result::is_ok)
                         fallback=move || view! { <BadRoom room /> }
                     >
-                        <Conversation live me list on_scroll no_ids draft send current />
+                        <Conversation live me list on_scroll no_ids draft send current clock />
                     </Show>
                 </main>
             </div>
@@ -167,7 +178,16 @@ fn Conversation(
     draft: RwSignal<String>,
     send: impl Fn() + Copy + Send + 'static,
     current: Memo<RoomName>,
+    clock: RwSignal<u64>,
 ) -> impl IntoView {
+    let typing = move || {
+        let now = clock.get();
+        live.chat.with(|chat| {
+            let typists = chat.current().typists(now);
+            let names: Vec<&str> = typists.iter().map(|u| u.name.as_str()).collect();
+            typing_text(&names)
+        })
+    };
     view! {
         <StatusBanner live />
         <Show when=move || no_ids.with(Option::is_some)>
@@ -200,6 +220,7 @@ fn Conversation(
                 children=move |entry| view! { <OutboxRow entry live /> }
             />
         </div>
+        <div class="typing" data-testid="typing" aria-live="polite">{typing}</div>
         <form
             class="composer"
             on:submit=move |ev| {
@@ -215,7 +236,10 @@ fn Conversation(
                 placeholder=move || format!("Message #{}", current.get())
                 title="Enter sends, Shift+Enter starts a new line, /me for actions"
                 prop:value=move || draft.get()
-                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:input=move |ev| {
+                draft.set(event_target_value(&ev));
+                live.typed(now_ms());
+            }
                 on:keydown=move |ev| {
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
@@ -234,6 +258,16 @@ fn Conversation(
         </form>
     }
     .into_any()
+}
+
+/// "alice is typing…", "alice and bob are typing…", "several people are typing…".
+fn typing_text(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [one, two] => format!("{one} and {two} are typing…"),
+        _ => "Several people are typing…".to_owned(),
+    }
 }
 
 /// The open rooms, each with its unread count, and a form to join or create one by name.
@@ -574,6 +608,15 @@ mod tests {
                 more,
             }),
         }
+    }
+
+    #[test]
+    fn typing_reads_naturally() {
+        use super::typing_text;
+        assert_eq!(typing_text(&[]), "");
+        assert_eq!(typing_text(&["alice"]), "alice is typing…");
+        assert_eq!(typing_text(&["alice", "bob"]), "alice and bob are typing…");
+        assert_eq!(typing_text(&["a", "b", "c"]), "Several people are typing…");
     }
 
     #[test]

@@ -193,6 +193,14 @@ impl Broker for MemoryBroker {
     async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
         Ok(self.state().revoked.contains_key(&user))
     }
+
+    async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
+        self.state().deliveries.send(Delivery::Typing {
+            room: room.clone(),
+            user: user.clone(),
+        });
+        Ok(())
+    }
 }
 
 #[async_trait]

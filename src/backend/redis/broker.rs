@@ -2,7 +2,7 @@
 
 use super::{subscriber::SubscriberHandle, Keys};
 use crate::backend::{Appended, BackendError, Broker, Replay};
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName, UserId};
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use redis::{aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, Script};
 use std::{sync::LazyLock, time::Duration};
@@ -190,5 +190,15 @@ impl Broker for RedisBroker {
     async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
         let mut conn = self.conn.clone();
         Ok(conn.exists(self.keys.revoked(user)).await?)
+    }
+
+    async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
+        let json = serde_json::to_string(user).expect("a user always serializes");
+        let _: () = self
+            .conn
+            .clone()
+            .publish(self.keys.channel(room), format!("typing {json}"))
+            .await?;
+        Ok(())
     }
 }

@@ -301,6 +301,15 @@ impl Subscriber {
             return true;
         };
         let payload = message.get_payload_bytes();
+        if let Some(user) = payload.strip_prefix(b"typing ") {
+            return match serde_json::from_slice(user) {
+                Ok(user) => self.deliveries.send(Delivery::Typing { room, user }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping an unreadable typing signal");
+                    true
+                }
+            };
+        }
         if let Some(change) = payload.strip_prefix(b"presence ") {
             return match decode_presence(room, change) {
                 Ok(delivery) => self.deliveries.send(delivery),
