@@ -245,6 +245,14 @@ impl Live {
             ServerMsg::Presence { room, count, users } => {
                 self.chat.update(|chat| chat.presence(&room, count, users))
             }
+            ServerMsg::History {
+                room,
+                messages,
+                complete,
+                ..
+            } => self
+                .chat
+                .update(|chat| chat.older(&room, messages, complete)),
             ServerMsg::Typing { room, users } => {
                 self.chat.update(|chat| chat.typing(&room, users, now_ms))
             }
@@ -271,6 +279,17 @@ impl Live {
             self.typed_at.set_value(Some((room.clone(), now_ms)));
             self.control_send(Control::Send(ClientMsg::Typing { room }));
         }
+    }
+
+    /// Asks for the page of history before the oldest message shown, if one may be asked for
+    /// now. Returns whether a request went out.
+    pub fn load_older(self) -> bool {
+        let ask = self.chat.try_update(Chat::want_older).flatten();
+        let asked = ask.is_some();
+        if let Some(ask) = ask {
+            self.control_send(Control::Send(ask));
+        }
+        asked
     }
 
     /// The socket was lost: every room waits for the next `hello`.

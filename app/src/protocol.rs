@@ -435,7 +435,13 @@ pub enum ClientMsg {
     /// sockets (as `typing`), never stored, never answered. Send it at most every
     /// [`TYPING_EVERY_MS`] while typing; the server ignores more than one a second.
     Typing { room: RoomName },
+    /// Asks for the page of the room's history before `before` (older messages, for a reader
+    /// scrolling up). Answered by `history`.
+    History { room: RoomName, before: MessageId },
 }
+
+/// Messages per page of older history.
+pub const HISTORY_PAGE: usize = 50;
 
 /// How often a client repeats `typing` while the user keeps typing...
 pub const TYPING_EVERY_MS: u64 = 2_000;
@@ -512,6 +518,14 @@ pub enum ServerMsg {
     /// room a second). Show each as typing for [`TYPING_SHOWN_MS`], or until their message
     /// arrives.
     Typing { room: RoomName, users: Vec<User> },
+    /// The answer to a `history` request: up to [`HISTORY_PAGE`] messages before `before`,
+    /// oldest first. `complete`: the room's retained history ends with these.
+    History {
+        room: RoomName,
+        before: MessageId,
+        messages: Vec<ChatMessage>,
+        complete: bool,
+    },
     /// A message in one of the socket's rooms, live or from history. Shown once per id, in id
     /// order within its room.
     Message(ChatMessage),

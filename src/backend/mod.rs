@@ -66,6 +66,15 @@ pub trait Broker: Send + Sync + 'static {
     async fn recent(&self, room: &RoomName, limit: usize)
         -> Result<Vec<ChatMessage>, BackendError>;
 
+    /// The `limit` messages of the room before `before` (not including it), oldest first: a
+    /// page of older history. Fewer than `limit` means the room's retained history ends there.
+    async fn older(
+        &self,
+        room: &RoomName,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, BackendError>;
+
     /// Messages of the room after `after`, oldest first, at most `limit` of them; and whether
     /// any message after `after` has been trimmed away (a gap the caller cannot fill).
     async fn replay(

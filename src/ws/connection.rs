@@ -21,7 +21,7 @@ use crate::{
 };
 use app::protocol::{
     client_id_of, close_code, ChatMessage, ClientId, ClientMsg, Draft, ErrorCode, MessageId,
-    RoomName, Said, ServerMsg, User, MAX_FRAME_BYTES,
+    RoomName, Said, ServerMsg, User, HISTORY_PAGE, MAX_FRAME_BYTES,
 };
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
@@ -410,6 +410,7 @@ impl Connection {
                 self.typing(rooms, &room).await;
                 return Ok(());
             }
+            Ok(ClientMsg::History { room, before }) => self.older(rooms, room, before).await,
             Ok(ClientMsg::Leave { room }) => {
                 if rooms.remove(&room) {
                     tracing::info!(%room, "left a room");
@@ -462,6 +463,27 @@ impl Connection {
                     "Not sent: the chat backend is unavailable. Retrying…",
                     Some(client_id),
                 )
+            }
+        }
+    }
+
+    /// A `history` request: the page of `room` before `before`.
+    async fn older(&self, rooms: &Rooms, room: RoomName, before: MessageId) -> ServerMsg {
+        if !rooms.contains(&room) {
+            let message = format!("This socket has not joined #{room}.");
+            return ServerMsg::about_room(ErrorCode::WrongRoom, message, room);
+        }
+        match self.state.broker.older(&room, before, HISTORY_PAGE).await {
+            Ok(messages) => ServerMsg::History {
+                complete: messages.len() < HISTORY_PAGE,
+                room,
+                before,
+                messages,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "could not read older history");
+                let message = "Older messages are unavailable right now.";
+                ServerMsg::about_room(ErrorCode::Unavailable, message, room)
             }
         }
     }

@@ -63,6 +63,7 @@ macro_rules! both {
 
 mod faults;
 mod loadgen;
+mod paging;
 mod presence;
 mod resume;
 mod rooms;

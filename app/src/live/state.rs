@@ -17,7 +17,8 @@ use crate::protocol::{
 };
 use std::collections::BTreeMap;
 
-/// Most messages kept per room; older ones drop off the top.
+/// Most messages kept per room (beyond those the reader loaded by scrolling up); older ones drop
+/// off the top.
 pub const MAX_SHOWN: usize = 500;
 
 /// One open room.
@@ -43,6 +44,12 @@ pub struct Room {
     pub online_count: Option<u32>,
     /// Who is typing, and until when (ms on the caller's clock) they are shown as typing.
     typing: Vec<(User, u64)>,
+    /// Older history: asked for and not answered yet...
+    pub loading_older: bool,
+    /// ...or known to end with the oldest message shown.
+    pub history_end: bool,
+    /// How many messages to keep: [`MAX_SHOWN`] plus every older page the reader loaded.
+    keep: usize,
 }
 
 impl Room {
@@ -58,6 +65,9 @@ impl Room {
             online: Vec::new(),
             online_count: None,
             typing: Vec::new(),
+            loading_older: false,
+            history_end: false,
+            keep: MAX_SHOWN,
         }
     }
 
@@ -77,8 +87,9 @@ impl Room {
 
     fn insert(&mut self, message: ChatMessage) -> bool {
         let new = self.messages.insert(message.id, message).is_none();
-        while self.messages.len() > MAX_SHOWN {
+        while self.messages.len() > self.keep {
             self.messages.pop_first();
+            self.history_end = false;
         }
         new
     }
@@ -185,10 +196,41 @@ impl Chat {
         room.joined.then_some(ClientMsg::Leave { room: room.name })
     }
 
-    /// The socket was lost: no room is joined until the next `hello`.
+    /// The socket was lost: no room is joined until the next `hello` (and unanswered requests
+    /// for older history are lost with it).
     pub fn disconnected(&mut self) {
         for room in &mut self.rooms {
             room.joined = false;
+            room.loading_older = false;
+        }
+    }
+
+    /// The reader wants older messages of the room on screen. Returns the request to send, unless
+    /// one is under way, the history is known to end, or the socket is not in the room.
+    pub fn want_older(&mut self) -> Option<ClientMsg> {
+        let current = self.current;
+        let room = &mut self.rooms[current];
+        if room.loading_older || room.history_end || !room.joined {
+            return None;
+        }
+        let before = *room.messages.keys().next()?;
+        room.loading_older = true;
+        Some(ClientMsg::History {
+            room: room.name.clone(),
+            before,
+        })
+    }
+
+    /// A page of older history arrived.
+    pub fn older(&mut self, room: &RoomName, messages: Vec<ChatMessage>, complete: bool) {
+        let Some(room) = self.room_mut(room) else {
+            return;
+        };
+        room.loading_older = false;
+        room.history_end = complete;
+        room.keep = room.keep.saturating_add(messages.len());
+        for message in messages {
+            room.messages.insert(message.id, message);
         }
     }
 
@@ -522,6 +564,37 @@ mod tests {
         chat.typing(&room("lobby"), vec![user(2)], 3_500);
         assert_eq!(names(&chat, 4_000), ["user2"]);
         assert!(names(&chat, 3_500 + TYPING_SHOWN_MS).is_empty(), "expired");
+    }
+
+    #[test]
+    fn older_pages_are_asked_for_once_kept_and_end() {
+        let mut chat = Chat::new(room("lobby"));
+        assert_eq!(chat.want_older(), None, "not joined yet");
+        chat.hello(&room("lobby"), 0);
+        assert_eq!(chat.want_older(), None, "nothing to page back from");
+        for n in 1..=MAX_SHOWN as u64 {
+            chat.message(msg("lobby", &format!("{}-0", 1000 + n), 2, None));
+        }
+        let ask = chat.want_older().expect("a request");
+        assert_eq!(
+            ask,
+            ClientMsg::History {
+                room: room("lobby"),
+                before: "1001-0".parse().unwrap()
+            }
+        );
+        assert_eq!(chat.want_older(), None, "one at a time");
+        let page: Vec<_> = (1..=10)
+            .map(|n| msg("lobby", &format!("{n}-0"), 2, None))
+            .collect();
+        chat.older(&room("lobby"), page, true);
+        assert_eq!(
+            chat.current().messages.len(),
+            MAX_SHOWN + 10,
+            "loaded pages are kept"
+        );
+        assert!(chat.current().history_end);
+        assert_eq!(chat.want_older(), None, "the history ends");
     }
 
     #[test]

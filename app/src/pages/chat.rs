@@ -16,6 +16,8 @@ use leptos_router::{components::A, hooks::use_navigate};
 /// How close to the bottom (in pixels) counts as "at the bottom": new messages keep such a
 /// reader at the newest one.
 const BOTTOM_SLACK: i32 = 40;
+/// Scrolled this close to the top (in pixels), the page asks for older messages.
+const NEAR_TOP: i32 = 80;
 
 #[component]
 pub fn ChatPage(
@@ -50,27 +52,53 @@ pub fn ChatPage(
     });
     // After the list changes: on a room switch, back to where the reader was in that room (or
     // the newest message); otherwise follow new messages if the reader was at the newest.
+    // While an older page loads: how far the reader was from the bottom, so that the page
+    // arriving above does not move what they are reading.
+    let anchor = StoredValue::new(None::<i32>);
     let shown_room = StoredValue::new(None::<RoomName>);
     Effect::new(move |_| {
-        let (name, saved) = live
-            .chat
-            .with(|chat| (chat.current().name.clone(), chat.current().scroll));
+        let (name, saved, loading) = live.chat.with(|chat| {
+            let room = chat.current();
+            (room.name.clone(), room.scroll, room.loading_older)
+        });
         let Some(el) = list.get() else { return };
         let switched = shown_room.with_value(|shown| shown.as_ref() != Some(&name));
+        let restore = anchor.get_value().filter(|_| !loading && !switched);
         if switched {
             shown_room.set_value(Some(name));
-            el.set_scroll_top(saved.unwrap_or_else(|| el.scroll_height()));
-        } else if at_bottom.get_value() {
-            el.set_scroll_top(el.scroll_height());
         }
-        at_bottom
-            .set_value(el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK);
+        if switched || restore.is_some() {
+            anchor.set_value(None);
+        }
+        // After the list's rows are laid out (their own effects may run after this one).
+        request_animation_frame(move || {
+            if switched {
+                el.set_scroll_top(saved.unwrap_or_else(|| el.scroll_height()));
+            } else if let Some(from_bottom) = restore {
+                el.set_scroll_top(el.scroll_height() - from_bottom);
+            } else if at_bottom.get_value() {
+                el.set_scroll_top(el.scroll_height());
+            }
+            at_bottom.set_value(
+                el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK,
+            );
+        });
     });
+    let load_older = move || {
+        if let Some(el) = list.get_untracked() {
+            if live.load_older() {
+                anchor.set_value(Some(el.scroll_height() - el.scroll_top()));
+            }
+        }
+    };
     let on_scroll = move |_| {
         if let Some(el) = list.get_untracked() {
             at_bottom.set_value(
                 el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK,
             );
+            if el.scroll_top() < NEAR_TOP {
+                load_older();
+            }
         }
     };
 
@@ -158,7 +186,7 @@ pub fn ChatPage(
                         when=move || room.with(Result::is_ok)
                         fallback=move || view! { <BadRoom room /> }
                     >
-                        <Conversation live me list on_scroll no_ids draft send current clock />
+                        <Conversation live me list on_scroll load_older no_ids draft send current clock />
                     </Show>
                 </main>
             </div>
@@ -174,6 +202,7 @@ fn Conversation(
     me: UserId,
     list: NodeRef<Div>,
     on_scroll: impl Fn(leptos::ev::Event) + Send + 'static,
+    load_older: impl Fn() + Copy + Send + 'static,
     no_ids: RwSignal<Option<String>>,
     draft: RwSignal<String>,
     send: impl Fn() + Copy + Send + 'static,
@@ -204,6 +233,7 @@ fn Conversation(
             data-testid="messages"
             on:scroll=on_scroll
         >
+            <HistoryEdge live current load_older />
             <For
                 each=move || {
                     live.chat.with(|chat| {
@@ -258,6 +288,45 @@ fn Conversation(
         </form>
     }
     .into_any()
+}
+
+/// The top of the message list: where older messages load, or where the room's history begins.
+#[component]
+fn HistoryEdge(
+    live: Live,
+    current: Memo<RoomName>,
+    load_older: impl Fn() + Copy + Send + 'static,
+) -> impl IntoView {
+    let state = move || {
+        live.chat.with(|chat| {
+            let room = chat.current();
+            (
+                room.history_end,
+                room.loading_older,
+                room.messages.is_empty(),
+            )
+        })
+    };
+    view! {
+        <div class="history-edge" data-testid="history-edge">
+            {move || match state() {
+                (true, _, _) => {
+                    view! { <span>{format!("This is the beginning of #{}.", current.get())}</span> }
+                        .into_any()
+                }
+                (_, true, _) => view! { <span>"Loading older messages…"</span> }.into_any(),
+                (_, _, true) => ().into_any(),
+                _ => {
+                    view! {
+                        <button type="button" class="older" on:click=move |_| load_older()>
+                            "Load older messages"
+                        </button>
+                    }
+                        .into_any()
+                }
+            }}
+        </div>
+    }
 }
 
 /// "alice is typing…", "alice and bob are typing…", "several people are typing…".

@@ -153,6 +153,26 @@ impl Broker for MemoryBroker {
             .unwrap_or_default())
     }
 
+    async fn older(
+        &self,
+        room: &RoomName,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, BackendError> {
+        let guard = self.state();
+        let Some(state) = guard.rooms.get(room) else {
+            return Ok(Vec::new());
+        };
+        let older = state.log.iter().take_while(|m| m.id < before).count();
+        Ok(state
+            .log
+            .iter()
+            .skip(older.saturating_sub(limit))
+            .take(older.min(limit))
+            .cloned()
+            .collect())
+    }
+
     async fn replay(
         &self,
         room: &RoomName,

@@ -126,6 +126,19 @@ impl Broker for RedisBroker {
         Ok(decode_entries(room, reply.ids.iter().rev()))
     }
 
+    async fn older(
+        &self,
+        room: &RoomName,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, BackendError> {
+        let mut conn = self.conn.clone();
+        let reply: StreamRangeReply = conn
+            .xrevrange_count(self.keys.log(room), format!("({before}"), "-", limit)
+            .await?;
+        Ok(decode_entries(room, reply.ids.iter().rev()))
+    }
+
     /// `XRANGE (after +`, with the stream's newest id in the same round trip. Whether messages
     /// are missing is exact:
     /// - the first entry's `p` (its predecessor's id, written by the append script) newer than

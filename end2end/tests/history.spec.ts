@@ -1,0 +1,58 @@
+import { expect, test, type Page } from "@playwright/test";
+import { cluster } from "./cluster";
+import { loggedIn, texts, uniqueTag } from "./helpers";
+
+/** Posts `n` messages to `room` over a socket of the page's own session, waiting for each ack. */
+async function post(page: Page, room: string, n: number, prefix: string) {
+  await page.evaluate(
+    async ({ room, n, prefix }) => {
+      const ws = new WebSocket(`${location.origin.replace("http", "ws")}/ws?room=${room}`);
+      await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+      let acked = 0;
+      const done = new Promise<void>((resolve) =>
+        ws.addEventListener("message", (event) => {
+          if (JSON.parse(event.data).type === "ack" && ++acked === n) resolve();
+        }),
+      );
+      for (let i = 1; i <= n; i++) {
+        ws.send(JSON.stringify({ type: "send", room, text: `${prefix} ${i}`, client_id: crypto.randomUUID() }));
+      }
+      await done;
+      ws.close();
+    },
+    { room, n, prefix },
+  );
+}
+
+test("scrolling up loads older pages without moving what the reader sees, until the history begins", async ({
+  browser,
+}) => {
+  const tag = uniqueTag();
+  const room = `history-${tag}`;
+  const alice = await loggedIn(browser, `${cluster.instanceURL(1)}/r/${room}`, `Alice-${tag}`);
+  await post(alice, room, 120, tag);
+
+  const bob = await loggedIn(browser, `${cluster.instanceURL(2)}/r/${room}`, `Bob-${tag}`);
+  await expect(texts(bob).last()).toHaveText(`${tag} 120`);
+  expect(await texts(bob).count()).toBeLessThanOrEqual(50);
+
+  const list = bob.getByTestId("messages");
+  for (let page = 0; page < 5; page++) {
+    const edge = bob.getByTestId("history-edge");
+    if ((await edge.textContent())?.includes("beginning")) break;
+    const oldestText = await texts(bob).first().textContent();
+    // The reader scrolls to the top, where the oldest message shown is...
+    await list.evaluate((el) => (el.scrollTop = 0));
+    await expect(texts(bob).first()).not.toHaveText(oldestText!);
+    // ...and it stays there while the older page arrives above it (the list would otherwise
+    // show the new page's top, 50 messages further up).
+    const top = (await list.boundingBox())!.y;
+    const again = bob.locator(".msg .text", { hasText: new RegExp(`^${oldestText}$`) });
+    const at = (await again.boundingBox())!.y - top;
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(at).toBeLessThan(150);
+  }
+  await expect(bob.getByTestId("history-edge")).toHaveText(`This is the beginning of #${room}.`);
+  const all = await texts(bob).allTextContents();
+  expect(all.filter((t) => t.startsWith(tag))).toEqual(Array.from({ length: 120 }, (_, i) => `${tag} ${i + 1}`));
+});
