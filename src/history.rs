@@ -156,6 +156,14 @@ mod tests {
         async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
             self.inner.is_revoked(user).await
         }
+        async fn older(
+            &self,
+            room: &RoomName,
+            before: MessageId,
+            limit: usize,
+        ) -> Result<Vec<ChatMessage>, BackendError> {
+            self.inner.older(room, before, limit).await
+        }
         async fn typing(
             &self,
             room: &RoomName,
