@@ -15,6 +15,7 @@
 use crate::{backend::Sessions, cookies, logout, rotation, state::AppState, ws};
 use app::{auth::InstanceName, shell, App};
 use axum::{extract::State, http::StatusCode, middleware, routing::get, Router};
+use std::sync::Arc;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
 use tower_http::{compression::CompressionLayer, trace::TraceLayer};
@@ -35,6 +36,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         .with_always_save(true);
 
     let instance = InstanceName(state.instance.clone());
+    let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.history.clone())));
     let leptos_options = state.leptos.clone();
 
     Router::new()
@@ -42,7 +44,10 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
-            move || provide_context(instance.clone()),
+            move || {
+                provide_context(instance.clone());
+                provide_context(recent.clone());
+            },
             move || shell(leptos_options.clone()),
         )
         .layer(middleware::from_fn(rotation::on_page_load))
@@ -73,5 +78,30 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
     match state.health.check() {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+    }
+}
+
+/// Recent messages for the page a room opens on, from the same shared history reads sockets use.
+struct RecentFromHistory(Arc<crate::history::History>);
+
+impl app::recent::ssr::Source for RecentFromHistory {
+    fn recent(
+        &self,
+        room: app::protocol::RoomName,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Vec<app::protocol::ChatMessage>, String>>
+                + Send
+                + '_,
+        >,
+    > {
+        Box::pin(async move {
+            let page = self
+                .0
+                .recent(&room, crate::ws::HISTORY_ON_JOIN, tokio::time::Instant::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(page.messages.to_vec())
+        })
     }
 }

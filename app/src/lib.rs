@@ -11,6 +11,7 @@ pub mod auth;
 pub mod live;
 pub mod pages;
 pub mod protocol;
+pub mod recent;
 #[cfg(feature = "ssr")]
 pub mod session;
 

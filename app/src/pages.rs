@@ -92,13 +92,29 @@ fn Home() -> impl IntoView {
         move || (login.version().get(), logout.version().get()),
         |_| whoami(),
     );
+    // The recent messages of the room the page opened on (not of rooms moved to later: the
+    // socket brings those), rendered with the page.
+    let opened = room.get_untracked().ok();
+    let recent = Resource::new(
+        move || login.version().get(),
+        move |_| {
+            let opened = opened.clone();
+            async move {
+                match opened {
+                    Some(room) => crate::recent::recent(room).await.unwrap_or_default(),
+                    None => Vec::new(),
+                }
+            }
+        },
+    );
 
     view! {
         <Suspense fallback=|| view! { <div class="loading">"Loading…"</div> }>
             {move || Suspend::new(async move {
                 match viewer.await {
                     Ok(Viewer { user: Some(user), instance }) => {
-                        view! { <chat::ChatPage user instance logout room /> }.into_any()
+                        let recent = recent.await;
+                        view! { <chat::ChatPage user instance logout room recent /> }.into_any()
                     }
                     Ok(Viewer { user: None, instance }) => {
                         view! { <login::LoginPage login instance /> }.into_any()

@@ -34,6 +34,8 @@ test("a refresh keeps the user logged in and the server renders the chat", async
   const html = (await response!.text()) as string;
   expect(html).toContain('data-testid="me" class="me">Carol<');
   expect(html).not.toContain('action="/api/login"');
+  // The messages are in the page the server sent, before any script runs.
+  expect(html).toContain(said);
 
   await expect(page.getByTestId("me")).toHaveText("Carol");
   await connected(page);

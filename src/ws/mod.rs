@@ -10,7 +10,7 @@ mod rooms;
 mod tests;
 mod transport;
 
-pub use connection::Connection;
+pub use connection::{Connection, HISTORY_ON_JOIN};
 pub use transport::Transport;
 
 use crate::state::AppState;

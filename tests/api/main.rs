@@ -401,6 +401,15 @@ async fn the_page_renders_for_the_session(world: &World) {
         page.body.contains(&format!(">{}<", world.b().name)),
         "the page names its instance"
     );
+
+    // The room's recent messages are in the page itself.
+    let mut socket = alice.connect(&world.a, "room=lobby").await.unwrap();
+    socket.say_acked("lobby", "rendered by the server").await;
+    let page = alice.get(&format!("{}/", world.b().base)).await;
+    assert!(
+        page.body.contains(">rendered by the server<"),
+        "recent messages are server-rendered"
+    );
 }
 
 async fn cookies_are_secure_behind_https(world: &World) {

@@ -26,11 +26,23 @@ pub fn ChatPage(
     logout: ServerAction<Logout>,
     /// The room the URL names (or why it cannot be one).
     room: Memo<Result<RoomName, RoomError>>,
+    /// Its recent messages, rendered with the page.
+    recent: Vec<ChatMessage>,
 ) -> impl IntoView {
     let live = Live::new(
         room.get_untracked().unwrap_or_else(|_| RoomName::lobby()),
         user.id,
     );
+    live.chat.update_untracked(|chat| {
+        for message in recent {
+            chat.message(message);
+        }
+    });
+    // Times render in the reader's time zone, which only the browser knows: the server's page
+    // says UTC, and every time is redrawn once hydrated.
+    let hydrated = Hydrated(RwSignal::new(false));
+    provide_context(hydrated);
+    Effect::new(move |_| hydrated.0.set(true));
     // Effects run only in the browser: the socket opens after hydration, never during SSR.
     Effect::new(move |_| live.open());
     on_cleanup(move || live.close());
@@ -625,8 +637,14 @@ fn who(m: &ChatMessage) -> String {
     }
 }
 
+/// Set once the page is hydrated (see `ChatPage`).
+#[derive(Clone, Copy)]
+struct Hydrated(RwSignal<bool>);
+
 #[component]
 fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
+    let at = m.at;
+    let hydrated = use_context::<Hydrated>();
     let mine = m.user.id == me;
     let class = match (m.kind, mine) {
         (MessageKind::Join | MessageKind::Leave, _) => "msg notice",
@@ -649,7 +667,14 @@ fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
     view! {
         <div class=class data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
-            <time class="at">{crate::live::clock_time(m.at)}</time>
+            <time class="at">
+                {move || {
+                    if let Some(Hydrated(hydrated)) = hydrated {
+                        hydrated.track();
+                    }
+                    crate::live::clock_time(at)
+                }}
+            </time>
         </div>
     }
 }
