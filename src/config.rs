@@ -29,6 +29,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Where the built site (`pkg/`, assets) is (`LEPTOS_SITE_ROOT`, default `target/site`).
     pub site_root: String,
+    /// How long a room without new messages keeps its history (`ROOM_IDLE_DAYS`, default 30;
+    /// `ROOM_IDLE_SECS` overrides it, for tests): then the room's stream is deleted.
+    pub room_idle: Duration,
     /// Messages kept per room (`HISTORY_MAX`, default 10,000; trimmed approximately).
     pub history_max: u64,
     /// How long a session id keeps working after `GET /` rotated it (`SESSION_GRACE_SECS`,
@@ -215,6 +218,10 @@ impl Config {
             }
         };
         let session_grace = seconds("SESSION_GRACE_SECS", 10, 1..=300)?;
+        let room_idle = match get("ROOM_IDLE_SECS") {
+            Some(_) => seconds("ROOM_IDLE_SECS", 0, 1..=u64::from(u32::MAX))?,
+            None => seconds("ROOM_IDLE_DAYS", 30, 1..=3650)? * 24 * 3600,
+        };
         let drain = seconds("DRAIN_SECS", 5, 0..=9)?;
         let heartbeat = seconds("HEARTBEAT_SECS", app::protocol::HEARTBEAT_SECS, 1..=55)?;
         let presence = crate::presence::Settings {
@@ -234,6 +241,7 @@ impl Config {
             allowed_origins,
             site_root: parse("LEPTOS_SITE_ROOT", "target/site")?,
             history_max,
+            room_idle,
             session_grace,
             drain,
             heartbeat,

@@ -15,9 +15,9 @@
 use crate::{backend::Sessions, cookies, logout, rotation, state::AppState, ws};
 use app::{auth::InstanceName, shell, App};
 use axum::{extract::State, http::StatusCode, middleware, routing::get, Router};
-use std::sync::Arc;
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use std::sync::Arc;
 use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
@@ -98,7 +98,11 @@ impl app::recent::ssr::Source for RecentFromHistory {
         Box::pin(async move {
             let page = self
                 .0
-                .recent(&room, crate::ws::HISTORY_ON_JOIN, tokio::time::Instant::now())
+                .recent(
+                    &room,
+                    crate::ws::HISTORY_ON_JOIN,
+                    tokio::time::Instant::now(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(page.messages.to_vec())

@@ -164,3 +164,40 @@ async fn rooms_have_pages_and_bad_names_a_404(world: &World) {
     assert_eq!(page.status, 200);
     assert!(page.body.contains(r#"action="/api/login""#), "log in first");
 }
+
+/// A room nobody writes in is deleted after the idle time (`ROOM_IDLE_SECS`): Redis does not
+/// keep every room ever named.
+mod retention {
+    use crate::{helpers::PATIENCE, logged_in, World};
+    use app::protocol::{MessageKind, ServerMsg};
+
+    both!(env = &[("ROOM_IDLE_SECS", "1")]; an_idle_room_is_forgotten,);
+
+    async fn an_idle_room_is_forgotten(world: &World) {
+        let alice = logged_in(&world.a, "alice").await;
+        let mut a = alice.connect(&world.a, "room=fleeting").await.unwrap();
+        a.say_acked("fleeting", "soon gone").await;
+        a.close().await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            // What a newcomer is given: history first, then who is here.
+            let mut reader = alice.connect(world.b(), "room=fleeting").await.unwrap();
+            let kept = reader
+                .wait_for("the catch-up", |f| match f {
+                    ServerMsg::Message(m) if m.kind == MessageKind::Text => Some(true),
+                    ServerMsg::Presence { .. } => Some(false),
+                    _ => None,
+                })
+                .await;
+            reader.close().await;
+            if !kept {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the idle room was never deleted"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}

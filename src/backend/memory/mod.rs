@@ -23,7 +23,8 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Starts an in-memory backend.
 pub fn start(config: &Config) -> Backend {
     let (tx, deliveries) = delivery::channel(DELIVERY_BUFFER);
-    let broker = Arc::new(MemoryBroker::new(config.history_max as usize, tx));
+    let broker =
+        Arc::new(MemoryBroker::new(config.history_max as usize, tx).idle_after(config.room_idle));
     Backend {
         kind: "memory",
         presence: broker.clone(),
@@ -34,8 +35,9 @@ pub fn start(config: &Config) -> Backend {
     }
 }
 
-#[derive(Default)]
 struct Room {
+    /// When the last message was stored.
+    touched: Instant,
     log: VecDeque<ChatMessage>,
     /// Which message each (sender, client_id) became, for idempotent re-sends.
     seen: HashMap<(UserId, ClientId), (MessageId, Instant)>,
@@ -44,11 +46,25 @@ struct Room {
     max_trimmed: Option<MessageId>,
 }
 
+impl Room {
+    fn new(now: Instant) -> Self {
+        Self {
+            touched: now,
+            log: VecDeque::new(),
+            seen: HashMap::new(),
+            last: None,
+            max_trimmed: None,
+        }
+    }
+}
+
 /// Rooms held in a map behind one std `Mutex`: every operation is short and never awaits while
 /// holding it, and taking the lock is what makes "store, then publish" one step.
 pub struct MemoryBroker {
     state: Mutex<State>,
     capacity: usize,
+    /// A room without a new message for this long is deleted, like a Redis stream's expiry.
+    idle: Duration,
 }
 
 struct State {
@@ -57,6 +73,8 @@ struct State {
     revoked: HashMap<UserId, Instant>,
     /// Who is in each room, and until when (unix ms): one instance, so one entry per user.
     presence: HashMap<RoomName, HashMap<UserId, (User, u64)>>,
+    /// When idle rooms were last looked for.
+    swept: Instant,
     deliveries: DeliverySender,
 }
 
@@ -67,18 +85,36 @@ impl MemoryBroker {
                 rooms: HashMap::new(),
                 revoked: HashMap::new(),
                 presence: HashMap::new(),
+                swept: Instant::now(),
                 deliveries,
             }),
             capacity: capacity.max(1),
+            idle: Duration::from_secs(30 * 24 * 3600),
         }
     }
 
+    pub fn idle_after(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// The state, with idle rooms deleted (checked at most every tenth of the idle time, or
+    /// second).
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a room half-updated in a way that matters
         // more than losing chat; keep serving.
-        self.state
+        let mut state = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        if now.duration_since(state.swept) >= (self.idle / 10).min(Duration::from_secs(1)) {
+            state.swept = now;
+            state
+                .rooms
+                .retain(|_, room| now.duration_since(room.touched) < self.idle);
+        }
+        state
     }
 }
 
@@ -102,8 +138,9 @@ impl Broker for MemoryBroker {
         let State {
             rooms, deliveries, ..
         } = &mut *guard;
-        let state = rooms.entry(room.clone()).or_default();
         let now = Instant::now();
+        let state = rooms.entry(room.clone()).or_insert_with(|| Room::new(now));
+        state.touched = now;
         let sender = draft.user.id;
         if let Some(client_id) = draft.client_id {
             state

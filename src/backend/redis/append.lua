@@ -7,6 +7,7 @@
 -- ARGV[3]  approximate stream length to keep (MAXLEN ~)
 -- ARGV[4]  seconds to remember the client_id
 -- ARGV[5]  "1" when the draft has a client_id, else "0"
+-- ARGV[6]  seconds the room's stream lives after its last message (idle rooms are deleted)
 --
 -- Each entry also records `p`, the id of the entry before it, so a reader resuming after an id
 -- can tell whether anything between was trimmed away (see RedisBroker::replay).
@@ -28,6 +29,7 @@ if previous then
 else
   id = redis.call("XADD", KEYS[1], "MAXLEN", "~", ARGV[3], "*", "m", ARGV[2])
 end
+redis.call("EXPIRE", KEYS[1], ARGV[6])
 if ARGV[5] == "1" then
   redis.call("SET", KEYS[2], id, "EX", ARGV[4])
 end

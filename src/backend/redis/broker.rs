@@ -16,6 +16,7 @@ pub struct RedisBroker {
     conn: ConnectionManager,
     keys: Keys,
     history_max: u64,
+    room_idle: Duration,
     subscriber: SubscriberHandle,
 }
 
@@ -24,12 +25,14 @@ impl RedisBroker {
         conn: ConnectionManager,
         keys: Keys,
         history_max: u64,
+        room_idle: Duration,
         subscriber: SubscriberHandle,
     ) -> Self {
         Self {
             conn,
             keys,
             history_max,
+            room_idle,
             subscriber,
         }
     }
@@ -103,6 +106,7 @@ impl Broker for RedisBroker {
             .arg(self.history_max)
             .arg(DEDUP_SECS)
             .arg(has_client_id)
+            .arg(self.room_idle.as_secs().max(1))
             .invoke_async(&mut conn)
             .await?;
         let id = id

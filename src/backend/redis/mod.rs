@@ -151,6 +151,7 @@ pub async fn connect(
             commands.clone(),
             keys.clone(),
             config.history_max,
+            config.room_idle,
             subscriber,
         )),
         presence: Arc::new(RedisPresence::new(
