@@ -6,6 +6,7 @@
 //! socket, every open room's messages and outbox stay.
 
 mod chat;
+mod links;
 mod login;
 
 use crate::auth::{whoami, Login, Logout, Viewer};

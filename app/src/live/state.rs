@@ -113,9 +113,15 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// A page on `room`. The lobby is always open too: everyone's common room.
     pub fn new(room: RoomName) -> Self {
+        let lobby = RoomName::lobby();
+        let mut rooms = vec![Room::new(room)];
+        if rooms[0].name != lobby {
+            rooms.push(Room::new(lobby));
+        }
         Self {
-            rooms: vec![Room::new(room)],
+            rooms,
             current: 0,
             me: None,
         }
@@ -468,6 +474,14 @@ mod tests {
             joins(&frames),
             [("lobby".to_owned(), Some("5-0".to_owned()))]
         );
+    }
+
+    #[test]
+    fn a_page_on_another_room_keeps_the_lobby_open_too() {
+        let mut chat = Chat::new(room("rust"));
+        assert_eq!(chat.current().name, room("rust"));
+        let frames = chat.hello(&room("rust"), 0);
+        assert_eq!(joins(&frames), [("lobby".to_owned(), None)]);
     }
 
     #[test]

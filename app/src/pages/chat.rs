@@ -637,6 +637,21 @@ fn who(m: &ChatMessage) -> String {
     }
 }
 
+/// A message's text with its web addresses as links that open in a new tab without giving the
+/// new page a handle on this one.
+fn linked(text: &str) -> Vec<AnyView> {
+    super::links::pieces(text)
+        .into_iter()
+        .map(|piece| match piece {
+            super::links::Piece::Text(text) => text.to_owned().into_any(),
+            super::links::Piece::Link(url) => view! {
+                <a href=url.to_owned() target="_blank" rel="noopener noreferrer">{url.to_owned()}</a>
+            }
+            .into_any(),
+        })
+        .collect()
+}
+
 /// Set once the page is hydrated (see `ChatPage`).
 #[derive(Clone, Copy)]
 struct Hydrated(RwSignal<bool>);
@@ -657,10 +672,12 @@ fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
     let body = match m.kind {
         MessageKind::Text => view! {
             <span class="author">{name}</span>
-            <span class="text">{m.text}</span>
+            <span class="text">{linked(&m.text)}</span>
         }
         .into_any(),
-        MessageKind::Me => view! { <span class="text">"* " {name} " " {m.text}</span> }.into_any(),
+        MessageKind::Me => {
+            view! { <span class="text">"* " {name} " " {linked(&m.text)}</span> }.into_any()
+        }
         MessageKind::Join => view! { <span class="text">{who(&m)} " joined"</span> }.into_any(),
         MessageKind::Leave => view! { <span class="text">{who(&m)} " left"</span> }.into_any(),
     };
