@@ -54,7 +54,7 @@ pub mod close_code {
 /// reconnecting client reads it from its probe to tell "instance gone" from "logged out".
 pub const SESSION_HEADER: &str = "x-switchboard-session";
 /// Most users a `presence` frame names; a bigger room's frame names this many and counts all.
-pub const MAX_LISTED_ONLINE: usize = 100;
+pub const MAX_LISTED_ONLINE: usize = 20;
 /// Most rooms one socket may be in at once (the URL's and those added by `join`).
 pub const MAX_ROOMS_PER_SOCKET: usize = 16;
 /// The room a socket joins when it names none.

@@ -34,3 +34,25 @@ export function texts(page: Page) {
 export function uniqueTag(): string {
   return Math.random().toString(36).slice(2, 8);
 }
+
+/** Posts `n` messages to `room` over a socket of the page's own session, waiting for each ack. */
+export async function post(page: Page, room: string, n: number, prefix: string) {
+  await page.evaluate(
+    async ({ room, n, prefix }) => {
+      const ws = new WebSocket(`${location.origin.replace("http", "ws")}/ws?room=${room}`);
+      await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+      let acked = 0;
+      const done = new Promise<void>((resolve) =>
+        ws.addEventListener("message", (event) => {
+          if (JSON.parse(event.data).type === "ack" && ++acked === n) resolve();
+        }),
+      );
+      for (let i = 1; i <= n; i++) {
+        ws.send(JSON.stringify({ type: "send", room, text: `${prefix} ${i}`, client_id: crypto.randomUUID() }));
+      }
+      await done;
+      ws.close();
+    },
+    { room, n, prefix },
+  );
+}

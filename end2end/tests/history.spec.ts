@@ -1,28 +1,6 @@
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { loggedIn, texts, uniqueTag } from "./helpers";
-
-/** Posts `n` messages to `room` over a socket of the page's own session, waiting for each ack. */
-async function post(page: Page, room: string, n: number, prefix: string) {
-  await page.evaluate(
-    async ({ room, n, prefix }) => {
-      const ws = new WebSocket(`${location.origin.replace("http", "ws")}/ws?room=${room}`);
-      await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
-      let acked = 0;
-      const done = new Promise<void>((resolve) =>
-        ws.addEventListener("message", (event) => {
-          if (JSON.parse(event.data).type === "ack" && ++acked === n) resolve();
-        }),
-      );
-      for (let i = 1; i <= n; i++) {
-        ws.send(JSON.stringify({ type: "send", room, text: `${prefix} ${i}`, client_id: crypto.randomUUID() }));
-      }
-      await done;
-      ws.close();
-    },
-    { room, n, prefix },
-  );
-}
+import { loggedIn, post, texts, uniqueTag } from "./helpers";
 
 test("scrolling up loads older pages without moving what the reader sees, until the history begins", async ({
   browser,

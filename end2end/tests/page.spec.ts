@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, say, texts, uniqueTag } from "./helpers";
+import { connected, loggedIn, post, say, texts, uniqueTag } from "./helpers";
 
 test("names, rooms and messages with markup render as text; web addresses as safe links", async ({ browser }) => {
   const tag = uniqueTag();
@@ -55,4 +55,46 @@ test("on a phone-width screen the header keeps the room and the user apart, and 
   await expect(page.getByTestId("room-name")).toHaveText("#lobby");
   await expect(rooms).toBeHidden();
   await context.close();
+});
+
+test("a reader scrolled up is offered the new messages; turns are grouped; a hidden tab counts unread in its title", async ({
+  browser,
+}) => {
+  const tag = uniqueTag();
+  const room = `polish-${tag}`;
+  const alice = await loggedIn(browser, `${cluster.instanceURL(1)}/r/${room}`, `Alice-${tag}`);
+  await post(alice, room, 40, `filler ${tag}`);
+  const bob = await loggedIn(browser, `${cluster.instanceURL(2)}/r/${room}`, `Bob-${tag}`);
+  await expect(texts(bob).last()).toHaveText(`filler ${tag} 40`);
+
+  // Two messages in a row from alice: the second continues her turn, without her name again.
+  await say(alice, `first of two ${tag}`);
+  await say(alice, `second of two ${tag}`);
+  await expect(bob.locator(".msg.grouped", { hasText: `second of two ${tag}` })).toHaveCount(1);
+  await expect(bob.locator(".msg:not(.grouped)", { hasText: `first of two ${tag}` })).toHaveCount(1);
+
+  // Bob scrolls up to read; a new message does not pull him down but offers itself.
+  await bob.getByTestId("messages").evaluate((el) => (el.scrollTop = 200));
+  await say(alice, `while bob reads ${tag}`);
+  const offer = bob.getByTestId("new-messages");
+  await expect(offer).toBeVisible();
+  expect(await bob.getByTestId("messages").evaluate((el) => el.scrollTop)).toBeLessThan(400);
+  await offer.click();
+  await expect(offer).toHaveCount(0);
+  await expect(bob.locator(".msg", { hasText: `while bob reads ${tag}` })).toBeInViewport();
+
+  // The tab goes to the background: what arrives is counted in its title until it is back.
+  const setHidden = (hidden: boolean) =>
+    bob.evaluate((hidden) => {
+      Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+    }, hidden);
+  // (Unread messages in bob's other rooms, if other tests wrote in the lobby, count too.)
+  const before = Number(/^\((\d+)\)/.exec(await bob.title())?.[1] ?? 0);
+  await setHidden(true);
+  await say(alice, `while hidden 1 ${tag}`);
+  await say(alice, `while hidden 2 ${tag}`);
+  await expect(bob).toHaveTitle(`(${before + 2}) #${room} · Switchboard`);
+  await setHidden(false);
+  await expect(bob).toHaveTitle(before ? `(${before}) #${room} · Switchboard` : `#${room} · Switchboard`);
 });

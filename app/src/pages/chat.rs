@@ -6,7 +6,7 @@ use crate::live::state::Chat;
 use crate::live::{new_client_id, now_ms, Live, Status};
 use crate::pages::path_of_room;
 use crate::protocol::{
-    ChatMessage, MessageKind, RoomError, RoomName, User, UserId, MAX_TEXT_CHARS,
+    ChatMessage, MessageId, MessageKind, RoomError, RoomName, User, UserId, MAX_TEXT_CHARS,
 };
 use leptos::html::Div;
 use leptos::prelude::*;
@@ -54,6 +54,9 @@ pub fn ChatPage(
     let list = NodeRef::<Div>::new();
     // Whether the reader is at the newest message (then new ones keep them there).
     let at_bottom = StoredValue::new(true);
+    // New messages arrived below while the reader was scrolled up.
+    let unseen = RwSignal::new(false);
+    let newest = StoredValue::new(None::<MessageId>);
     // The URL moved to another room: show it (opening it if new), remembering where the reader
     // was in the one they leave.
     Effect::new(move |_| {
@@ -69,10 +72,17 @@ pub fn ChatPage(
     let anchor = StoredValue::new(None::<i32>);
     let shown_room = StoredValue::new(None::<RoomName>);
     Effect::new(move |_| {
-        let (name, saved, loading) = live.chat.with(|chat| {
+        let (name, saved, loading, last) = live.chat.with(|chat| {
             let room = chat.current();
-            (room.name.clone(), room.scroll, room.loading_older)
+            (
+                room.name.clone(),
+                room.scroll,
+                room.loading_older,
+                room.last_seen(),
+            )
         });
+        let arrived = newest.get_value() != last;
+        newest.set_value(last);
         let Some(el) = list.get() else { return };
         let switched = shown_room.with_value(|shown| shown.as_ref() != Some(&name));
         let restore = anchor.get_value().filter(|_| !loading && !switched);
@@ -90,10 +100,15 @@ pub fn ChatPage(
                 el.set_scroll_top(el.scroll_height() - from_bottom);
             } else if at_bottom.get_value() {
                 el.set_scroll_top(el.scroll_height());
+            } else if arrived {
+                unseen.set(true);
             }
             at_bottom.set_value(
                 el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK,
             );
+            if switched || at_bottom.get_value() {
+                unseen.set(false);
+            }
         });
     });
     let load_older = move || {
@@ -103,11 +118,19 @@ pub fn ChatPage(
             }
         }
     };
+    let to_bottom = move || {
+        if let Some(el) = list.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        unseen.set(false);
+    };
     let on_scroll = move |_| {
         if let Some(el) = list.get_untracked() {
-            at_bottom.set_value(
-                el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK,
-            );
+            let bottom = el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK;
+            at_bottom.set_value(bottom);
+            if bottom {
+                unseen.set(false);
+            }
             if el.scroll_top() < NEAR_TOP {
                 load_older();
             }
@@ -153,9 +176,38 @@ pub fn ChatPage(
     });
     let drawer = RwSignal::new(false);
     let current = Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone()));
-    let title = move || match room.get() {
-        Ok(room) => format!("#{room} · Switchboard"),
-        Err(_) => "No such room · Switchboard".to_owned(),
+    // While the tab is hidden: the newest message id seen before it was hidden, so the title
+    // can count what arrived since.
+    let hidden_at = RwSignal::new(None::<Option<MessageId>>);
+    let visibility = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        let hidden = document().hidden();
+        let last = live.chat.with_untracked(|chat| chat.current().last_seen());
+        hidden_at.set(hidden.then_some(last));
+    });
+    on_cleanup(move || visibility.remove());
+    let title = move || {
+        let name = match room.get() {
+            Ok(room) => format!("#{room} · Switchboard"),
+            Err(_) => return "No such room · Switchboard".to_owned(),
+        };
+        let unread = live.chat.with(|chat| {
+            let here = hidden_at.get().map_or(0, |mark| {
+                chat.current()
+                    .messages
+                    .values()
+                    .filter(|m| mark.is_none_or(|mark| m.id > mark))
+                    .filter(|m| {
+                        m.user.id != me && matches!(m.kind, MessageKind::Text | MessageKind::Me)
+                    })
+                    .count() as u32
+            });
+            here + chat.unread()
+        });
+        if unread > 0 {
+            format!("({unread}) {name}")
+        } else {
+            name
+        }
     };
 
     view! {
@@ -198,7 +250,7 @@ pub fn ChatPage(
                         when=move || room.with(Result::is_ok)
                         fallback=move || view! { <BadRoom room /> }
                     >
-                        <Conversation live me list on_scroll load_older no_ids draft send current clock />
+                        <Conversation live me list on_scroll load_older no_ids draft send current clock unseen to_bottom />
                     </Show>
                 </main>
             </div>
@@ -220,6 +272,8 @@ fn Conversation(
     send: impl Fn() + Copy + Send + 'static,
     current: Memo<RoomName>,
     clock: RwSignal<u64>,
+    unseen: RwSignal<bool>,
+    to_bottom: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let typing = move || {
         let now = clock.get();
@@ -236,6 +290,7 @@ fn Conversation(
                 {move || no_ids.get().unwrap_or_default()}
             </div>
         </Show>
+        <div class="messages-wrap">
         <div
             class="messages"
             node_ref=list
@@ -249,11 +304,20 @@ fn Conversation(
             <For
                 each=move || {
                     live.chat.with(|chat| {
-                        chat.current().messages.values().cloned().collect::<Vec<_>>()
+                        let mut previous: Option<&ChatMessage> = None;
+                        chat.current()
+                            .messages
+                            .values()
+                            .map(|m| {
+                                let grouped = previous.is_some_and(|p| continues(p, m));
+                                previous = Some(m);
+                                (m.clone(), grouped)
+                            })
+                            .collect::<Vec<_>>()
                     })
                 }
-                key=|m| (m.room.clone(), m.id)
-                children=move |m| view! { <MessageRow m me /> }
+                key=|(m, grouped)| (m.room.clone(), m.id, *grouped)
+                children=move |(m, grouped)| view! { <MessageRow m me grouped /> }
             />
             // Keyed by state too: an entry that changes state is drawn afresh.
             <For
@@ -261,6 +325,17 @@ fn Conversation(
                 key=|entry| (entry.client_id, entry.state.clone())
                 children=move |entry| view! { <OutboxRow entry live /> }
             />
+        </div>
+            <Show when=move || unseen.get()>
+                <button
+                    type="button"
+                    class="new-messages"
+                    data-testid="new-messages"
+                    on:click=move |_| to_bottom()
+                >
+                    "New messages ↓"
+                </button>
+            </Show>
         </div>
         <div class="typing" data-testid="typing" aria-live="polite">{typing}</div>
         <form
@@ -652,12 +727,23 @@ fn linked(text: &str) -> Vec<AnyView> {
         .collect()
 }
 
+/// Whether `next` continues `previous`'s turn: the same person talking, within a few minutes, so
+/// it is shown without repeating their name.
+fn continues(previous: &ChatMessage, next: &ChatMessage) -> bool {
+    const TURN_MS: u64 = 5 * 60 * 1000;
+    let talk = |m: &ChatMessage| matches!(m.kind, MessageKind::Text | MessageKind::Me);
+    talk(previous)
+        && talk(next)
+        && previous.user.id == next.user.id
+        && next.at.saturating_sub(previous.at) < TURN_MS
+}
+
 /// Set once the page is hydrated (see `ChatPage`).
 #[derive(Clone, Copy)]
 struct Hydrated(RwSignal<bool>);
 
 #[component]
-fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
+fn MessageRow(m: ChatMessage, me: UserId, grouped: bool) -> impl IntoView {
     let at = m.at;
     let hydrated = use_context::<Hydrated>();
     let mine = m.user.id == me;
@@ -682,7 +768,7 @@ fn MessageRow(m: ChatMessage, me: UserId) -> impl IntoView {
         MessageKind::Leave => view! { <span class="text">{who(&m)} " left"</span> }.into_any(),
     };
     view! {
-        <div class=class data-id=m.id.to_string() data-kind=m.kind.as_str()>
+        <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
             <time class="at">
                 {move || {
