@@ -50,6 +50,9 @@ pub struct Room {
     pub history_end: bool,
     /// How many messages to keep: [`MAX_SHOWN`] plus every older page the reader loaded.
     keep: usize,
+    /// The socket is sending the room's recent history on a first join (it had no messages):
+    /// that is not news, so it is not unread. Over with the `presence` frame that follows it.
+    catching_up: bool,
 }
 
 impl Room {
@@ -68,6 +71,7 @@ impl Room {
             loading_older: false,
             history_end: false,
             keep: MAX_SHOWN,
+            catching_up: false,
         }
     }
 
@@ -259,6 +263,7 @@ impl Chat {
             Some(room) => {
                 room.joined = true;
                 room.gap = false;
+                room.catching_up = room.messages.is_empty();
                 room.outbox.on_reconnect(now_ms)
             }
             None => Vec::new(),
@@ -287,6 +292,7 @@ impl Chat {
         // Whoever said something has stopped typing it.
         room.typing.retain(|(user, _)| user.id != message.user.id);
         let counts = index != current
+            && !room.catching_up
             && matches!(message.kind, MessageKind::Text | MessageKind::Me)
             && Some(message.user.id) != me
             && room.last_seen().is_none_or(|last| message.id > last);
@@ -314,6 +320,7 @@ impl Chat {
         if let Some(room) = self.room_mut(room) {
             room.online = users;
             room.online_count = Some(count);
+            room.catching_up = false;
         }
     }
 
@@ -528,6 +535,8 @@ mod tests {
         let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
         chat.hello(&room("lobby"), 0);
         chat.message(msg("lobby", "1-0", 2, None));
+        // The catch-up ends with who is here.
+        chat.presence(&room("lobby"), 1, Vec::new());
         chat.show(room("rust"), None, true);
         chat.joined(&room("rust"), 0);
 
@@ -544,6 +553,26 @@ mod tests {
         chat.show(room("lobby"), Some(120), true);
         assert_eq!(chat.unread(), 0);
         assert_eq!(chat.room(&room("rust")).unwrap().scroll, Some(120));
+    }
+
+    #[test]
+    fn a_background_rooms_first_history_is_not_unread_but_what_it_missed_is() {
+        let mut chat = Chat::new(room("rust")).with_user(user(1).id);
+        chat.hello(&room("rust"), 0);
+        chat.joined(&room("lobby"), 0);
+        // The lobby's recent history on a first join, then its presence: nothing new.
+        chat.message(msg("lobby", "1-0", 2, None));
+        chat.message(msg("lobby", "2-0", 2, None));
+        chat.presence(&room("lobby"), 2, Vec::new());
+        assert_eq!(chat.unread(), 0);
+        chat.message(msg("lobby", "3-0", 2, None));
+        assert_eq!(chat.unread(), 1, "live from here on");
+        // A resume after a lost connection: what was missed is news.
+        chat.disconnected();
+        chat.hello(&room("rust"), 0);
+        chat.joined(&room("lobby"), 0);
+        chat.message(msg("lobby", "4-0", 2, None));
+        assert_eq!(chat.unread(), 2);
     }
 
     #[test]
