@@ -169,29 +169,37 @@ impl Hub {
     }
 
     fn presence_loaded(&self, room: &RoomName, present: Vec<User>) {
-        let flush = match self.rooms().get_mut(room) {
-            Some(slot) => slot.presence.loaded(present, Instant::now()),
-            None => return,
-        };
-        self.schedule(room, Ephemeral::Presence, flush);
+        self.change(room, Ephemeral::Presence, |slot, now| {
+            slot.presence.loaded(present, now)
+        });
     }
 
     /// Users arrived in or departed from `room`.
     fn presence_changed(&self, room: &RoomName, arrived: Vec<User>, departed: Vec<User>) {
-        let flush = match self.rooms().get_mut(room) {
-            Some(slot) => slot.presence.changed(arrived, departed, Instant::now()),
-            None => return,
-        };
-        self.schedule(room, Ephemeral::Presence, flush);
+        self.change(room, Ephemeral::Presence, |slot, now| {
+            slot.presence.changed(arrived, departed, now)
+        });
     }
 
     /// `user` is typing in `room`.
     fn typing(&self, room: &RoomName, user: User) {
+        self.change(room, Ephemeral::Typing, |slot, now| {
+            slot.typing.typed(user, now)
+        });
+    }
+
+    /// Applies a change to `room` (if it has sockets here) and sends or schedules its frame.
+    fn change(
+        &self,
+        room: &RoomName,
+        what: Ephemeral,
+        apply: impl FnOnce(&mut Slot, Instant) -> Flush,
+    ) {
         let flush = match self.rooms().get_mut(room) {
-            Some(slot) => slot.typing.typed(user, Instant::now()),
+            Some(slot) => apply(slot, Instant::now()),
             None => return,
         };
-        self.schedule(room, Ephemeral::Typing, flush);
+        self.schedule(room, what, flush);
     }
 
     fn schedule(&self, room: &RoomName, what: Ephemeral, flush: Flush) {

@@ -241,10 +241,7 @@ impl Connection {
         event: Result<RoomEvent, RecvError>,
     ) -> ControlFlow<()> {
         match event {
-            Ok(RoomEvent::Message(outgoing)) => match write_burst(socket, room, outgoing).await {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(SendFailed) => ControlFlow::Break(()),
-            },
+            Ok(RoomEvent::Message(outgoing)) => go_on(write_burst(socket, room, outgoing).await),
             Ok(RoomEvent::Interrupted { since }) => {
                 if self.revoked().await {
                     let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
@@ -252,28 +249,17 @@ impl Connection {
                 }
                 let name = room.name().clone();
                 tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
-                match Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await {
-                    Ok(last) => {
-                        room.last_sent = last.max(room.last_sent);
-                        ControlFlow::Continue(())
-                    }
-                    Err(SendFailed) => ControlFlow::Break(()),
-                }
+                let caught_up = Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await;
+                go_on(caught_up.map(|last| room.last_sent = last.max(room.last_sent)))
             }
             Ok(RoomEvent::Presence(frame)) => {
                 if frame.version <= room.presence_version {
                     return ControlFlow::Continue(());
                 }
                 room.presence_version = frame.version;
-                match send_raw(socket, Message::Text(frame.bytes)).await {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(SendFailed) => ControlFlow::Break(()),
-                }
+                go_on(send_raw(socket, Message::Text(frame.bytes)).await)
             }
-            Ok(RoomEvent::Typing(frame)) => match send_raw(socket, Message::Text(frame)).await {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(SendFailed) => ControlFlow::Break(()),
-            },
+            Ok(RoomEvent::Typing(frame)) => go_on(send_raw(socket, Message::Text(frame)).await),
             Ok(RoomEvent::LoggedOut(user)) => {
                 if user != self.user.id {
                     return ControlFlow::Continue(());
@@ -436,10 +422,7 @@ impl Connection {
     ) -> ServerMsg {
         let refuse = |code, message: String| ServerMsg::refused(code, message, Some(client_id));
         if !rooms.contains(&room) {
-            return refuse(
-                ErrorCode::WrongRoom,
-                format!("This socket has not joined #{room}."),
-            );
+            return refuse(ErrorCode::WrongRoom, not_joined(&room));
         }
         let said = match Said::parse(&text) {
             Ok(said) => said,
@@ -470,7 +453,7 @@ impl Connection {
     /// A `history` request: the page of `room` before `before`.
     async fn older(&self, rooms: &Rooms, room: RoomName, before: MessageId) -> ServerMsg {
         if !rooms.contains(&room) {
-            let message = format!("This socket has not joined #{room}.");
+            let message = not_joined(&room);
             return ServerMsg::about_room(ErrorCode::WrongRoom, message, room);
         }
         match self.state.broker.older(&room, before, HISTORY_PAGE).await {
@@ -552,6 +535,19 @@ pub fn drain_close_delay(window: Duration) -> Duration {
     let notice = window / 5;
     let spread = u64::try_from((window - notice).as_millis()).unwrap_or(u64::MAX);
     notice + Duration::from_millis(fastrand::u64(0..=spread))
+}
+
+/// Why a frame naming a room the socket is not in was refused.
+fn not_joined(room: &RoomName) -> String {
+    format!("This socket has not joined #{room}.")
+}
+
+/// The loop goes on while the socket can be written to.
+fn go_on(sent: Result<(), SendFailed>) -> ControlFlow<()> {
+    match sent {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(SendFailed) => ControlFlow::Break(()),
+    }
 }
 
 /// Writes a room's message and whatever messages of that room are already waiting behind it,

@@ -19,6 +19,11 @@ const BOTTOM_SLACK: i32 = 40;
 /// Scrolled this close to the top (in pixels), the page asks for older messages.
 const NEAR_TOP: i32 = 80;
 
+/// Whether the list is scrolled to (within [`BOTTOM_SLACK`] of) its newest message.
+fn is_at_bottom(list: &leptos::web_sys::Element) -> bool {
+    list.scroll_height() - list.scroll_top() - list.client_height() <= BOTTOM_SLACK
+}
+
 #[component]
 pub fn ChatPage(
     user: User,
@@ -103,9 +108,7 @@ pub fn ChatPage(
             } else if arrived {
                 unseen.set(true);
             }
-            at_bottom.set_value(
-                el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK,
-            );
+            at_bottom.set_value(is_at_bottom(&el));
             if switched || at_bottom.get_value() {
                 unseen.set(false);
             }
@@ -126,7 +129,7 @@ pub fn ChatPage(
     };
     let on_scroll = move |_| {
         if let Some(el) = list.get_untracked() {
-            let bottom = el.scroll_height() - el.scroll_top() - el.client_height() <= BOTTOM_SLACK;
+            let bottom = is_at_bottom(&el);
             at_bottom.set_value(bottom);
             if bottom {
                 unseen.set(false);
