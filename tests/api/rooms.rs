@@ -82,11 +82,21 @@ async fn one_socket_carries_several_rooms(world: &World) {
 async fn a_join_resumes_a_room_exactly(world: &World) {
     let bob = logged_in(world.b(), "bob").await;
     let mut b = bob.connect(world.b(), "room=rust").await.unwrap();
+    // Alice is in the room and reads "seen"; then her connection drops...
+    let alice = logged_in(&world.a, "alice").await;
+    let before = alice.connect(&world.a, "room=rust").await.unwrap();
+    b.wait_for("alice's arrival", |f| {
+        matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Join && m.user.name.as_str() == "alice")
+            .then_some(())
+    })
+    .await;
     let seen = b.say_acked("rust", "seen").await;
+    before.close().await;
     b.say_acked("rust", "missed 1").await;
     b.say_acked("rust", "missed 2").await;
 
-    let alice = logged_in(&world.a, "alice").await;
+    // ...and her page, back on another socket, joins the room again after what it had. She was
+    // gone for less than the presence grace, so she never left.
     let mut a = alice.connect(&world.a, "room=lobby").await.unwrap();
     a.send_json(json!({"type": "join", "room": "rust", "after": seen}))
         .await;
