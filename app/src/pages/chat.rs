@@ -188,13 +188,17 @@ pub fn ChatPage(
         hidden_at.set(hidden.then_some(last));
     });
     on_cleanup(move || visibility.remove());
+    // Read with `try_`: on the server the document head is rendered after the page's own
+    // signals may have been disposed.
     let title = move || {
-        let name = match room.get() {
-            Ok(room) => format!("#{room} · Switchboard"),
-            Err(_) => return "No such room · Switchboard".to_owned(),
+        let name = match room.try_get() {
+            Some(Ok(room)) => format!("#{room} · Switchboard"),
+            Some(Err(_)) => return "No such room · Switchboard".to_owned(),
+            None => return "Switchboard".to_owned(),
         };
-        let unread = live.chat.with(|chat| {
-            let here = hidden_at.get().map_or(0, |mark| {
+        let hidden = hidden_at.try_get().flatten();
+        let unread = live.chat.try_with(|chat| {
+            let here = hidden.map_or(0, |mark| {
                 chat.current()
                     .messages
                     .values()
@@ -206,7 +210,7 @@ pub fn ChatPage(
             });
             here + chat.unread()
         });
-        if unread > 0 {
+        if let Some(unread @ 1..) = unread {
             format!("({unread}) {name}")
         } else {
             name
