@@ -239,8 +239,14 @@ impl Live {
             ServerMsg::Error {
                 message,
                 client_id: None,
+                room,
                 ..
-            } => self.error.set(Some(message)),
+            } => {
+                if let Some(room) = room {
+                    self.chat.update(|chat| chat.room_error(&room));
+                }
+                self.error.set(Some(message));
+            }
             ServerMsg::Gap { room, .. } => self.chat.update(|chat| chat.gap(&room)),
             ServerMsg::Presence { room, count, users } => {
                 self.chat.update(|chat| chat.presence(&room, count, users))

@@ -6,6 +6,7 @@
 //! socket, every open room's messages and outbox stay.
 
 mod chat;
+mod days;
 mod links;
 mod login;
 
@@ -103,7 +104,7 @@ fn Home() -> impl IntoView {
             async move {
                 match opened {
                     Some(room) => crate::recent::recent(room).await.unwrap_or_default(),
-                    None => Vec::new(),
+                    None => crate::recent::RecentPage::default(),
                 }
             }
         },

@@ -440,7 +440,8 @@ pub enum ClientMsg {
     History { room: RoomName, before: MessageId },
 }
 
-/// Messages per page of older history.
+/// Messages per page of older history, and of the recent history a first join (or a page)
+/// starts with: fewer than this is all the history the room keeps.
 pub const HISTORY_PAGE: usize = 50;
 
 /// How often a client repeats `typing` while the user keeps typing...

@@ -5,11 +5,21 @@
 use crate::auth::AuthError;
 use crate::protocol::{ChatMessage, RoomName};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
-/// The room's last messages (oldest first), for a logged-in session; nothing otherwise, or when
+/// A room's last messages, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecentPage {
+    pub messages: Vec<ChatMessage>,
+    /// They are all the history the room keeps (fewer than a page), so the page need not ask
+    /// for older ones. False when unknown.
+    pub complete: bool,
+}
+
+/// The room's last page of messages, for a logged-in session; nothing otherwise, or when
 /// history cannot be read (the socket's catch-up then sends it).
 #[server(endpoint = "recent")]
-pub async fn recent(room: RoomName) -> Result<Vec<ChatMessage>, AuthError> {
+pub async fn recent(room: RoomName) -> Result<RecentPage, AuthError> {
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
         .map_err(|_| AuthError::Unavailable)?;
@@ -19,15 +29,21 @@ pub async fn recent(room: RoomName) -> Result<Vec<ChatMessage>, AuthError> {
         .flatten()
         .is_none()
     {
-        return Ok(Vec::new());
+        return Ok(RecentPage::default());
     }
     let Some(source) = use_context::<ssr::Recent>() else {
-        return Ok(Vec::new());
+        return Ok(RecentPage::default());
     };
-    Ok(source.0.recent(room).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not render recent messages");
-        Vec::new()
-    }))
+    match source.0.recent(room).await {
+        Ok(messages) => Ok(RecentPage {
+            complete: messages.len() < crate::protocol::HISTORY_PAGE,
+            messages,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not render recent messages");
+            Ok(RecentPage::default())
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -35,7 +51,8 @@ pub mod ssr {
     use crate::protocol::{ChatMessage, RoomName};
     use std::{future::Future, pin::Pin, sync::Arc};
 
-    /// Where the server reads a room's recent messages from (provided as context by the server).
+    /// Where the server reads a room's last [`HISTORY_PAGE`](crate::protocol::HISTORY_PAGE)
+    /// messages from (provided as context by the server).
     pub trait Source: Send + Sync + 'static {
         fn recent(
             &self,

@@ -34,3 +34,32 @@ test("scrolling up loads older pages without moving what the reader sees, until 
   const all = await texts(bob).allTextContents();
   expect(all.filter((t) => t.startsWith(tag))).toEqual(Array.from({ length: 120 }, (_, i) => `${tag} ${i + 1}`));
 });
+
+test("a new room says it is quiet; a short history is known to begin without asking; days are separated", async ({
+  browser,
+}) => {
+  const tag = uniqueTag();
+  const room = `quiet-${tag}`;
+  const alice = await loggedIn(browser, `${cluster.instanceURL(1)}/r/${room}`, `Alice-${tag}`);
+  await expect(alice.getByTestId("room-empty")).toContainText(`#${room} is quiet`);
+  await post(alice, room, 3, tag);
+  await expect(texts(alice)).toHaveCount(3);
+  await expect(alice.getByTestId("room-empty")).toHaveCount(0);
+  // Messages of today sit under "Today", once: the page knows the day after hydration.
+  await expect(alice.locator(".day")).toHaveText(["Today"]);
+
+  // A reader whose clock says it is tomorrow: the same messages are from yesterday.
+  const context = await browser.newContext();
+  const tomorrow = new Date(Date.now() + 24 * 3600 * 1000);
+  await context.clock.setFixedTime(tomorrow);
+  const bob = await context.newPage();
+  await bob.goto(`${cluster.instanceURL(2)}/r/${room}`);
+  await bob.getByLabel("Your name").fill(`Bob-${tag}`);
+  await bob.getByRole("button", { name: "Join the chat" }).click();
+  await expect(texts(bob)).toHaveCount(3);
+  await expect(bob.locator(".day")).toHaveText(["Yesterday"]);
+  // Three messages are the room's whole history: the page says so without asking for more.
+  await bob.reload();
+  await expect(bob.getByTestId("history-edge")).toHaveText(`This is the beginning of #${room}.`);
+  await context.close();
+});

@@ -51,6 +51,11 @@ test("on a phone-width screen the header keeps the room and the user apart, and 
   await expect(rooms).toBeHidden();
   await page.getByRole("button", { name: "Rooms" }).click();
   await expect(rooms).toBeVisible();
+  // A tap beside the open drawer closes it.
+  await page.mouse.click(350, 400);
+  await expect(rooms).toBeHidden();
+  await page.getByRole("button", { name: "Rooms" }).click();
+  await expect(rooms).toBeVisible();
   await rooms.getByRole("link", { name: "#lobby" }).click();
   await expect(page.getByTestId("room-name")).toHaveText("#lobby");
   await expect(rooms).toBeHidden();

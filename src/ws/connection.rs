@@ -32,8 +32,9 @@ use tokio::{
 };
 use tracing::Instrument;
 
-/// Messages a new socket gets from the room's history before live ones.
-pub const HISTORY_ON_JOIN: usize = 50;
+/// Messages a new socket gets from the room's history before live ones: a page, so a client
+/// that gets fewer knows it has the room's whole history (and the page rendered with them, too).
+pub const HISTORY_ON_JOIN: usize = app::protocol::HISTORY_PAGE;
 /// A resuming socket's missed messages are read in pages of this many.
 const REPLAY_PAGE: usize = 500;
 /// Most room frames written with one flush: whatever is already waiting in the room's channel

@@ -13,7 +13,7 @@
 use super::outbox::{Entry, Outbox};
 use crate::protocol::{
     ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName, User,
-    TYPING_SHOWN_MS,
+    HISTORY_PAGE, TYPING_SHOWN_MS,
 };
 use std::collections::BTreeMap;
 
@@ -315,11 +315,34 @@ impl Chat {
         }
     }
 
-    /// Who is in `room` now (a `presence` frame, which replaces the last).
+    /// The room on screen's recent messages, rendered with the page; `complete` when they are
+    /// all the history it has.
+    pub fn rendered(&mut self, messages: Vec<ChatMessage>, complete: bool) {
+        let current = self.current;
+        let room = &mut self.rooms[current];
+        for message in messages {
+            room.insert(message);
+        }
+        room.history_end = complete;
+    }
+
+    /// Who is in `room` now (a `presence` frame, which replaces the last). The first after a
+    /// join ends its catch-up: a first join that brought fewer than a page of messages brought
+    /// the room's whole history, so there is nothing older to ask for.
     pub fn presence(&mut self, room: &RoomName, count: u32, users: Vec<User>) {
         if let Some(room) = self.room_mut(room) {
             room.online = users;
             room.online_count = Some(count);
+            if std::mem::take(&mut room.catching_up) && room.messages.len() < HISTORY_PAGE {
+                room.history_end = true;
+            }
+        }
+    }
+
+    /// The server could not do something for `room` (an `error` about the room, not about a
+    /// message): if that was its catch-up, what arrived says nothing of where history ends.
+    pub fn room_error(&mut self, room: &RoomName) {
+        if let Some(room) = self.room_mut(room) {
             room.catching_up = false;
         }
     }
@@ -607,6 +630,52 @@ mod tests {
         chat.typing(&room("lobby"), vec![user(2)], 3_500);
         assert_eq!(names(&chat, 4_000), ["user2"]);
         assert!(names(&chat, 3_500 + TYPING_SHOWN_MS).is_empty(), "expired");
+    }
+
+    #[test]
+    fn a_short_history_is_known_complete_without_asking() {
+        let page = |n: usize| -> Vec<ChatMessage> {
+            (1..=n)
+                .map(|i| msg("lobby", &format!("{i}-0"), 2, None))
+                .collect()
+        };
+        // Rendered with the page: complete when the server said so.
+        let mut chat = Chat::new(room("lobby"));
+        chat.rendered(page(3), true);
+        assert!(chat.current().history_end);
+        let mut chat = Chat::new(room("lobby"));
+        chat.rendered(page(HISTORY_PAGE), false);
+        assert!(!chat.current().history_end);
+
+        // A first join's catch-up of less than a page is all there is...
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        for m in page(HISTORY_PAGE - 1) {
+            chat.message(m);
+        }
+        chat.presence(&room("lobby"), 1, vec![user(1)]);
+        assert!(chat.current().history_end);
+        assert_eq!(chat.want_older(), None);
+        // ...a full page may not be...
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        for m in page(HISTORY_PAGE) {
+            chat.message(m);
+        }
+        chat.presence(&room("lobby"), 1, vec![user(1)]);
+        assert!(!chat.current().history_end);
+        // ...and a catch-up that failed says nothing.
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        chat.room_error(&room("lobby"));
+        chat.presence(&room("lobby"), 1, vec![user(1)]);
+        assert!(!chat.current().history_end);
+        // A resume (the room had messages) is not a first page either.
+        let mut chat = Chat::new(room("lobby"));
+        chat.rendered(page(HISTORY_PAGE), false);
+        chat.hello(&room("lobby"), 0);
+        chat.presence(&room("lobby"), 1, vec![user(1)]);
+        assert!(!chat.current().history_end);
     }
 
     #[test]

@@ -4,10 +4,12 @@ use crate::auth::Logout;
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
 use crate::live::state::Chat;
 use crate::live::{new_client_id, now_ms, Live, Status};
+use crate::pages::days::Day;
 use crate::pages::path_of_room;
 use crate::protocol::{
     ChatMessage, MessageId, MessageKind, RoomError, RoomName, User, UserId, MAX_TEXT_CHARS,
 };
+use crate::recent::RecentPage;
 use leptos::html::Div;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -18,6 +20,14 @@ use leptos_router::{components::A, hooks::use_navigate};
 const BOTTOM_SLACK: i32 = 40;
 /// Scrolled this close to the top (in pixels), the page asks for older messages.
 const NEAR_TOP: i32 = 80;
+
+/// Moves the keyboard focus to `element` (if it can take it).
+fn focus(element: &leptos::web_sys::Element) {
+    use leptos::wasm_bindgen::JsCast;
+    if let Some(element) = element.dyn_ref::<leptos::web_sys::HtmlElement>() {
+        let _ = element.focus();
+    }
+}
 
 /// Whether the list is scrolled to (within [`BOTTOM_SLACK`] of) its newest message.
 fn is_at_bottom(list: &leptos::web_sys::Element) -> bool {
@@ -32,17 +42,14 @@ pub fn ChatPage(
     /// The room the URL names (or why it cannot be one).
     room: Memo<Result<RoomName, RoomError>>,
     /// Its recent messages, rendered with the page.
-    recent: Vec<ChatMessage>,
+    recent: RecentPage,
 ) -> impl IntoView {
     let live = Live::new(
         room.get_untracked().unwrap_or_else(|_| RoomName::lobby()),
         user.id,
     );
-    live.chat.update_untracked(|chat| {
-        for message in recent {
-            chat.message(message);
-        }
-    });
+    live.chat
+        .update_untracked(|chat| chat.rendered(recent.messages, recent.complete));
     // Times render in the reader's time zone, which only the browser knows: the server's page
     // says UTC, and every time is redrawn once hydrated.
     let hydrated = Hydrated(RwSignal::new(false));
@@ -179,6 +186,58 @@ pub fn ChatPage(
     });
     let drawer = RwSignal::new(false);
     let current = Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone()));
+    let toggle = NodeRef::<leptos::html::Button>::new();
+    let rooms_nav = NodeRef::<leptos::html::Nav>::new();
+    // The drawer takes the focus when it opens (on its current room), and gives it back to its
+    // button when it closes with the focus inside, so a keyboard user is never left on a
+    // hidden element.
+    Effect::new(move |was_open: Option<bool>| {
+        let open = drawer.get();
+        let Some(nav) = rooms_nav.get_untracked() else {
+            return open;
+        };
+        if open {
+            // Once the drawer is drawn open (hidden elements take no focus).
+            request_animation_frame(move || {
+                if let Ok(Some(link)) = nav.query_selector("li.current a") {
+                    focus(&link);
+                }
+            });
+        } else if was_open == Some(true) {
+            let inside = document()
+                .active_element()
+                .is_none_or(|active| nav.contains(Some(&active)));
+            if let (true, Some(toggle)) = (inside, toggle.get_untracked()) {
+                let _ = toggle.focus();
+            }
+        }
+        open
+    });
+    // Keys: Escape closes the drawer; Alt+Up and Alt+Down move to the previous or next room.
+    let keys = window_event_listener(leptos::ev::keydown, {
+        let navigate = use_navigate();
+        move |ev| {
+            if ev.key() == "Escape" && drawer.get_untracked() {
+                drawer.set(false);
+            } else if ev.alt_key() && (ev.key() == "ArrowUp" || ev.key() == "ArrowDown") {
+                ev.prevent_default();
+                let next = live.chat.with_untracked(|chat| {
+                    let rooms = chat.rooms();
+                    let at = rooms.iter().position(|r| r.name == chat.current().name)?;
+                    let to = if ev.key() == "ArrowUp" {
+                        at.checked_sub(1)?
+                    } else {
+                        at + 1
+                    };
+                    rooms.get(to).map(|r| r.name.clone())
+                });
+                if let Some(room) = next {
+                    navigate(&path_of_room(&room), Default::default());
+                }
+            }
+        }
+    });
+    on_cleanup(move || keys.remove());
     // While the tab is hidden: the newest message id seen before it was hidden, so the title
     // can count what arrived since.
     let hidden_at = RwSignal::new(None::<Option<MessageId>>);
@@ -221,9 +280,24 @@ pub fn ChatPage(
         <Title text=title />
         <div class="chat" class:drawer-open=move || drawer.get()>
             <header class="chat-header">
+                <Show when=move || room.with(Result::is_ok)>
+                    <a
+                        class="skip"
+                        href="#composer"
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            if let Ok(Some(composer)) = document().query_selector("#composer") {
+                                focus(&composer);
+                            }
+                        }
+                    >
+                        "Skip to the message box"
+                    </a>
+                </Show>
                 <button
                     type="button"
                     class="drawer-toggle"
+                    node_ref=toggle
                     aria-label="Rooms"
                     aria-expanded=move || drawer.get().to_string()
                     aria-controls="rooms"
@@ -231,12 +305,12 @@ pub fn ChatPage(
                 >
                     "☰"
                 </button>
-                <div class="room">
+                <h1 class="room">
                     <span class="brand">"Switchboard"</span>
                     <span class="room-name" data-testid="room-name">
                         {move || format!("#{}", current.get())}
                     </span>
-                </div>
+                </h1>
                 <div class="who">
                     <span class="me" data-testid="me">{user.name.to_string()}</span>
                     <span class="instance" title="The instance your live connection is on">
@@ -251,7 +325,9 @@ pub fn ChatPage(
                 </div>
             </header>
             <div class="chat-body">
-                <RoomList live current drawer />
+                <RoomList live current drawer nav=rooms_nav />
+                // Under an open drawer: a tap beside it closes it.
+                <div class="scrim" aria-hidden="true" on:click=move |_| drawer.set(false)></div>
                 <main class="room-view">
                     <Show
                         when=move || room.with(Result::is_ok)
@@ -261,7 +337,7 @@ pub fn ChatPage(
                     </Show>
                 </main>
             </div>
-            <p class="served-by">"Page served by " <code data-testid="page-instance">{instance}</code></p>
+            <footer class="served-by">"Page served by " <code data-testid="page-instance">{instance}</code></footer>
         </div>
     }
 }
@@ -290,6 +366,17 @@ fn Conversation(
             typing_text(&names)
         })
     };
+    // Days are the reader's once the page is hydrated (UTC before, as on the server); today is
+    // unknown (the clock reads 0) until then, so no label says "Today" before it is sure.
+    let hydrated = use_context::<Hydrated>().map(|Hydrated(h)| h);
+    let local = move || hydrated.is_some_and(|h| h.get());
+    let today = Memo::new(move |_| Day::of(clock.get(), local()));
+    let rows = move || {
+        let local = local();
+        let today = today.get();
+        live.chat
+            .with(|chat| rows(chat.current().messages.values(), local, today))
+    };
     view! {
         <StatusBanner live />
         <Show when=move || no_ids.with(Option::is_some)>
@@ -303,28 +390,30 @@ fn Conversation(
             node_ref=list
             role="log"
             aria-live="polite"
+            tabindex="0"
             aria-label=move || format!("Messages in #{}", current.get())
             data-testid="messages"
             on:scroll=on_scroll
         >
             <HistoryEdge live current load_older />
             <For
-                each=move || {
-                    live.chat.with(|chat| {
-                        let mut previous: Option<&ChatMessage> = None;
-                        chat.current()
-                            .messages
-                            .values()
-                            .map(|m| {
-                                let grouped = previous.is_some_and(|p| continues(p, m));
-                                previous = Some(m);
-                                (m.clone(), grouped)
-                            })
-                            .collect::<Vec<_>>()
-                    })
+                each=rows
+                key=|row| (row.message.room.clone(), row.message.id, row.grouped, row.day.clone())
+                children=move |row| {
+                    let Row { message, grouped, day } = row;
+                    view! {
+                        {day.map(|label| {
+                            // A separator's own text is not read out: its label is.
+                            let spoken = label.clone();
+                            view! {
+                                <div class="day" role="separator" aria-label=spoken>
+                                    <span>{label}</span>
+                                </div>
+                            }
+                        })}
+                        <MessageRow m=message me grouped />
+                    }
                 }
-                key=|(m, grouped)| (m.room.clone(), m.id, *grouped)
-                children=move |(m, grouped)| view! { <MessageRow m me grouped /> }
             />
             // Keyed by state too: an entry that changes state is drawn afresh.
             <For
@@ -353,6 +442,7 @@ fn Conversation(
             }
         >
             <textarea
+                id="composer"
                 data-testid="composer"
                 rows="1"
                 maxlength=MAX_TEXT_CHARS
@@ -384,33 +474,96 @@ fn Conversation(
     .into_any()
 }
 
-/// The top of the message list: where older messages load, or where the room's history begins.
+/// A message as the list shows it: under its day's separator if it is the first of its day, and
+/// without its sender's name if it continues their turn.
+#[derive(Clone)]
+struct Row {
+    message: ChatMessage,
+    grouped: bool,
+    /// The label of the day it starts.
+    day: Option<String>,
+}
+
+fn rows<'a>(messages: impl Iterator<Item = &'a ChatMessage>, local: bool, today: Day) -> Vec<Row> {
+    let mut previous: Option<(&ChatMessage, Day)> = None;
+    messages
+        .map(|m| {
+            let day = Day::of(m.at, local);
+            let new_day = previous.is_none_or(|(_, d)| d != day);
+            let grouped = !new_day && previous.is_some_and(|(p, _)| continues(p, m));
+            previous = Some((m, day));
+            Row {
+                message: m.clone(),
+                grouped,
+                day: new_day.then(|| day.label(today)),
+            }
+        })
+        .collect()
+}
+
+/// The top of the message list: where older messages load, or where the room's history begins;
+/// for a room with no messages, that it is loading or that it is empty.
 #[component]
 fn HistoryEdge(
     live: Live,
     current: Memo<RoomName>,
     load_older: impl Fn() + Copy + Send + 'static,
 ) -> impl IntoView {
-    let state = move || {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Edge {
+        /// Nothing to show yet: the room's messages are on their way.
+        Loading,
+        /// Nobody has said anything in the room (there may be notices of who came and went).
+        Empty,
+        Beginning,
+        LoadingOlder,
+        MayHaveOlder,
+    }
+    let edge = Memo::new(move |_| {
         live.chat.with(|chat| {
             let room = chat.current();
-            (
-                room.history_end,
-                room.loading_older,
-                room.messages.is_empty(),
-            )
+            let empty = room.messages.is_empty();
+            let quiet = room.outbox.is_empty()
+                && !room
+                    .messages
+                    .values()
+                    .any(|m| matches!(m.kind, MessageKind::Text | MessageKind::Me));
+            match (empty, room.history_end, room.loading_older) {
+                (_, true, _) if quiet => Edge::Empty,
+                (true, false, _) => Edge::Loading,
+                (_, true, _) => Edge::Beginning,
+                (_, _, true) => Edge::LoadingOlder,
+                _ => Edge::MayHaveOlder,
+            }
         })
-    };
+    });
     view! {
         <div class="history-edge" data-testid="history-edge">
-            {move || match state() {
-                (true, _, _) => {
+            {move || match edge.get() {
+                Edge::Loading => {
+                    view! {
+                        <div class="room-state" role="status" data-testid="room-loading">
+                            <span class="spinner" aria-hidden="true"></span>
+                            <span>{format!("Loading #{}…", current.get())}</span>
+                        </div>
+                    }
+                        .into_any()
+                }
+                Edge::Empty => {
+                    view! {
+                        <div class="room-state empty" data-testid="room-empty">
+                            <p class="headline">{format!("#{} is quiet", current.get())}</p>
+                            <p>"No messages yet. Say hello: everyone who opens this room sees it."</p>
+                        </div>
+                    }
+                        .into_any()
+                }
+                Edge::Beginning => {
                     view! { <span>{format!("This is the beginning of #{}.", current.get())}</span> }
                         .into_any()
                 }
-                (_, true, _) => view! { <span>"Loading older messages…"</span> }.into_any(),
-                (_, _, true) => ().into_any(),
-                _ => {
+                Edge::LoadingOlder => view! { <span>"Loading older messages…"</span> }.into_any(),
+                Edge::MayHaveOlder => {
                     view! {
                         <button type="button" class="older" on:click=move |_| load_older()>
                             "Load older messages"
@@ -435,7 +588,12 @@ fn typing_text(names: &[&str]) -> String {
 
 /// The open rooms, each with its unread count, and a form to join or create one by name.
 #[component]
-fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl IntoView {
+fn RoomList(
+    live: Live,
+    current: Memo<RoomName>,
+    drawer: RwSignal<bool>,
+    nav: NodeRef<leptos::html::Nav>,
+) -> impl IntoView {
     let rooms = move || {
         live.chat.with(|chat| {
             chat.rooms()
@@ -460,7 +618,7 @@ fn RoomList(live: Live, current: Memo<RoomName>, drawer: RwSignal<bool>) -> impl
         }
     };
     view! {
-        <nav class="rooms" id="rooms" aria-label="Rooms" data-testid="rooms">
+        <nav class="rooms" id="rooms" node_ref=nav aria-label="Rooms" data-testid="rooms">
             <h2>"Rooms"</h2>
             <ul>
                 <For
