@@ -4,7 +4,8 @@
 //! names the variable; nothing is silently replaced by a default. The Redis URL may hold a
 //! password, so [`Config`]'s `Debug` output never shows it.
 
-use std::{fmt, net::IpAddr, time::Duration};
+use crate::origin::Origins;
+use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
 
 /// Everything the server needs to know about its environment.
 #[derive(Clone)]
@@ -25,8 +26,12 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` on every response (`SECURE_COOKIES`), not only on https.
     pub secure_cookies: bool,
-    /// Origins besides the page's own that may open a socket (`ALLOWED_ORIGINS`, comma-separated).
-    pub allowed_origins: Vec<String>,
+    /// Which sites may act with a user's cookie: the page's own (as addressed, or `PUBLIC_URL`)
+    /// and `ALLOWED_ORIGINS` (comma-separated origins, or `*`). See [`crate::origin`].
+    pub origins: Arc<Origins>,
+    /// The address users reach the app at (`PUBLIC_URL`, e.g. `https://chat.example.com`), when
+    /// a proxy in front rewrites `Host`.
+    pub public_url: Option<url::Url>,
     /// Where the built site (`pkg/`, assets) is (`LEPTOS_SITE_ROOT`, default `target/site`).
     pub site_root: String,
     /// How long a room without new messages keeps its history (`ROOM_IDLE_DAYS`, default 30;
@@ -88,7 +93,8 @@ impl fmt::Debug for Config {
             .field("session_cookie", &self.session_cookie)
             .field("session_ttl", &self.session_ttl)
             .field("secure_cookies", &self.secure_cookies)
-            .field("allowed_origins", &self.allowed_origins)
+            .field("origins", &self.origins)
+            .field("public_url", &self.public_url)
             .field("site_root", &self.site_root)
             .field("history_max", &self.history_max)
             .field("session_grace", &self.session_grace)
@@ -190,6 +196,19 @@ impl Config {
             }
         }
 
+        let public_url = match get("PUBLIC_URL") {
+            None => None,
+            Some(text) => match url::Url::parse(&text) {
+                Ok(url) if url.host_str().is_some() => Some(url),
+                _ => {
+                    return Err(bad(
+                        "PUBLIC_URL",
+                        format!("{text:?} is not an address like https://chat.example.com"),
+                    ))
+                }
+            },
+        };
+
         let history_max = parse("HISTORY_MAX", "10000")?
             .parse()
             .ok()
@@ -238,7 +257,8 @@ impl Config {
             session_cookie,
             session_ttl,
             secure_cookies,
-            allowed_origins,
+            origins: Arc::new(Origins::new(allowed_origins, public_url.as_ref())),
+            public_url,
             site_root: parse("LEPTOS_SITE_ROOT", "target/site")?,
             history_max,
             room_idle,

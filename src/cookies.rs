@@ -52,7 +52,8 @@ pub async fn session_cookie(
     response
 }
 
-fn forwarded_https(headers: &HeaderMap) -> bool {
+/// Whether the proxy in front says the client came over https (`X-Forwarded-Proto`).
+pub fn forwarded_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())

@@ -12,14 +12,24 @@
 //! Only the first three rows sit behind the session layer: serving the WASM bundle needs no
 //! session look-up.
 
-use crate::{backend::Sessions, cookies, logout, rotation, state::AppState, ws};
+use crate::{backend::Sessions, cookies, logout, origin, rotation, security, state::AppState, ws};
 use app::{auth::InstanceName, shell, App};
-use axum::{extract::State, http::StatusCode, middleware, routing::get, Router};
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    middleware,
+    routing::get,
+    Router,
+};
 use leptos::prelude::provide_context;
-use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
+
+/// The largest request body taken (a server function's arguments: a name, a room); a larger
+/// one gets `413`.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState, sessions: Sessions) -> Router {
     let config = state.config.clone();
@@ -39,15 +49,19 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
     let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.history.clone())));
     let leptos_options = state.leptos.clone();
 
+    // What every page and server function gets in its context.
+    let context = move || {
+        provide_context(instance.clone());
+        provide_context(recent.clone());
+        security::provide_content_security_policy();
+    };
+
     Router::new()
         .route("/ws", get(ws::upgrade))
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
-            move || {
-                provide_context(instance.clone());
-                provide_context(recent.clone());
-            },
+            context.clone(),
             move || shell(leptos_options.clone()),
         )
         .layer(middleware::from_fn(rotation::on_page_load))
@@ -62,7 +76,15 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         ))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            config.origins.clone(),
+            origin::guard,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(security::headers))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

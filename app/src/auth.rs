@@ -17,7 +17,8 @@ pub struct Viewer {
 }
 
 /// Why login, logout or a session look-up failed. Each message is written for the user. On the
-/// wire: `{"error":"invalid_name","reason":"too_long"}`, `{"error":"unavailable"}`.
+/// wire: `{"error":"invalid_name","reason":"too_long"}`, `{"error":"unavailable"}`,
+/// `{"error":"bad_request","reason":"missing field `name`"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "error", content = "reason", rename_all = "snake_case")]
 pub enum AuthError {
@@ -25,6 +26,13 @@ pub enum AuthError {
     InvalidName(NameError),
     #[error("Sessions are unavailable right now. Please try again in a moment.")]
     Unavailable,
+    /// The server could not read the call's arguments (a body that is not the form it expects):
+    /// `400`, never a `500`.
+    #[error("The request was not understood: {0}")]
+    BadRequest(String),
+    /// A body beyond the server's limit for a call (`413`).
+    #[error("The request is too large.")]
+    TooLarge,
     #[error("Something went wrong talking to the server: {0}")]
     Transport(ServerFnErrorErr),
 }
@@ -33,7 +41,26 @@ impl FromServerFnError for AuthError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        Self::Transport(value)
+        match value {
+            // On the server, these are about the request: the client sent what cannot be read.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Args(why) | ServerFnErrorErr::MissingArg(why) => {
+                ssr::status(http::StatusCode::BAD_REQUEST);
+                Self::BadRequest(why)
+            }
+            // Reading the body failed: the body limit (axum's, 2 MB), or a broken upload.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(why) => {
+                if why.contains("length limit exceeded") {
+                    ssr::status(http::StatusCode::PAYLOAD_TOO_LARGE);
+                    Self::TooLarge
+                } else {
+                    ssr::status(http::StatusCode::BAD_REQUEST);
+                    Self::BadRequest(why)
+                }
+            }
+            other => Self::Transport(other),
+        }
     }
 }
 

@@ -76,6 +76,10 @@ pub enum NameError {
     TooLong,
     #[error("A name cannot contain control or text-direction characters.")]
     ForbiddenCharacter,
+    /// It holds U+FFFD, what a decoder puts for bytes that are not UTF-8: a form sent in another
+    /// encoding (`name=%ff%fe`) would otherwise log in as "��".
+    #[error("A name must be UTF-8 text; this one arrived as bytes that are not.")]
+    NotText,
 }
 
 /// A display name: trimmed, 1–32 characters, no control or bidi-control characters.
@@ -94,6 +98,9 @@ impl UserName {
         }
         if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
             return Err(NameError::ForbiddenCharacter);
+        }
+        if name.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(NameError::NotText);
         }
         Ok(Self(name.to_owned()))
     }
@@ -629,6 +636,7 @@ mod tests {
             UserName::parse("evil\u{202E}name"),
             Err(NameError::ForbiddenCharacter)
         );
+        assert_eq!(UserName::parse("\u{FFFD}\u{FFFD}"), Err(NameError::NotText));
     }
 
     #[test]

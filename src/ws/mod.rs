@@ -20,7 +20,7 @@ use axum::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
         Query, State,
     },
-    http::{header, HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -69,7 +69,7 @@ pub async fn upgrade(
             return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response();
         }
     };
-    if !origin_allowed(&headers, &state.config.allowed_origins) {
+    if !state.config.origins.allow(&headers) {
         return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
     }
     let room = match query.room.as_deref().map(RoomName::parse) {
@@ -96,22 +96,4 @@ pub async fn upgrade(
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
         .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))
-}
-
-/// Same-origin requests (the `Origin` names the `Host` the request came to) and the configured
-/// origins may open sockets. Requests with no `Origin` (not from a browser) may too: the session
-/// cookie is what authenticates them.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }

@@ -407,38 +407,6 @@ async fn binary_frames_close_with_1003_and_oversize_ones_with_1009() {
     assert_eq!(huge.closed().await, close_code::TOO_BIG);
 }
 
-mod origins {
-    use super::super::origin_allowed;
-    use axum::http::{header, HeaderMap};
-
-    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, host.parse().unwrap());
-        if let Some(o) = origin {
-            h.insert(header::ORIGIN, o.parse().unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn same_origin_and_listed_origins_pass() {
-        assert!(origin_allowed(
-            &headers(Some("http://chat.local:8080"), "chat.local:8080"),
-            &[]
-        ));
-        assert!(origin_allowed(&headers(None, "chat.local"), &[]));
-        assert!(!origin_allowed(
-            &headers(Some("https://evil.example"), "chat.local"),
-            &[]
-        ));
-        let allowed = vec!["https://app.example".to_owned()];
-        assert!(origin_allowed(
-            &headers(Some("https://app.example"), "chat.local"),
-            &allowed
-        ));
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_burst_is_written_in_batches_each_message_once_in_order() {
     let (state, deliveries) = state();

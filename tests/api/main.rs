@@ -62,6 +62,7 @@ macro_rules! both {
 }
 
 mod faults;
+mod hostile;
 mod loadgen;
 mod paging;
 mod presence;
