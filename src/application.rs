@@ -19,6 +19,7 @@ use crate::{
     history::History,
     hub::Hub,
     listener::ChatListener,
+    metrics::Metrics,
     notices::Notices,
     presence::Presence,
     routes,
@@ -63,6 +64,14 @@ impl Application {
             .clone()
             .unwrap_or_else(|| default_instance(addr));
 
+        let metrics = Metrics::new(
+            &instance,
+            if config.redis.is_some() {
+                "redis"
+            } else {
+                "memory"
+            },
+        );
         let shutdown = CancellationToken::new();
         let background = Background {
             stop: CancellationToken::new(),
@@ -73,6 +82,7 @@ impl Application {
             &instance,
             &background.tasks,
             background.stop.clone(),
+            &metrics,
         )
         .await?;
         match &config.redis {
@@ -122,6 +132,7 @@ impl Application {
             health: backend.health,
             hub,
             leptos,
+            metrics,
             shutdown,
             sockets: TaskTracker::new(),
         });
@@ -161,8 +172,10 @@ impl Application {
         let drain = self.state.config.drain;
         let signalled = {
             let shutdown = shutdown.clone();
+            let metrics = self.state.metrics.clone();
             async move {
                 stop.await;
+                metrics.draining.set(1);
                 tracing::info!(drain = ?drain, "draining: not ready, closing sockets");
                 shutdown.cancel();
                 tokio::time::sleep(drain).await;

@@ -29,6 +29,10 @@ pub struct Config {
     /// Which sites may act with a user's cookie: the page's own (as addressed, or `PUBLIC_URL`)
     /// and `ALLOWED_ORIGINS` (comma-separated origins, or `*`). See [`crate::origin`].
     pub origins: Arc<Origins>,
+    /// How log lines are written (`LOG_FORMAT`: `text`, the default, or `json`).
+    pub log_format: crate::telemetry::LogFormat,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <this>` (`METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
     /// The address users reach the app at (`PUBLIC_URL`, e.g. `https://chat.example.com`), when
     /// a proxy in front rewrites `Host`.
     pub public_url: Option<url::Url>,
@@ -95,6 +99,11 @@ impl fmt::Debug for Config {
             .field("secure_cookies", &self.secure_cookies)
             .field("origins", &self.origins)
             .field("public_url", &self.public_url)
+            .field("log_format", &self.log_format)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
             .field("site_root", &self.site_root)
             .field("history_max", &self.history_max)
             .field("session_grace", &self.session_grace)
@@ -196,6 +205,12 @@ impl Config {
             }
         }
 
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => crate::telemetry::LogFormat::Text,
+            Some("json") => crate::telemetry::LogFormat::Json,
+            Some(_) => return Err(bad("LOG_FORMAT", "use text or json")),
+        };
+
         let public_url = match get("PUBLIC_URL") {
             None => None,
             Some(text) => match url::Url::parse(&text) {
@@ -258,6 +273,8 @@ impl Config {
             session_ttl,
             secure_cookies,
             origins: Arc::new(Origins::new(allowed_origins, public_url.as_ref())),
+            metrics_token: get("METRICS_TOKEN"),
+            log_format,
             public_url,
             site_root: parse("LEPTOS_SITE_ROOT", "target/site")?,
             history_max,

@@ -16,6 +16,7 @@ pub mod history;
 pub mod hub;
 pub mod listener;
 pub mod logout;
+pub mod metrics;
 pub mod notices;
 pub mod origin;
 pub mod presence;

@@ -5,8 +5,9 @@ use switchboard::{shutdown, telemetry, Application, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    telemetry::init();
-    let config = match Config::from_env() {
+    let config = Config::from_env();
+    telemetry::init(config.as_ref().map(|c| c.log_format).unwrap_or_default());
+    let config = match config {
         Ok(config) => config,
         Err(e) => {
             tracing::error!("configuration error: {e}");

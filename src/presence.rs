@@ -98,6 +98,11 @@ impl Presence {
         self.inner.local.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How many (room, user) pairs this instance holds presence for (for the metrics).
+    pub fn held(&self) -> usize {
+        self.local().rooms.values().map(HashMap::len).sum()
+    }
+
     /// A socket of `user` entered `room`. Its first socket there holds an entry in the store
     /// (a failure is logged; the next tick holds it again); a user who arrived with it is
     /// announced. The socket is here until the returned guard drops.

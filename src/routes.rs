@@ -12,19 +12,22 @@
 //! Only the first three rows sit behind the session layer: serving the WASM bundle needs no
 //! session look-up.
 
-use crate::{backend::Sessions, cookies, logout, origin, rotation, security, state::AppState, ws};
+use crate::{
+    backend::Sessions, cookies, logout, origin, rotation, security, state::AppState, telemetry, ws,
+};
 use app::{auth::InstanceName, shell, App};
 use axum::{
     extract::{DefaultBodyLimit, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     middleware,
+    response::Response,
     routing::get,
     Router,
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use std::sync::Arc;
-use tower_http::{compression::CompressionLayer, trace::TraceLayer};
+use tower_http::compression::CompressionLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 
 /// The largest request body taken (a server function's arguments: a name, a room); a larger
@@ -75,6 +78,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
             cookies::session_cookie,
         ))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(ready))
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             context, shell,
@@ -85,9 +89,21 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(security::headers))
+        .layer(telemetry::requests())
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `GET /metrics` (see `crate::metrics`), with the gauges read now.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let metrics = &state.metrics;
+    metrics.rooms_open.set(gauge(state.hub.room_count()));
+    metrics.presence_held.set(gauge(state.presence.held()));
+    crate::metrics::respond(metrics, state.config.metrics_token.as_deref(), &headers)
+}
+
+fn gauge(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Ready while not draining and while the backend proves it delivers (a pub/sub round trip on

@@ -6,6 +6,7 @@ use crate::{
     config::Config,
     history::History,
     hub::Hub,
+    metrics::Metrics,
     notices::Notices,
     presence::Presence,
 };
@@ -45,6 +46,7 @@ pub struct Shared {
     /// This instance's share of every room's presence.
     pub presence: Presence,
     pub leptos: LeptosOptions,
+    pub metrics: Arc<Metrics>,
     /// Cancelled when the server starts draining: readiness turns 503, new sockets are refused,
     /// and every socket task schedules its close.
     pub shutdown: CancellationToken,

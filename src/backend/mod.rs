@@ -195,9 +195,10 @@ pub async fn connect(
     instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
+    metrics: &std::sync::Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Backend> {
     match &config.redis {
-        Some(url) => redis::connect(url, config, instance, tracker, shutdown).await,
+        Some(url) => redis::connect(url, config, instance, tracker, shutdown, metrics).await,
         None => Ok(memory::start(config)),
     }
 }

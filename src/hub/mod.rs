@@ -128,6 +128,11 @@ impl Hub {
         self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How many rooms this instance follows (for the metrics).
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+
     /// Joins `room`. Returns once the backend delivers the room's messages to this instance (and
     /// its presence was read), so every message stored after this returns reaches the returned
     /// receiver.

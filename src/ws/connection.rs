@@ -15,6 +15,7 @@
 
 use super::rooms::{Entered, Room, Rooms, MAX_ROOMS_PER_SOCKET};
 use super::transport::{close, feed, flush, is_too_big, send_msg, send_raw, SendFailed, Transport};
+use crate::metrics::Closed;
 use crate::{
     hub::{Outgoing, RoomEvent},
     state::AppState,
@@ -96,21 +97,25 @@ impl Connection {
 
     async fn serve<T: Transport>(self, mut socket: T) {
         tracing::info!("socket open");
+        let metrics = &self.state.metrics;
+        metrics.sockets_opened.inc();
+        metrics.sockets_open.inc();
         // Boxed, as is every catch-up: every idle socket's task is as large as the largest
         // state its loop can be in, so the greeting's locals (the hello frame, the history
         // page) must not be part of it.
-        let Some(mut rooms) = Box::pin(self.greet(&mut socket)).await else {
-            return;
+        let why = match Box::pin(self.greet(&mut socket)).await {
+            Ok(mut rooms) => self.live(&mut socket, &mut rooms).await,
+            Err(why) => why,
         };
-        self.live(&mut socket, &mut rooms).await;
+        metrics.socket_closed(why);
         // The rooms are left as they drop. Presence ends after a grace period, so a client that
         // comes back at once, here or elsewhere, never looks gone.
-        tracing::info!("socket closed");
+        tracing::info!(reason = ?why, "socket closed");
     }
 
-    /// Enters the URL's room with a `hello`. Returns the socket's rooms, or `None` when the
-    /// socket is done.
-    async fn greet<T: Transport>(&self, socket: &mut T) -> Option<Rooms> {
+    /// Enters the URL's room with a `hello`. Returns the socket's rooms, or why the socket is
+    /// done.
+    async fn greet<T: Transport>(&self, socket: &mut T) -> Result<Rooms, Closed> {
         let hello = ServerMsg::Hello {
             instance: self.state.instance.clone(),
             user: self.user.clone(),
@@ -122,13 +127,13 @@ impl Connection {
             Ok(entered) => {
                 let mut rooms = Rooms::default();
                 rooms.add(entered);
-                Some(rooms)
+                Ok(rooms)
             }
             Err(NotEntered::Unavailable) => {
                 let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
-                None
+                Err(Closed::Unavailable)
             }
-            Err(NotEntered::SendFailed) => None,
+            Err(NotEntered::SendFailed) => Err(Closed::WriteFailed),
         }
     }
 
@@ -176,8 +181,9 @@ impl Connection {
         })
     }
 
-    /// The socket's live loop: shutdown, room events, client frames and heartbeats.
-    async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) {
+    /// The socket's live loop: shutdown, room events, client frames and heartbeats. Returns why
+    /// it ended.
+    async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) -> Closed {
         let heartbeat_every = self.state.config.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
@@ -193,60 +199,65 @@ impl Connection {
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(socket, close_code::RESTART, "server restarting").await;
-                    return;
+                    return Closed::Restart;
                 }
                 _ = heartbeat.tick() => {
                     if send_msg(socket, &ServerMsg::Heartbeat).await.is_err() {
-                        return;
+                        return Closed::WriteFailed;
                     }
                 }
                 (index, event) = rooms.next_event() => {
-                    if self.room_event(socket, rooms.get_mut(index), event).await.is_break() {
-                        return;
+                    if let ControlFlow::Break(why) = self.room_event(socket, rooms.get_mut(index), event).await {
+                        return why;
                     }
                 }
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         if self.handle_text(socket, rooms, &text).await.is_err() {
-                            return;
+                            return Closed::WriteFailed;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         tracing::info!("binary frame; closing with 1003");
                         let _ = close(socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
-                        return;
+                        return Closed::Protocol;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Ok(Message::Close(_))) | None => return Closed::Client,
                     Some(Err(e)) if is_too_big(&e) => {
                         tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
                         if close(socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
                             tokio::time::sleep(CLOSE_LINGER).await;
                         }
-                        return;
+                        return Closed::Protocol;
                     }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "socket read failed");
-                        return;
+                        return Closed::Client;
                     }
                 },
             }
         }
     }
 
-    /// Handles one event of one of the socket's rooms. Breaks when the socket is done.
+    /// Handles one event of one of the socket's rooms. Breaks with why the socket is done.
     async fn room_event<T: Transport>(
         &self,
         socket: &mut T,
         room: &mut Room,
         event: Result<RoomEvent, RecvError>,
-    ) -> ControlFlow<()> {
+    ) -> ControlFlow<Closed> {
         match event {
-            Ok(RoomEvent::Message(outgoing)) => go_on(write_burst(socket, room, outgoing).await),
+            Ok(RoomEvent::Message(outgoing)) => {
+                let written = write_burst(socket, room, outgoing).await;
+                go_on(written.map(|frames| {
+                    self.state.metrics.deliveries.inc_by(frames);
+                }))
+            }
             Ok(RoomEvent::Interrupted { since }) => {
                 if self.revoked().await {
                     let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                    return ControlFlow::Break(());
+                    return ControlFlow::Break(Closed::LoggedOut);
                 }
                 let name = room.name().clone();
                 tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
@@ -267,9 +278,10 @@ impl Connection {
                 }
                 tracing::info!("the user logged out elsewhere; closing");
                 let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                ControlFlow::Break(())
+                ControlFlow::Break(Closed::LoggedOut)
             }
             Err(RecvError::Lagged(missed)) => {
+                self.state.metrics.deliveries_dropped_lag.inc_by(missed);
                 tracing::warn!(room = %room.name(), missed, "socket fell behind a room; closing it");
                 let lagged = ServerMsg::error(
                     ErrorCode::Lagged,
@@ -277,9 +289,10 @@ impl Connection {
                 );
                 let _ = send_msg(socket, &lagged).await;
                 let _ = close(socket, close_code::AGAIN, "fell behind").await;
-                ControlFlow::Break(())
+                ControlFlow::Break(Closed::Lagged)
             }
-            Err(RecvError::Closed) => ControlFlow::Break(()),
+            // The hub is gone: the instance is stopping.
+            Err(RecvError::Closed) => ControlFlow::Break(Closed::Restart),
         }
     }
 
@@ -323,6 +336,8 @@ impl Connection {
                 }
             };
         };
+        let metrics = &self.state.metrics;
+        metrics.resumes.inc();
         let mut cursor = after;
         loop {
             let page = match history.after(room, cursor, REPLAY_PAGE, since).await {
@@ -341,7 +356,9 @@ impl Connection {
                     return Err(SendFailed);
                 }
             };
+            metrics.replayed.inc_by(page.messages.len() as u64);
             if cursor == after && page.gap {
+                metrics.gaps.inc();
                 let gap = ServerMsg::Gap {
                     room: room.clone(),
                     after,
@@ -421,7 +438,12 @@ impl Connection {
         text: String,
         client_id: ClientId,
     ) -> ServerMsg {
-        let refuse = |code, message: String| ServerMsg::refused(code, message, Some(client_id));
+        let metrics = &self.state.metrics;
+        metrics.messages_received.inc();
+        let refuse = |code, message: String| {
+            metrics.messages_refused.inc();
+            ServerMsg::refused(code, message, Some(client_id))
+        };
         if !rooms.contains(&room) {
             return refuse(ErrorCode::WrongRoom, not_joined(&room));
         }
@@ -437,12 +459,20 @@ impl Connection {
             others: None,
         };
         match self.state.broker.append(&room, &draft).await {
-            Ok(appended) => ServerMsg::Ack {
-                client_id,
-                id: appended.id,
-            },
+            Ok(appended) => {
+                if appended.duplicate {
+                    metrics.messages_duplicate.inc();
+                } else {
+                    metrics.messages_stored.inc();
+                }
+                ServerMsg::Ack {
+                    client_id,
+                    id: appended.id,
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, %room, "could not store a message");
+                metrics.messages_refused.inc();
                 unavailable(
                     "Not sent: the chat backend is unavailable. Retrying…",
                     Some(client_id),
@@ -544,28 +574,29 @@ fn not_joined(room: &RoomName) -> String {
 }
 
 /// The loop goes on while the socket can be written to.
-fn go_on(sent: Result<(), SendFailed>) -> ControlFlow<()> {
+fn go_on(sent: Result<(), SendFailed>) -> ControlFlow<Closed> {
     match sent {
         Ok(()) => ControlFlow::Continue(()),
-        Err(SendFailed) => ControlFlow::Break(()),
+        Err(SendFailed) => ControlFlow::Break(Closed::WriteFailed),
     }
 }
 
 /// Writes a room's message and whatever messages of that room are already waiting behind it,
-/// up to [`BATCH`] in all, each only if newer than the last id sent, with one flush.
+/// up to [`BATCH`] in all, each only if newer than the last id sent, with one flush. Returns how
+/// many were written.
 async fn write_burst<T: Transport>(
     socket: &mut T,
     room: &mut Room,
     first: Arc<Outgoing>,
-) -> Result<(), SendFailed> {
-    let mut queued = false;
+) -> Result<u64, SendFailed> {
+    let mut queued = 0;
     let mut next = Some(first);
     let mut taken = 0;
     while let Some(outgoing) = next.take() {
         if room.last_sent.is_none_or(|last| outgoing.id > last) {
             room.last_sent = Some(outgoing.id);
             feed(socket, Message::Text(outgoing.frame.clone())).await?;
-            queued = true;
+            queued += 1;
         }
         taken += 1;
         if taken == BATCH {
@@ -573,10 +604,10 @@ async fn write_burst<T: Transport>(
         }
         next = room.try_next_message();
     }
-    if queued {
+    if queued > 0 {
         flush(socket).await?;
     }
-    Ok(())
+    Ok(queued)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

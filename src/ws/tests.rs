@@ -161,6 +161,7 @@ fn state() -> (AppState, Deliveries) {
         leptos: leptos::config::LeptosOptions::builder()
             .output_name("switchboard")
             .build(),
+        metrics: crate::metrics::Metrics::new("test", "memory"),
         shutdown: CancellationToken::new(),
         sockets: TaskTracker::new(),
     });

@@ -64,6 +64,7 @@ macro_rules! both {
 mod faults;
 mod hostile;
 mod loadgen;
+mod metrics;
 mod paging;
 mod presence;
 mod resume;

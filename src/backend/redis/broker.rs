@@ -1,10 +1,11 @@
 //! Messages in Redis: a Stream per room for order and history, published in the same script.
 
+use super::Timed;
 use super::{subscriber::SubscriberHandle, Keys};
 use crate::backend::{Appended, BackendError, Broker, Replay};
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
-use redis::{aio::ConnectionManager, streams::StreamRangeReply, AsyncCommands, Script};
+use redis::{streams::StreamRangeReply, AsyncCommands, Script};
 use std::{sync::LazyLock, time::Duration};
 
 /// How long a `client_id` is remembered for idempotent re-sends.
@@ -13,7 +14,7 @@ const DEDUP_SECS: u64 = 24 * 3600;
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
 
 pub struct RedisBroker {
-    conn: ConnectionManager,
+    conn: Timed,
     keys: Keys,
     history_max: u64,
     room_idle: Duration,
@@ -22,7 +23,7 @@ pub struct RedisBroker {
 
 impl RedisBroker {
     pub fn new(
-        conn: ConnectionManager,
+        conn: Timed,
         keys: Keys,
         history_max: u64,
         room_idle: Duration,

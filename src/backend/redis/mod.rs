@@ -8,6 +8,9 @@ mod broker;
 mod presence;
 mod sessions;
 mod subscriber;
+mod timed;
+
+pub use timed::Timed;
 
 pub use broker::RedisBroker;
 pub use presence::RedisPresence;
@@ -15,6 +18,7 @@ pub use sessions::RedisSessionStore;
 
 use super::{delivery, Backend, Health, Sessions};
 use crate::config::{Config, RedisUrl};
+use crate::metrics::Metrics;
 use anyhow::Context;
 use app::protocol::RoomName;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -116,6 +120,7 @@ pub async fn connect(
     instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Backend> {
     let client = redis::Client::open(url.expose())
         .with_context(|| format!("REDIS_URL/VCAP_SERVICES: cannot use {}", url.redacted()))?;
@@ -126,6 +131,7 @@ pub async fn connect(
     let commands = ConnectionManager::new_with_config(client.clone(), manager_config)
         .await
         .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?;
+    let commands = Timed::new(commands, metrics.clone());
 
     let keys = Keys::new(config.redis_prefix.clone());
     let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
@@ -138,6 +144,7 @@ pub async fn connect(
             deliveries: deliveries_tx,
             health: health.clone(),
             connect_timeout: CONNECT_TIMEOUT,
+            metrics: metrics.clone(),
         },
         tracker,
         shutdown,

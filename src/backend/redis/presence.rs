@@ -5,10 +5,11 @@
 //! room's messages.
 
 use super::Keys;
+use super::Timed;
 use crate::backend::{BackendError, PresenceStore};
 use app::protocol::{RoomName, User, UserId};
 use async_trait::async_trait;
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{AsyncCommands, Script};
 use std::{sync::LazyLock, time::Duration};
 
 static HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("hold.lua")));
@@ -20,13 +21,13 @@ const KEEP_AFTER: Duration = Duration::from_secs(3600);
 const SWEEP_BATCH: usize = 1000;
 
 pub struct RedisPresence {
-    conn: ConnectionManager,
+    conn: Timed,
     keys: Keys,
     instance: String,
 }
 
 impl RedisPresence {
-    pub fn new(conn: ConnectionManager, keys: Keys, instance: String) -> Self {
+    pub fn new(conn: Timed, keys: Keys, instance: String) -> Self {
         Self {
             conn,
             keys,

@@ -6,8 +6,9 @@
 //! longer be saved or extended, and then it is gone.
 
 use super::Keys;
+use super::Timed;
 use async_trait::async_trait;
-use redis::{aio::ConnectionManager, AsyncCommands, Script, SetExpiry, SetOptions};
+use redis::{AsyncCommands, Script, SetExpiry, SetOptions};
 use std::{sync::LazyLock, time::Duration};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result, SessionStore};
@@ -29,7 +30,7 @@ static RETIRE: LazyLock<Script> = LazyLock::new(|| {
 
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    conn: Timed,
     keys: Keys,
     grace: Duration,
 }
@@ -43,7 +44,7 @@ impl std::fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    pub fn new(conn: ConnectionManager, keys: Keys, grace: Duration) -> Self {
+    pub fn new(conn: Timed, keys: Keys, grace: Duration) -> Self {
         Self { conn, keys, grace }
     }
 

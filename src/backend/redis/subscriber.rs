@@ -22,12 +22,14 @@ use crate::backend::{
     delivery::{Delivery, DeliverySender},
     BackendError, Health,
 };
+use crate::metrics::Metrics;
 use app::protocol::{RoomName, UserId};
 use futures_util::StreamExt;
 use redis::{
-    aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream},
+    aio::{PubSub, PubSubSink, PubSubStream},
     AsyncCommands,
 };
+use std::sync::Arc;
 use std::{collections::HashSet, time::Duration};
 use tokio::{
     sync::{mpsc, oneshot},
@@ -77,8 +79,9 @@ impl SubscriberHandle {
 pub struct Setup {
     pub client: redis::Client,
     /// The command connection, for publishing probes.
-    pub commands: ConnectionManager,
+    pub commands: super::Timed,
     pub keys: Keys,
+    pub metrics: Arc<Metrics>,
     pub deliveries: DeliverySender,
     pub health: Health,
     pub connect_timeout: Duration,
@@ -106,6 +109,8 @@ pub async fn spawn(
         connect_timeout: setup.connect_timeout,
         rooms: HashSet::new(),
         shutdown,
+        metrics: setup.metrics,
+        probe_sent: None,
     };
     tracker.spawn(task.run(first));
     Ok(SubscriberHandle {
@@ -115,7 +120,7 @@ pub async fn spawn(
 
 struct Subscriber {
     client: redis::Client,
-    publisher: ConnectionManager,
+    publisher: super::Timed,
     keys: Keys,
     control: String,
     probe: String,
@@ -126,6 +131,9 @@ struct Subscriber {
     /// The rooms this instance wants, kept across reconnects.
     rooms: HashSet<RoomName>,
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+    /// When the last probe went out, until it is heard: its round trip is measured.
+    probe_sent: Option<Instant>,
 }
 
 /// Why [`Subscriber::serve`] returned.
@@ -264,6 +272,9 @@ impl Subscriber {
                         if message.get_channel_name() == self.probe {
                             heard_at = Instant::now();
                             self.health.heard();
+                            if let Some(sent) = self.probe_sent.take() {
+                                self.metrics.pubsub_round_trip.observe(sent.elapsed().as_secs_f64());
+                            }
                         } else if !self.deliver(&message) {
                             return Ended::Shutdown;
                         }
@@ -275,7 +286,8 @@ impl Subscriber {
 
     /// Publishes a probe without holding up the loop; the reply on the pub/sub connection is
     /// what counts, so the command's own outcome only matters for the log.
-    fn send_probe(&self) {
+    fn send_probe(&mut self) {
+        self.probe_sent = Some(Instant::now());
         let mut conn = self.publisher.clone();
         let channel = self.probe.clone();
         tokio::spawn(async move {
@@ -287,6 +299,7 @@ impl Subscriber {
 
     /// Hands one published message to the fan-out; false once the fan-out is gone.
     fn deliver(&mut self, message: &redis::Msg) -> bool {
+        self.metrics.fanout_received.inc();
         let channel = message.get_channel_name();
         if channel == self.control {
             return match parse_control(message.get_payload_bytes()) {
