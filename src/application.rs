@@ -129,6 +129,8 @@ impl Application {
             notices,
             presence,
             broker: backend.broker,
+            limiter: backend.limiter,
+            admission: crate::ws::Admission::default(),
             health: backend.health,
             hub,
             leptos,
@@ -183,7 +185,10 @@ impl Application {
             }
         };
         let listener = ChatListener::new(self.listener);
-        axum::serve(listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<crate::listener::Peer>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(signalled)
             .await
             .context("serving HTTP")?;

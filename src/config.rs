@@ -4,8 +4,27 @@
 //! names the variable; nothing is silently replaced by a default. The Redis URL may hold a
 //! password, so [`Config`]'s `Debug` output never shows it.
 
+use crate::limits::Rate;
 use crate::origin::Origins;
 use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+
+/// What one user, address or instance may do (see `docs/security.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages one user may send, across all their sockets and instances
+    /// (`RATE_MESSAGES_PER_SEC`, default 10, with `RATE_MESSAGES_BURST`, default 20, at once).
+    pub messages: Rate,
+    /// Logins from one address (`RATE_LOGINS_PER_MIN`, default 10, all of them at once).
+    pub logins: Rate,
+    /// Sockets one user may have open on one instance (`MAX_SOCKETS_PER_USER`, default 20).
+    pub sockets_per_user: u32,
+    /// Sockets one instance takes (`MAX_SOCKETS`, default 50,000).
+    pub sockets: u32,
+    /// How many proxies in front add to `X-Forwarded-For` (`PROXY_HOPS`; default 1 on Cloud
+    /// Foundry, whose router adds the client's address, else 0: the peer address is the
+    /// client's). The client's address is the one that many entries from the right.
+    pub proxy_hops: usize,
+}
 
 /// Everything the server needs to know about its environment.
 #[derive(Clone)]
@@ -29,6 +48,7 @@ pub struct Config {
     /// Which sites may act with a user's cookie: the page's own (as addressed, or `PUBLIC_URL`)
     /// and `ALLOWED_ORIGINS` (comma-separated origins, or `*`). See [`crate::origin`].
     pub origins: Arc<Origins>,
+    pub limits: Limits,
     /// How log lines are written (`LOG_FORMAT`: `text`, the default, or `json`).
     pub log_format: crate::telemetry::LogFormat,
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>` (`METRICS_TOKEN`).
@@ -100,6 +120,7 @@ impl fmt::Debug for Config {
             .field("origins", &self.origins)
             .field("public_url", &self.public_url)
             .field("log_format", &self.log_format)
+            .field("limits", &self.limits)
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<set>"),
@@ -263,6 +284,41 @@ impl Config {
             grace: seconds("PRESENCE_GRACE_SECS", 5, 1..=60)?,
         };
 
+        let count = |var: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
+            match get(var) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            var,
+                            format!(
+                                "not a whole number from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
+            }
+        };
+        let on_cloud_foundry = lookup("VCAP_APPLICATION").is_some();
+        let limits = Limits {
+            messages: Rate::per_second(
+                count("RATE_MESSAGES_PER_SEC", 10, 1..=10_000)?,
+                count("RATE_MESSAGES_BURST", 20, 1..=10_000)?,
+            ),
+            logins: {
+                let per_min = count("RATE_LOGINS_PER_MIN", 10, 1..=100_000)?;
+                Rate::per_minute(per_min, per_min)
+            },
+            sockets_per_user: count("MAX_SOCKETS_PER_USER", 20, 1..=10_000)?,
+            sockets: count("MAX_SOCKETS", 50_000, 1..=10_000_000)?,
+            proxy_hops: count("PROXY_HOPS", u32::from(on_cloud_foundry), 0..=8)? as usize,
+        };
+
         Ok(Self {
             host,
             port,
@@ -283,6 +339,7 @@ impl Config {
             drain,
             heartbeat,
             presence,
+            limits,
         })
     }
 }

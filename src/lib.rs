@@ -14,6 +14,7 @@ pub mod config;
 pub mod cookies;
 pub mod history;
 pub mod hub;
+pub mod limits;
 pub mod listener;
 pub mod logout;
 pub mod metrics;

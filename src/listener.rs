@@ -22,6 +22,19 @@ use tokio::{
 /// Queued bytes beyond which a write goes out before more is queued.
 const HIGH_WATER: usize = 16 * 1024;
 
+/// The address a connection came from (the nearest proxy's, behind one), as a request extension
+/// (`ConnectInfo<Peer>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ChatListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ChatListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// A TCP listener whose connections are [`Coalesced`] and have `TCP_NODELAY` set.
 pub struct ChatListener(TcpListener);
 

@@ -71,6 +71,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    what: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CommandLabel {
     command: &'static str,
 }
@@ -107,6 +112,14 @@ pub struct Metrics {
     pub presence_held: Gauge,
     /// 1 while the instance drains.
     pub draining: Gauge,
+    /// Refusals for going too fast: messages (per user), requests (per socket: joins, leaves,
+    /// history), logins (per address).
+    pub rate_limited_messages: Counter,
+    pub rate_limited_requests: Counter,
+    pub rate_limited_logins: Counter,
+    /// Sockets refused before the upgrade: the user has too many, or the instance is full.
+    pub sockets_refused_user_cap: Counter,
+    pub sockets_refused_full: Counter,
     redis_duration: Family<CommandLabel, Histogram, fn() -> Histogram>,
     redis_errors: Family<CommandLabel, Counter>,
     /// Round trip of a probe through this instance's own pub/sub subscription.
@@ -155,6 +168,33 @@ impl Metrics {
                 })
                 .clone()
         });
+
+        let limited = Family::<LimitLabel, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Refusals for going too fast, by what was limited",
+            limited.clone(),
+        );
+        let limited_for = |what| limited.get_or_create(&LimitLabel { what }).clone();
+        let (rate_limited_messages, rate_limited_requests, rate_limited_logins) = (
+            limited_for("message"),
+            limited_for("request"),
+            limited_for("login"),
+        );
+        let refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "sockets_refused",
+            "WebSocket upgrades refused for a cap, by cap",
+            refused.clone(),
+        );
+        let sockets_refused_user_cap = refused
+            .get_or_create(&ReasonLabel { reason: "user_cap" })
+            .clone();
+        let sockets_refused_full = refused
+            .get_or_create(&ReasonLabel {
+                reason: "instance_full",
+            })
+            .clone();
 
         let mut gauge = |name: &str, help: &str| {
             let g = Gauge::default();
@@ -217,6 +257,11 @@ impl Metrics {
             rooms_open,
             presence_held,
             draining,
+            rate_limited_messages,
+            rate_limited_requests,
+            rate_limited_logins,
+            sockets_refused_user_cap,
+            sockets_refused_full,
             redis_duration,
             redis_errors,
             pubsub_round_trip,

@@ -13,7 +13,8 @@
 //! session look-up.
 
 use crate::{
-    backend::Sessions, cookies, logout, origin, rotation, security, state::AppState, telemetry, ws,
+    backend::Sessions, cookies, limits, logout, origin, rotation, security, state::AppState,
+    telemetry, ws,
 };
 use app::{auth::InstanceName, shell, App};
 use axum::{
@@ -82,6 +83,10 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         .route("/readyz", get(ready))
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             context, shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::logins,
         ))
         .layer(middleware::from_fn_with_state(
             config.origins.clone(),

@@ -2,7 +2,7 @@
 //! shares (a socket's task holds a clone for its whole life, so its size counts per socket).
 
 use crate::{
-    backend::{Broker, Health},
+    backend::{Broker, Health, Limiter},
     config::Config,
     history::History,
     hub::Hub,
@@ -37,6 +37,10 @@ pub struct Shared {
     /// This instance's name, as users see it.
     pub instance: String,
     pub broker: Arc<dyn Broker>,
+    /// Rate-limit buckets, shared by every instance.
+    pub limiter: Arc<dyn Limiter>,
+    /// Sockets open on this instance, per user: the caps.
+    pub admission: crate::ws::Admission,
     /// Whether the backend can deliver right now (readiness).
     pub health: Health,
     pub hub: Hub,

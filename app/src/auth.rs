@@ -30,6 +30,9 @@ pub enum AuthError {
     /// `400`, never a `500`.
     #[error("The request was not understood: {0}")]
     BadRequest(String),
+    /// Too many logins from this address (`429`): try again in this many seconds.
+    #[error("Too many logins from your address. Please try again in {0} s.")]
+    RateLimited(u64),
     /// A body beyond the server's limit for a call (`413`).
     #[error("The request is too large.")]
     TooLarge,

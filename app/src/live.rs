@@ -29,8 +29,11 @@ pub mod state;
 #[cfg(feature = "hydrate")]
 mod browser;
 
-use crate::protocol::{ClientId, ClientMsg, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS};
+use crate::protocol::{
+    ClientId, ClientMsg, ErrorCode, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS,
+};
 use leptos::prelude::*;
+use outbox::RETRY_BASE_MS;
 use state::Chat;
 
 /// Where the connection stands.
@@ -228,6 +231,16 @@ impl Live {
             ServerMsg::Ack { client_id, .. } => self.chat.update(|chat| chat.acked(client_id)),
             // About one message: shown on that message only (retrying, or failed with the
             // reason), never in the banner, which a retrying outbox would otherwise flood.
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message,
+                client_id: Some(client_id),
+                retry_after_ms,
+                ..
+            } => self.chat.update(|chat| {
+                let wait = retry_after_ms.unwrap_or(RETRY_BASE_MS);
+                chat.slowed(client_id, &message, wait, now_ms)
+            }),
             ServerMsg::Error {
                 code,
                 message,

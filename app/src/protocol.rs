@@ -484,6 +484,9 @@ pub enum ErrorCode {
     Unavailable,
     /// This socket fell too far behind the room and is being closed; reconnect to catch up.
     Lagged,
+    /// Too many messages (from this user, on any socket or instance) or requests (on this
+    /// socket) in too short a time: nothing was done. Send it again after `retry_after_ms`.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -491,7 +494,10 @@ impl ErrorCode {
     /// refusals with backoff (re-sending is safe: the `client_id` makes it idempotent) and shows
     /// permanent ones to the user, who may retry or discard the message.
     pub fn is_transient(self) -> bool {
-        matches!(self, ErrorCode::Unavailable | ErrorCode::Lagged)
+        matches!(
+            self,
+            ErrorCode::Unavailable | ErrorCode::Lagged | ErrorCode::RateLimited
+        )
     }
 }
 
@@ -550,6 +556,9 @@ pub enum ServerMsg {
         /// The room a refused `join` named, or the room the problem concerns.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
+        /// With `rate_limited`: how long to wait before sending it again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     /// Messages after `after` and before `first` (all of them when `first` is absent) are no
     /// longer kept, so a resuming client cannot be given them. Sent before the replay.
@@ -573,6 +582,7 @@ impl ServerMsg {
             message: message.into(),
             client_id: None,
             room: None,
+            retry_after_ms: None,
         }
     }
 
@@ -583,6 +593,7 @@ impl ServerMsg {
             message: message.into(),
             client_id: None,
             room: Some(room),
+            retry_after_ms: None,
         }
     }
 
@@ -598,6 +609,24 @@ impl ServerMsg {
             message: message.into(),
             client_id,
             room: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A refusal for going too fast: the `send` that carried `client_id` (or, without one, a
+    /// request about `room`) may be sent again after `retry_after_ms`.
+    pub fn rate_limited(
+        message: impl Into<String>,
+        client_id: Option<ClientId>,
+        room: Option<RoomName>,
+        retry_after_ms: u64,
+    ) -> Self {
+        Self::Error {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            client_id,
+            room,
+            retry_after_ms: Some(retry_after_ms),
         }
     }
 

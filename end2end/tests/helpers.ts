@@ -35,22 +35,34 @@ export function uniqueTag(): string {
   return Math.random().toString(36).slice(2, 8);
 }
 
-/** Posts `n` messages to `room` over a socket of the page's own session, waiting for each ack. */
+/** Posts `n` messages to `room` over a socket of the page's own session, one after another, each
+ * once acknowledged; one the server slows down (`rate_limited`) goes again when it says. */
 export async function post(page: Page, room: string, n: number, prefix: string) {
   await page.evaluate(
     async ({ room, n, prefix }) => {
       const ws = new WebSocket(`${location.origin.replace("http", "ws")}/ws?room=${room}`);
       await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
-      let acked = 0;
-      const done = new Promise<void>((resolve) =>
-        ws.addEventListener("message", (event) => {
-          if (JSON.parse(event.data).type === "ack" && ++acked === n) resolve();
-        }),
-      );
+      // The answer to the send of `id`: its ack, or how long to wait before sending it again.
+      const answer = (id: string) =>
+        new Promise<number>((resolve) => {
+          const listen = (event: MessageEvent) => {
+            const frame = JSON.parse(event.data);
+            if (frame.client_id !== id) return;
+            ws.removeEventListener("message", listen);
+            resolve(frame.type === "ack" ? 0 : (frame.retry_after_ms ?? 1000));
+          };
+          ws.addEventListener("message", listen);
+        });
       for (let i = 1; i <= n; i++) {
-        ws.send(JSON.stringify({ type: "send", room, text: `${prefix} ${i}`, client_id: crypto.randomUUID() }));
+        const id = crypto.randomUUID();
+        for (;;) {
+          const answered = answer(id);
+          ws.send(JSON.stringify({ type: "send", room, text: `${prefix} ${i}`, client_id: id }));
+          const wait = await answered;
+          if (wait === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
       }
-      await done;
       ws.close();
     },
     { room, n, prefix },

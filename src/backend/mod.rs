@@ -19,6 +19,7 @@ pub use delivery::{Deliveries, Delivery};
 pub use health::Health;
 
 use crate::config::Config;
+use crate::limits::Rate;
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
@@ -141,6 +142,14 @@ pub trait PresenceStore: Send + Sync + 'static {
     async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError>;
 }
 
+/// Rate-limit buckets shared by every instance (see [`crate::limits`]).
+#[async_trait]
+pub trait Limiter: Send + Sync + 'static {
+    /// Takes a token from the bucket `key` (of shape `rate`): `Ok(None)` when there was one,
+    /// `Ok(Some(wait))` when the caller must wait that long first.
+    async fn take(&self, key: &str, rate: Rate) -> Result<Option<Duration>, BackendError>;
+}
+
 tokio::task_local! {
     static RETIRING: ();
 }
@@ -183,6 +192,7 @@ pub struct Backend {
     pub kind: &'static str,
     pub broker: Arc<dyn Broker>,
     pub presence: Arc<dyn PresenceStore>,
+    pub limiter: Arc<dyn Limiter>,
     pub sessions: Sessions,
     pub deliveries: Deliveries,
     pub health: Health,

@@ -13,8 +13,10 @@
 //! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
 //!   1003; a logout anywhere ends it with 4401.
 
+use super::admission::Ticket;
 use super::rooms::{Entered, Room, Rooms, MAX_ROOMS_PER_SOCKET};
 use super::transport::{close, feed, flush, is_too_big, send_msg, send_raw, SendFailed, Transport};
+use crate::limits::{LocalBucket, Rate};
 use crate::metrics::Closed;
 use crate::{
     hub::{Outgoing, RoomEvent},
@@ -41,6 +43,36 @@ const REPLAY_PAGE: usize = 500;
 /// Most room frames written with one flush: whatever is already waiting in the room's channel
 /// when one arrives, up to this many, goes out in one write.
 const BATCH: usize = 64;
+/// Joins, leaves and history requests one socket may make: 10 a second, 20 at once (enough to
+/// rejoin every open room after a reconnect).
+const REQUEST_RATE: Rate = Rate {
+    interval: Duration::from_millis(100),
+    burst: 20,
+};
+/// How fast one socket goes: its requests' bucket, and the message its others wait behind.
+struct Pace {
+    requests: LocalBucket,
+    held: Option<Held>,
+}
+
+/// A socket's message that was slowed down: the socket's other messages wait until it is sent
+/// again (or, from a client that never sends it again, [`HELD_AT_MOST`] past its wait).
+struct Held {
+    client_id: ClientId,
+    until_ms: u64,
+}
+
+const HELD_AT_MOST: Duration = Duration::from_secs(5);
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            requests: LocalBucket::new(REQUEST_RATE),
+            held: None,
+        }
+    }
+}
+
 /// A socket's typing signals for one room beyond one in this time are ignored.
 const TYPING_LIMIT: Duration = Duration::from_secs(1);
 /// After closing for an oversize frame, how long the socket stays open unread, so the client
@@ -54,6 +86,8 @@ pub struct Connection {
     room: RoomName,
     /// Set when the client is resuming that room: the last id it has.
     after: Option<MessageId>,
+    /// Its place under the socket caps, given back when the connection ends.
+    _ticket: Ticket,
 }
 
 /// Why a room could not be entered.
@@ -71,12 +105,19 @@ impl From<SendFailed> for NotEntered {
 }
 
 impl Connection {
-    pub fn new(state: AppState, user: User, room: RoomName, after: Option<MessageId>) -> Self {
+    pub fn new(
+        state: AppState,
+        user: User,
+        room: RoomName,
+        after: Option<MessageId>,
+        ticket: Ticket,
+    ) -> Self {
         Self {
             state,
             user,
             room,
             after,
+            _ticket: ticket,
         }
     }
 
@@ -191,6 +232,7 @@ impl Connection {
         // On shutdown each socket closes at its own random moment in the drain window, so the
         // reconnects reach the other instances spread out instead of all at once.
         let mut close_at: Option<Instant> = None;
+        let mut pace = Pace::default();
 
         loop {
             tokio::select! {
@@ -213,7 +255,7 @@ impl Connection {
                 }
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if self.handle_text(socket, rooms, &text).await.is_err() {
+                        if self.handle_text(socket, rooms, &mut pace, &text).await.is_err() {
                             return Closed::WriteFailed;
                         }
                     }
@@ -382,6 +424,7 @@ impl Connection {
         &self,
         socket: &mut T,
         rooms: &mut Rooms,
+        pace: &mut Pace,
         text: &str,
     ) -> Result<(), SendFailed> {
         if text.len() > MAX_FRAME_BYTES {
@@ -395,7 +438,26 @@ impl Connection {
             );
             return send_msg(socket, &refusal).await;
         }
-        let reply = match serde_json::from_str::<ClientMsg>(text) {
+        let frame = serde_json::from_str::<ClientMsg>(text);
+        // Requests that cost reads and subscriptions are limited per socket.
+        if let Ok(
+            ClientMsg::Join { room, .. }
+            | ClientMsg::Leave { room }
+            | ClientMsg::History { room, .. },
+        ) = &frame
+        {
+            if let Err(limited) = pace.requests.take(crate::clock::unix_ms()) {
+                self.state.metrics.rate_limited_requests.inc();
+                let refusal = ServerMsg::rate_limited(
+                    "Too many requests on this connection; try again shortly.",
+                    None,
+                    Some(room.clone()),
+                    limited.retry_after_ms(),
+                );
+                return send_msg(socket, &refusal).await;
+            }
+        }
+        let reply = match frame {
             Ok(ClientMsg::Send {
                 room,
                 text,
@@ -405,7 +467,7 @@ impl Connection {
                 if let Some(joined) = rooms.find(&room) {
                     joined.typed_at = None;
                 }
-                self.say(rooms, room, text, client_id).await
+                self.say(rooms, pace, room, text, client_id).await
             }
             Ok(ClientMsg::Join { room, after }) => {
                 return Box::pin(self.join(socket, rooms, room, after)).await
@@ -434,6 +496,7 @@ impl Connection {
     async fn say(
         &self,
         rooms: &Rooms,
+        pace: &mut Pace,
         room: RoomName,
         text: String,
         client_id: ClientId,
@@ -451,6 +514,19 @@ impl Connection {
             Ok(said) => said,
             Err(e) => return refuse(ErrorCode::InvalidText, format!("Not sent: {e}.")),
         };
+        if let Some(ms) = self.over_message_rate(pace, client_id).await {
+            metrics.messages_refused.inc();
+            metrics.rate_limited_messages.inc();
+            return ServerMsg::rate_limited(
+                format!(
+                    "You are sending too fast; this one goes out in {:.1} s.",
+                    ms as f64 / 1000.0
+                ),
+                Some(client_id),
+                None,
+                ms,
+            );
+        }
         let draft = Draft {
             user: self.user.clone(),
             text: said.text,
@@ -477,6 +553,50 @@ impl Connection {
                     "Not sent: the chat backend is unavailable. Retrying…",
                     Some(client_id),
                 )
+            }
+        }
+    }
+
+    /// Takes a token from the user's message bucket (shared by all their sockets and
+    /// instances). Returns how long to wait when there was none. If the limiter cannot be
+    /// reached the message goes through: storing it needs the same backend, and will say so.
+    ///
+    /// Once a message of the socket was slowed down, the socket's other messages are refused too
+    /// (without asking the limiter) until that one comes again: a client that sent several at
+    /// once gets them all back to send again in order, and a later one is never stored before
+    /// an earlier one. Returns the wait in milliseconds.
+    async fn over_message_rate(&self, pace: &mut Pace, client_id: ClientId) -> Option<u64> {
+        let now = crate::clock::unix_ms();
+        if let Some(held) = pace.held.take() {
+            let expired = now
+                > held
+                    .until_ms
+                    .saturating_add(HELD_AT_MOST.as_millis() as u64);
+            if held.client_id != client_id && !expired {
+                let wait = held.until_ms.saturating_sub(now).max(1);
+                pace.held = Some(held);
+                return Some(wait);
+            }
+        }
+        let key = format!("message:{}", self.user.id);
+        match self
+            .state
+            .limiter
+            .take(&key, self.state.config.limits.messages)
+            .await
+        {
+            Ok(None) => None,
+            Ok(Some(wait)) => {
+                let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+                pace.held = Some(Held {
+                    client_id,
+                    until_ms: now + ms,
+                });
+                Some(ms)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; not limiting");
+                None
             }
         }
     }

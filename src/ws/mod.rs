@@ -4,12 +4,14 @@
 //! the answer is `401` and no upgrade happens. A cross-site page cannot open a socket with the
 //! user's cookie: the `Origin` must be the page's own or one of `ALLOWED_ORIGINS`.
 
+mod admission;
 mod connection;
 mod rooms;
 #[cfg(test)]
 mod tests;
 mod transport;
 
+pub use admission::{Admission, Refusal, Ticket};
 pub use connection::{Connection, HISTORY_ON_JOIN};
 pub use transport::Transport;
 
@@ -86,7 +88,27 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let connection = Connection::new(state.clone(), user, room, after);
+    let limits = state.config.limits;
+    let ticket = match state
+        .admission
+        .admit(user.id, limits.sockets_per_user, limits.sockets)
+    {
+        Ok(ticket) => ticket,
+        Err(Refusal::UserCap) => {
+            state.metrics.sockets_refused_user_cap.inc();
+            let why = format!(
+                "you have {} connections open here already; close some tabs",
+                limits.sockets_per_user
+            );
+            return (StatusCode::TOO_MANY_REQUESTS, why).into_response();
+        }
+        Err(Refusal::Full) => {
+            state.metrics.sockets_refused_full.inc();
+            tracing::warn!(cap = limits.sockets, "instance full: refusing a socket");
+            return (StatusCode::SERVICE_UNAVAILABLE, "this instance is full").into_response();
+        }
+    };
+    let connection = Connection::new(state.clone(), user, room, after, ticket);
     let tracker = state.sockets.clone();
     upgrade
         // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket

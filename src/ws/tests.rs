@@ -156,6 +156,8 @@ fn state() -> (AppState, Deliveries) {
         notices,
         presence,
         broker: backend.broker,
+        limiter: backend.limiter,
+        admission: crate::ws::Admission::default(),
         health: backend.health,
         hub,
         leptos: leptos::config::LeptosOptions::builder()
@@ -176,7 +178,8 @@ fn pump(state: &AppState, deliveries: Deliveries) {
 fn connect(state: &AppState, who: &User) -> Client {
     let (to_server, incoming) = mpsc::unbounded_channel();
     let (outgoing, from_server) = mpsc::unbounded_channel();
-    let connection = Connection::new(state.clone(), who.clone(), RoomName::lobby(), None);
+    let ticket = state.admission.admit(who.id, u32::MAX, u32::MAX).unwrap();
+    let connection = Connection::new(state.clone(), who.clone(), RoomName::lobby(), None, ticket);
     tokio::spawn(connection.run(ServerEnd { incoming, outgoing }));
     Client {
         to_server,

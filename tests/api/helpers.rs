@@ -164,6 +164,11 @@ impl Instance {
             .env("PORT", "0")
             .env("INSTANCE_ID", name)
             .env("RUST_LOG", "info")
+            // Every test logs in from 127.0.0.1, and some send fast: limits a test does not set
+            // are out of its way (`limits.rs` sets its own).
+            .env("RATE_LOGINS_PER_MIN", "100000")
+            .env("RATE_MESSAGES_PER_SEC", "10000")
+            .env("RATE_MESSAGES_BURST", "10000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -63,6 +63,7 @@ macro_rules! both {
 
 mod faults;
 mod hostile;
+mod limits;
 mod loadgen;
 mod metrics;
 mod paging;

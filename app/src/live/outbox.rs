@@ -38,9 +38,10 @@ pub enum State {
     /// Sent on the current connection and not answered yet, or waiting for a connection to be
     /// sent on.
     Sending,
-    /// Refused for a transient reason (the backend was unavailable); sent again at `next_at_ms`.
+    /// Refused for a transient reason (the backend was unavailable, or the user sent too fast),
+    /// or waiting behind a message that was; sent again at `next_at_ms`.
     Retrying {
-        /// Transient refusals so far, 1 after the first.
+        /// Failures so far (0 when only slowed down or waiting), 1 after the first.
         attempt: u32,
         next_at_ms: u64,
         /// The server's message with the last refusal.
@@ -99,19 +100,37 @@ impl Outbox {
     }
 
     /// Adds a message the user just wrote and returns its frame, to send now if connected (else
-    /// [`Outbox::on_reconnect`] returns it). Ids are random, so a repeated id is a caller bug; it
-    /// keeps the first entry rather than showing the message twice.
-    pub fn push(&mut self, client_id: ClientId, text: String) -> ClientMsg {
+    /// [`Outbox::on_reconnect`] returns it). While earlier messages wait for a retry, it waits
+    /// with them (and goes out after them): the user's messages are stored in the order written.
+    /// Ids are random, so a repeated id is a caller bug; it keeps the first entry rather than
+    /// showing the message twice.
+    pub fn push(&mut self, client_id: ClientId, text: String) -> Option<ClientMsg> {
         if let Some(entry) = self.get(client_id) {
-            return entry.frame(&self.room);
+            return Some(entry.frame(&self.room));
         }
+        let waiting = self
+            .entries
+            .iter()
+            .filter_map(|e| match e.state {
+                State::Retrying { next_at_ms, .. } => Some(next_at_ms),
+                _ => None,
+            })
+            .max();
+        let state = match waiting {
+            Some(next_at_ms) => State::Retrying {
+                attempt: 0,
+                next_at_ms,
+                reason: "Waiting for the messages before it.".to_owned(),
+            },
+            None => State::Sending,
+        };
         let entry = Entry {
             client_id,
             text,
-            state: State::Sending,
+            state,
             refusals: 0,
         };
-        let frame = entry.frame(&self.room);
+        let frame = (entry.state == State::Sending).then(|| entry.frame(&self.room));
         self.entries.push(entry);
         frame
     }
@@ -161,31 +180,55 @@ impl Outbox {
         Some(entry.state.clone())
     }
 
-    /// The retries that are due at `now_ms`: they become `Sending` and their frames are
-    /// returned, to send now. Call only while connected (after `hello`).
-    pub fn due(&mut self, now_ms: u64) -> Vec<ClientMsg> {
-        let room = &self.room;
-        self.entries
+    /// The server said the message sent with `client_id` came too fast (`rate_limited`): it is
+    /// sent again after `retry_after_ms`. Not a failure: however long a burst the user wrote,
+    /// every message goes out, in order, at the rate the server allows.
+    pub fn slowed(
+        &mut self,
+        client_id: ClientId,
+        message: &str,
+        retry_after_ms: u64,
+        now_ms: u64,
+    ) -> Option<State> {
+        let entry = self
+            .entries
             .iter_mut()
-            .filter(
-                |e| matches!(e.state, State::Retrying { next_at_ms, .. } if next_at_ms <= now_ms),
-            )
-            .map(|e| {
-                e.state = State::Sending;
-                e.frame(room)
-            })
-            .collect()
+            .find(|e| e.client_id == client_id && e.state == State::Sending)?;
+        entry.state = State::Retrying {
+            attempt: entry.refusals,
+            next_at_ms: now_ms.saturating_add(retry_after_ms.max(1)),
+            reason: message.to_owned(),
+        };
+        Some(entry.state.clone())
     }
 
-    /// When the next retry is due, if any is scheduled: the socket task wakes up then.
+    /// The retries that are due at `now_ms`: they become `Sending` and their frames are
+    /// returned, to send now, in the outbox's order. A retry that is not due holds back the ones
+    /// after it (even if they are), so the user's messages are never stored out of order. Call
+    /// only while connected (after `hello`).
+    pub fn due(&mut self, now_ms: u64) -> Vec<ClientMsg> {
+        let room = &self.room;
+        let mut frames = Vec::new();
+        for entry in &mut self.entries {
+            match entry.state {
+                State::Retrying { next_at_ms, .. } if next_at_ms <= now_ms => {
+                    entry.state = State::Sending;
+                    frames.push(entry.frame(room));
+                }
+                State::Retrying { .. } => break,
+                State::Sending | State::Failed { .. } => {}
+            }
+        }
+        frames
+    }
+
+    /// When the next retry is due, if any is scheduled: the socket task wakes up then. That is
+    /// the first waiting message's time, since the ones after it go only after it.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.entries
-            .iter()
-            .filter_map(|e| match e.state {
-                State::Retrying { next_at_ms, .. } => Some(next_at_ms),
-                _ => None,
-            })
-            .min()
+        self.entries.iter().find_map(|e| match e.state {
+            State::Retrying { next_at_ms, .. } => Some(next_at_ms),
+            _ => None,
+        })
     }
 
     /// A new connection said `hello`: what to send on it. Everything `Sending` (it may never have
@@ -193,18 +236,30 @@ impl Outbox {
     /// retries not yet due wait for their time, and failed messages wait for the user.
     pub fn on_reconnect(&mut self, now_ms: u64) -> Vec<ClientMsg> {
         let room = &self.room;
-        self.entries
-            .iter_mut()
-            .filter(|e| match e.state {
-                State::Sending => true,
-                State::Retrying { next_at_ms, .. } => next_at_ms <= now_ms,
-                State::Failed { .. } => false,
-            })
-            .map(|e| {
-                e.state = State::Sending;
-                e.frame(room)
-            })
-            .collect()
+        let mut frames = Vec::new();
+        // A retry not due yet holds back everything after it, in-flight messages included.
+        let mut held_until = None;
+        for entry in &mut self.entries {
+            match (&entry.state, held_until) {
+                (State::Failed { .. }, _) => {}
+                (State::Retrying { next_at_ms, .. }, None) if *next_at_ms > now_ms => {
+                    held_until = Some(*next_at_ms);
+                }
+                (State::Retrying { .. }, Some(_)) => {}
+                (State::Sending, Some(until)) => {
+                    entry.state = State::Retrying {
+                        attempt: entry.refusals,
+                        next_at_ms: until,
+                        reason: "Waiting for the messages before it.".to_owned(),
+                    };
+                }
+                (State::Sending | State::Retrying { .. }, None) => {
+                    entry.state = State::Sending;
+                    frames.push(entry.frame(room));
+                }
+            }
+        }
+        frames
     }
 
     /// The user asked to send a failed message again: it is `Sending` with a fresh count of
@@ -262,16 +317,50 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_the_server_slows_down_goes_out_whole_and_in_order() {
+        let mut outbox = Outbox::new(RoomName::lobby());
+        for n in 1..=3 {
+            assert!(outbox.push(id(n), format!("m{n}")).is_some());
+        }
+        // The server stored the first and slowed the other two down.
+        outbox.acked(id(1));
+        outbox.slowed(id(2), "too fast", 100, 1_000);
+        outbox.slowed(id(3), "too fast", 100, 1_000);
+        // What the user writes meanwhile waits behind them, not counted as a failure.
+        assert_eq!(outbox.push(id(4), "m4".to_owned()), None);
+        assert!(matches!(
+            state_of(&outbox, 4),
+            State::Retrying {
+                attempt: 0,
+                next_at_ms: 1_100,
+                ..
+            }
+        ));
+        assert!(outbox.due(1_099).is_empty());
+        assert_eq!(ids(&outbox.due(1_100)), vec![id(2), id(3), id(4)]);
+        // Slowed down again and again: still never failed.
+        for round in 0..(MAX_ATTEMPTS as u64 + 2) {
+            let now = 2_000 + round * 100;
+            outbox.slowed(id(2), "too fast", 100, now);
+            assert!(matches!(
+                state_of(&outbox, 2),
+                State::Retrying { attempt: 0, .. }
+            ));
+            outbox.due(now + 100);
+        }
+    }
+
+    #[test]
     fn a_pushed_message_is_sending_and_its_frame_names_room_and_id() {
         let mut outbox = Outbox::new(RoomName::lobby());
         let frame = outbox.push(id(1), "hi".to_owned());
         assert_eq!(
             frame,
-            ClientMsg::Send {
+            Some(ClientMsg::Send {
                 room: RoomName::lobby(),
                 text: "hi".to_owned(),
                 client_id: id(1),
-            }
+            })
         );
         assert_eq!(state(&outbox, 1), Some(State::Sending));
         assert_eq!(outbox.next_deadline(), None);
@@ -355,13 +444,27 @@ mod tests {
     }
 
     #[test]
-    fn the_next_deadline_is_the_earliest_retry() {
+    fn a_later_retry_waits_for_an_earlier_one() {
         let mut outbox = outbox_with(3);
         outbox.refused(id(1), ErrorCode::Unavailable, "x", 5_000);
         outbox.refused(id(2), ErrorCode::Unavailable, "x", 1_000);
-        assert_eq!(outbox.next_deadline(), Some(2_000));
-        assert_eq!(ids(&outbox.due(2_000)), vec![id(2)]);
+        // The second is due first, but goes only after the first: order is kept.
         assert_eq!(outbox.next_deadline(), Some(6_000));
+        assert!(outbox.due(2_000).is_empty());
+        assert_eq!(ids(&outbox.due(6_000)), vec![id(1), id(2)]);
+        assert_eq!(outbox.next_deadline(), None);
+        // On a reconnect too; and what was in flight behind a waiting one waits with it.
+        let mut outbox = outbox_with(3);
+        outbox.refused(id(1), ErrorCode::Unavailable, "x", 5_000);
+        assert_eq!(ids(&outbox.on_reconnect(1_000)), Vec::<ClientId>::new());
+        assert!(matches!(
+            state_of(&outbox, 3),
+            State::Retrying {
+                next_at_ms: 6_000,
+                ..
+            }
+        ));
+        assert_eq!(ids(&outbox.due(6_000)), vec![id(1), id(2), id(3)]);
     }
 
     #[test]

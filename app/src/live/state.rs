@@ -308,6 +308,14 @@ impl Chat {
         }
     }
 
+    /// The server said the message sent with `client_id` came too fast: it goes again later.
+    pub fn slowed(&mut self, client_id: ClientId, message: &str, retry_after_ms: u64, now_ms: u64) {
+        if let Some(room) = self.room_of(client_id) {
+            room.outbox
+                .slowed(client_id, message, retry_after_ms, now_ms);
+        }
+    }
+
     /// The server refused the message sent with `client_id`.
     pub fn refused(&mut self, client_id: ClientId, code: ErrorCode, message: &str, now_ms: u64) {
         if let Some(room) = self.room_of(client_id) {
@@ -381,7 +389,7 @@ impl Chat {
     pub fn push(&mut self, client_id: ClientId, text: String) -> Option<ClientMsg> {
         let current = self.current;
         let room = &mut self.rooms[current];
-        let frame = room.outbox.push(client_id, text);
+        let frame = room.outbox.push(client_id, text)?;
         room.joined.then_some(frame)
     }
 

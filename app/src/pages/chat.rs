@@ -814,6 +814,16 @@ fn OutboxRow(entry: Entry, live: Live) -> impl IntoView {
             </div>
         }
         .into_any(),
+        // Slowed down (or behind one that was): waiting its turn, not failing.
+        State::Retrying {
+            attempt: 0, reason, ..
+        } => view! {
+            <div class="msg mine pending waiting" data-testid="pending" title=reason>
+                <span class="text">{entry.text}</span>
+                <span class="at">"waiting…"</span>
+            </div>
+        }
+        .into_any(),
         State::Retrying {
             attempt, reason, ..
         } => view! {

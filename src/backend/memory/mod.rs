@@ -2,7 +2,10 @@
 //! so the same tests pass against both; nothing survives a restart and nothing is shared between
 //! instances.
 
+mod limits;
 mod sessions;
+
+pub use limits::MemoryLimiter;
 
 pub use sessions::MemorySessionStore;
 
@@ -29,6 +32,7 @@ pub fn start(config: &Config) -> Backend {
         kind: "memory",
         presence: broker.clone(),
         broker,
+        limiter: Arc::new(MemoryLimiter::default()),
         sessions: Sessions(Arc::new(MemorySessionStore::new(config.session_grace))),
         deliveries,
         health: Health::always(),

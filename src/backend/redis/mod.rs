@@ -5,6 +5,7 @@
 //! [`subscriber`] task.
 
 mod broker;
+mod limits;
 mod presence;
 mod sessions;
 mod subscriber;
@@ -106,6 +107,11 @@ impl Keys {
         format!("{}session:{id}", self.prefix)
     }
 
+    /// A rate-limit bucket (`message:<user>`, `login:<address>`...).
+    pub fn rate(&self, bucket: &str) -> String {
+        format!("{}rate:{bucket}", self.prefix)
+    }
+
     /// Where a rotated-away session id lives out its grace period.
     pub fn retired_session(&self, id: &tower_sessions::session::Id) -> String {
         format!("{}retired:{id}", self.prefix)
@@ -166,6 +172,7 @@ pub async fn connect(
             keys.clone(),
             instance.to_owned(),
         )),
+        limiter: Arc::new(limits::RedisLimiter::new(commands.clone(), keys.clone())),
         sessions: Sessions(Arc::new(RedisSessionStore::new(
             commands,
             keys,

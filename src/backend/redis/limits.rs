@@ -1,0 +1,35 @@
+//! Rate-limit buckets in Redis, shared by every instance: one key per bucket, taken from by one
+//! script call (`rate.lua`, the same GCRA step as `crate::limits::take`).
+
+use super::{Keys, Timed};
+use crate::backend::{BackendError, Limiter};
+use crate::limits::Rate;
+use async_trait::async_trait;
+use redis::Script;
+use std::{sync::LazyLock, time::Duration};
+
+static RATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("rate.lua")));
+
+pub struct RedisLimiter {
+    conn: Timed,
+    keys: Keys,
+}
+
+impl RedisLimiter {
+    pub fn new(conn: Timed, keys: Keys) -> Self {
+        Self { conn, keys }
+    }
+}
+
+#[async_trait]
+impl Limiter for RedisLimiter {
+    async fn take(&self, key: &str, rate: Rate) -> Result<Option<Duration>, BackendError> {
+        let wait: u64 = RATE
+            .key(self.keys.rate(key))
+            .arg(rate.interval_ms())
+            .arg(rate.burst)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+    }
+}
