@@ -63,7 +63,7 @@ start_instance() {
   alive "app-$i" && die "instance $i is already running"
   [ -x "$bin" ] || die "no server binary at $bin: run scripts/build.sh --release first"
   HOST=127.0.0.1 PORT="$port" INSTANCE_ID="app-$i" REDIS_URL="redis://127.0.0.1:$redis_port" \
-    LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG="${RUST_LOG:-info}" \
+    LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG="${RUST_LOG:-info}" PROXY_HOPS="${PROXY_HOPS:-1}" \
     "$bin" >>"$dir/app-$i.log" 2>&1 &
   echo $! >"$dir/app-$i.pid"
   wait_until "curl -fs http://127.0.0.1:$port/readyz" 20 || die "instance $i did not become ready (see $dir/app-$i.log)"
@@ -82,6 +82,8 @@ global
 defaults
     mode http
     option http-server-close
+    # Like the CF router: the client's address goes to the app in X-Forwarded-For (PROXY_HOPS=1).
+    option forwardfor
     timeout connect 2s
     timeout client 60s
     timeout server 60s

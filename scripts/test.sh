@@ -26,6 +26,10 @@ cargo build -p loadgen
 rust_status=0
 cargo test -p switchboard -p app -p loadgen 2>&1 | tee "$logs/cargo.txt" || rust_status=$?
 
+step "fuzz targets (libFuzzer: client frames, the socket's query string; ${FUZZ_SECS:-10} s each)"
+fuzz_status=0
+scripts/fuzz.sh || fuzz_status=$?
+
 step "browser tests (Playwright, Chromium, HAProxy + 3 instances + Redis)"
 e2e_status=0
 (cd end2end && SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
@@ -44,5 +48,6 @@ echo
 echo "finished in ${SECONDS}s"
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "playwright: $e2e_passed passed, $e2e_failed failed"
+echo "fuzzing: $([ "$fuzz_status" -eq 0 ] && echo "no crash" || echo "FAILED")"
 echo "total: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
-[ "$rust_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$e2e_failed" -eq 0 ] && [ "$rust_failed" -eq 0 ]
+[ "$rust_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$e2e_failed" -eq 0 ] && [ "$rust_failed" -eq 0 ]

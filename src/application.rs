@@ -62,7 +62,7 @@ impl Application {
         let instance = config
             .instance_id
             .clone()
-            .unwrap_or_else(|| default_instance(addr));
+            .unwrap_or_else(|| default_instance(&config.hostname, addr));
 
         let metrics = Metrics::new(
             &instance,
@@ -113,13 +113,15 @@ impl Application {
         }
 
         let leptos = LeptosOptions::builder()
-            .output_name(
-                std::env::var("LEPTOS_OUTPUT_NAME").unwrap_or_else(|_| "switchboard".to_owned()),
-            )
+            .output_name(config.output_name.clone())
             .site_root(config.site_root.clone())
             .site_pkg_dir("pkg")
             .site_addr(addr)
-            .env(leptos_env())
+            .env(if config.leptos_dev {
+                Env::DEV
+            } else {
+                Env::PROD
+            })
             .build();
 
         let state = AppState::new(Shared {
@@ -217,14 +219,6 @@ impl Application {
     }
 }
 
-fn default_instance(addr: SocketAddr) -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
-    format!("{host}:{}", addr.port())
-}
-
-fn leptos_env() -> Env {
-    match std::env::var("LEPTOS_ENV").map(|v| v.to_ascii_lowercase()) {
-        Ok(v) if v == "dev" || v == "development" => Env::DEV,
-        _ => Env::PROD,
-    }
+fn default_instance(hostname: &str, addr: SocketAddr) -> String {
+    format!("{hostname}:{}", addr.port())
 }

@@ -49,6 +49,14 @@ pub struct Config {
     /// and `ALLOWED_ORIGINS` (comma-separated origins, or `*`). See [`crate::origin`].
     pub origins: Arc<Origins>,
     pub limits: Limits,
+    /// The built bundle's name in `pkg/` (`LEPTOS_OUTPUT_NAME`, default `switchboard`; set by
+    /// cargo-leptos).
+    pub output_name: String,
+    /// Leptos' development mode (`LEPTOS_ENV=dev`: live reload with `cargo leptos watch`).
+    pub leptos_dev: bool,
+    /// This machine's name (`HOSTNAME`, default `localhost`): with the port, the instance's
+    /// name when neither `INSTANCE_ID` nor `CF_INSTANCE_INDEX` is set.
+    pub hostname: String,
     /// How log lines are written (`LOG_FORMAT`: `text`, the default, or `json`).
     pub log_format: crate::telemetry::LogFormat,
     /// When set, `GET /metrics` needs `Authorization: Bearer <this>` (`METRICS_TOKEN`).
@@ -121,6 +129,9 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("log_format", &self.log_format)
             .field("limits", &self.limits)
+            .field("output_name", &self.output_name)
+            .field("leptos_dev", &self.leptos_dev)
+            .field("hostname", &self.hostname)
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<set>"),
@@ -179,6 +190,16 @@ impl Config {
         };
 
         let instance_id = get("INSTANCE_ID").or_else(|| get("CF_INSTANCE_INDEX"));
+        // The in-memory backend cannot be shared: several Cloud Foundry instances on it would
+        // silently split the users into separate chats. The second and later refuse to start.
+        let cf_index = get("CF_INSTANCE_INDEX").and_then(|i| i.trim().parse::<u32>().ok());
+        if redis.is_none() && lookup("VCAP_APPLICATION").is_some() && cf_index.unwrap_or(0) > 0 {
+            return Err(bad(
+                "VCAP_SERVICES",
+                "no Redis service is bound, and the in-memory backend serves one instance only: \
+                 bind a Redis service (see docs/deploy.md) or scale to 1 instance",
+            ));
+        }
 
         let session_cookie = parse("SESSION_COOKIE", "JSESSIONID")?;
         if !session_cookie
@@ -331,6 +352,12 @@ impl Config {
             origins: Arc::new(Origins::new(allowed_origins, public_url.as_ref())),
             metrics_token: get("METRICS_TOKEN"),
             log_format,
+            output_name: parse("LEPTOS_OUTPUT_NAME", "switchboard")?,
+            leptos_dev: matches!(
+                get("LEPTOS_ENV").map(|v| v.to_ascii_lowercase()).as_deref(),
+                Some("dev" | "development")
+            ),
+            hostname: parse("HOSTNAME", "localhost")?,
             public_url,
             site_root: parse("LEPTOS_SITE_ROOT", "target/site")?,
             history_max,
@@ -429,6 +456,38 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn several_cloud_foundry_instances_need_redis() {
+        let cf = [("VCAP_APPLICATION", "{}"), ("CF_INSTANCE_INDEX", "1")];
+        assert_eq!(config(&cf).unwrap_err().var, "VCAP_SERVICES");
+        assert!(config(&[("VCAP_APPLICATION", "{}"), ("CF_INSTANCE_INDEX", "0")]).is_ok());
+        let with_redis = [cf[0], cf[1], ("REDIS_URL", "redis://127.0.0.1:6379")];
+        assert!(config(&with_redis).is_ok());
+        // On Cloud Foundry the router is a proxy in front.
+        assert_eq!(config(&cf[..1]).unwrap().limits.proxy_hops, 1);
+        assert_eq!(config(&[]).unwrap().limits.proxy_hops, 0);
+    }
+
+    #[test]
+    fn limits_and_formats_are_checked() {
+        assert_eq!(
+            config(&[("RATE_MESSAGES_PER_SEC", "0")]).unwrap_err().var,
+            "RATE_MESSAGES_PER_SEC"
+        );
+        assert_eq!(
+            config(&[("LOG_FORMAT", "xml")]).unwrap_err().var,
+            "LOG_FORMAT"
+        );
+        assert_eq!(
+            config(&[("PUBLIC_URL", "not a url")]).unwrap_err().var,
+            "PUBLIC_URL"
+        );
+        let limits = config(&[("RATE_MESSAGES_PER_SEC", "5"), ("RATE_MESSAGES_BURST", "7")])
+            .unwrap()
+            .limits;
+        assert_eq!(limits.messages, crate::limits::Rate::per_second(5, 7));
     }
 
     #[test]

@@ -234,7 +234,7 @@ impl Metrics {
             "The running build",
             Info::new(vec![
                 ("version", env!("CARGO_PKG_VERSION").to_owned()),
-                ("instance", instance.to_owned()),
+                ("instance_id", instance.to_owned()),
                 ("backend", backend.to_owned()),
             ]),
         );

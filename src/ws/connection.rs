@@ -14,7 +14,7 @@
 //!   1003; a logout anywhere ends it with 4401.
 
 use super::admission::Ticket;
-use super::rooms::{Entered, Room, Rooms, MAX_ROOMS_PER_SOCKET};
+use super::rooms::{take_newer, Entered, Room, Rooms, MAX_ROOMS_PER_SOCKET};
 use super::transport::{close, feed, flush, is_too_big, send_msg, send_raw, SendFailed, Transport};
 use crate::limits::{LocalBucket, Rate};
 use crate::metrics::Closed;
@@ -713,8 +713,7 @@ async fn write_burst<T: Transport>(
     let mut next = Some(first);
     let mut taken = 0;
     while let Some(outgoing) = next.take() {
-        if room.last_sent.is_none_or(|last| outgoing.id > last) {
-            room.last_sent = Some(outgoing.id);
+        if take_newer(&mut room.last_sent, outgoing.id) {
             feed(socket, Message::Text(outgoing.frame.clone())).await?;
             queued += 1;
         }

@@ -16,16 +16,14 @@ pub use connection::{Connection, HISTORY_ON_JOIN};
 pub use transport::Transport;
 
 use crate::state::AppState;
-use app::protocol::{MessageId, RoomName};
 use axum::{
     extract::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
-        Query, State,
+        RawQuery, State,
     },
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
 use tower_sessions::Session;
 
 /// Largest frame the WebSocket layer accepts at all. Frames between
@@ -41,18 +39,11 @@ const READ_BUFFER: usize = 512;
 /// its largest burst's capacity for the life of the socket.
 const WRITE_BUFFER: usize = 0;
 
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    room: Option<String>,
-    /// Resume: the last message id the client has; it gets everything after it.
-    after: Option<String>,
-}
-
-#[tracing::instrument(name = "ws_upgrade", skip_all, fields(room = query.room.as_deref()))]
+#[tracing::instrument(name = "ws_upgrade", skip_all)]
 pub async fn upgrade(
     State(state): State<AppState>,
     session: Session,
-    Query(query): Query<WsQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -74,16 +65,11 @@ pub async fn upgrade(
     if !state.config.origins.allow(&headers) {
         return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
     }
-    let room = match query.room.as_deref().map(RoomName::parse) {
-        None => RoomName::lobby(),
-        Some(Ok(room)) => room,
-        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("room: {e}")).into_response(),
-    };
-    let after = match query.after.as_deref().map(str::parse::<MessageId>) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("after: {e}")).into_response(),
-    };
+    let (room, after) =
+        match app::protocol::parse_socket_query(query.as_deref().unwrap_or_default()) {
+            Ok(asked) => asked,
+            Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+        };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),

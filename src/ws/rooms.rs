@@ -46,6 +46,18 @@ impl Feed {
     }
 }
 
+/// Whether a room's message `id` goes out on the socket, given the newest id it sent from the
+/// room (moved on if so). A socket joins a room's live feed *before* reading its history, so the
+/// two overlap: what the catch-up already sent comes again live, and is dropped here. Each id
+/// goes out once, in order.
+pub fn take_newer(last_sent: &mut Option<MessageId>, id: MessageId) -> bool {
+    if last_sent.is_some_and(|last| id <= last) {
+        return false;
+    }
+    *last_sent = Some(id);
+    true
+}
+
 /// A room joined on this instance and caught up, ready to be one of the socket's rooms.
 pub struct Entered {
     pub membership: Membership,
@@ -165,5 +177,66 @@ impl Rooms {
             return Poll::Ready((index, event));
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_newer;
+    use app::protocol::MessageId;
+    use proptest::prelude::*;
+
+    fn id(n: u64) -> MessageId {
+        MessageId { ms: n, seq: 0 }
+    }
+
+    proptest! {
+        /// The hand-over: a client that has everything up to `after` resumes. The socket joins
+        /// the live feed at `joined` (everything stored from then on arrives live), then reads
+        /// the history after `after` up to `read_to` (which reaches at least `joined - 1`: the
+        /// read starts after the join). Then, any number of times, the feed is interrupted and
+        /// the socket reads again from what it sent. Whatever the overlaps, the client gets
+        /// every id after `after` exactly once, in order.
+        #[test]
+        fn the_hand_over_sends_every_id_once_in_order(
+            after in 0u64..50,
+            joined_after in 0u64..50,
+            read_more in 0u64..50,
+            tail in 0u64..50,
+            interruptions in proptest::collection::vec((0u64..30, 0u64..30), 0..4),
+        ) {
+            let joined = after + 1 + joined_after;
+            let read_to = joined - 1 + read_more;
+            let mut newest = read_to + tail;
+            let mut last_sent = Some(id(after));
+            let mut out = Vec::new();
+            // The catch-up: history after `after`, up to `read_to`.
+            for n in after + 1..=read_to {
+                if take_newer(&mut last_sent, id(n)) { out.push(n); }
+            }
+            // The live feed from the join on.
+            let mut live_from = joined;
+            for (lost, reread) in interruptions {
+                // Live up to some point, then an interruption loses `lost` live ones...
+                let delivered_to = (live_from + reread).min(newest);
+                for n in live_from..=delivered_to {
+                    if take_newer(&mut last_sent, id(n)) { out.push(n); }
+                }
+                // ...the feed comes back (joined again), and the backfill reads from what was
+                // sent, up to the present and past where the feed resumed.
+                let resumed = delivered_to + 1 + lost;
+                newest = newest.max(resumed);
+                let from = last_sent.map_or(0, |m| m.ms) + 1;
+                for n in from..resumed {
+                    if take_newer(&mut last_sent, id(n)) { out.push(n); }
+                }
+                live_from = resumed;
+            }
+            for n in live_from..=newest {
+                if take_newer(&mut last_sent, id(n)) { out.push(n); }
+            }
+            let expected: Vec<u64> = (after + 1..=newest).collect();
+            prop_assert_eq!(out, expected);
+        }
     }
 }

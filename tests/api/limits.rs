@@ -17,6 +17,7 @@ both!(
     ];
     a_users_messages_are_limited_across_sockets_and_instances,
     a_burst_sent_at_once_is_stored_in_order,
+    a_sockets_requests_are_limited,
     logins_are_limited_per_address,
     sockets_are_capped_per_user_and_per_instance,
 );
@@ -137,6 +138,39 @@ async fn a_burst_sent_at_once_is_stored_in_order(world: &World) {
         order.windows(2).all(|w| w[0] < w[1]),
         "stored in the order written: {order:?}"
     );
+}
+
+async fn a_sockets_requests_are_limited(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut socket = alice.connect(&world.a, "room=lobby").await.unwrap();
+    for _ in 0..25 {
+        socket
+            .send_json(json!({"type": "history", "room": "lobby", "before": "99999999999999-0"}))
+            .await;
+    }
+    let (mut answered, mut limited) = (0, 0);
+    while answered + limited < 25 {
+        socket
+            .wait_for("an answer", |f| match f {
+                ServerMsg::History { .. } => {
+                    answered += 1;
+                    Some(())
+                }
+                ServerMsg::Error {
+                    code: ErrorCode::RateLimited,
+                    room: Some(room),
+                    retry_after_ms: Some(ms),
+                    ..
+                } if room.as_str() == "lobby" && *ms > 0 => {
+                    limited += 1;
+                    Some(())
+                }
+                _ => None,
+            })
+            .await;
+    }
+    assert!(answered >= 20, "the burst is answered: {answered}");
+    assert!(limited >= 1, "beyond it, refused: {limited}");
 }
 
 async fn logins_are_limited_per_address(world: &World) {

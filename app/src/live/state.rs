@@ -732,4 +732,24 @@ mod tests {
         assert_eq!(chat.rooms().len(), 1);
         assert_eq!(chat.current().name, room("lobby"));
     }
+
+    proptest::proptest! {
+        /// However replayed and live copies of a room's messages interleave and repeat, the page
+        /// shows each once, in id order.
+        #[test]
+        fn any_interleaving_shows_each_message_once_in_order(
+            arrivals in proptest::collection::vec(1u64..60, 0..200),
+        ) {
+            let mut chat = Chat::new(room("lobby"));
+            chat.hello(&room("lobby"), 0);
+            for n in &arrivals {
+                chat.message(msg("lobby", &format!("{n}-0"), 2, None));
+            }
+            let shown: Vec<u64> = chat.current().messages.keys().map(|id| id.ms).collect();
+            let mut expected: Vec<u64> = arrivals.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            proptest::prop_assert_eq!(shown, expected);
+        }
+    }
 }
