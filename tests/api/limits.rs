@@ -217,3 +217,79 @@ async fn sockets_are_capped_per_user_and_per_instance(world: &World) {
     let carol = logged_in(&world.a, "carol").await;
     assert_eq!(carol.connect(&world.a, "room=lobby").await.err(), Some(503));
 }
+
+/// The resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A reader that stops reading while its room is busy costs the instance a bounded amount of
+/// memory: its room's buffer is shared and fixed (1024 frames), so the socket falls behind, is
+/// closed (1013, or dropped when its writes stall), and catches up from history if it returns.
+/// Tens of megabytes go to the room meanwhile; the instance's memory barely moves.
+#[tokio::test]
+async fn a_reader_that_stops_costs_bounded_memory() {
+    let world = World::redis();
+    let stalled = logged_in(&world.a, "stalled").await;
+    let sender = logged_in(&world.a, "sender").await;
+    // Connected, then never read again.
+    let _stalled = stalled.connect(&world.a, "room=lobby").await.unwrap();
+    let mut socket = sender.connect(&world.a, "room=lobby").await.unwrap();
+    socket.say_acked("lobby", "warm up").await;
+    let before = rss_kib(world.a.pid());
+
+    // 20,000 messages of 1.5 KB: 30 MB for every socket in the room.
+    let text = "x".repeat(1500);
+    const MESSAGES: usize = 20_000;
+    let mut acked = 0;
+    for chunk in 0..MESSAGES / 500 {
+        for i in 0..500 {
+            socket.say_in("lobby", &format!("{chunk}-{i} {text}")).await;
+        }
+        while acked < (chunk + 1) * 500 {
+            socket
+                .wait_for("an ack", |f| {
+                    matches!(f, ServerMsg::Ack { .. }).then_some(())
+                })
+                .await;
+            acked += 1;
+        }
+    }
+    let after = rss_kib(world.a.pid());
+    let grown = after.saturating_sub(before);
+    println!("[measure] instance RSS {before} KiB -> {after} KiB (+{grown} KiB) after 30 MB to a stalled reader");
+    assert!(grown < 16 * 1024, "memory grew by {grown} KiB");
+
+    // It is closed: behind by more than the room's buffer (1013), or its write stalled past the
+    // send timeout (10 s), whichever the instance sees first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = reqwest::get(format!("{}/metrics", world.a.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let closed = |reason: &str| {
+            let series = format!("switchboard_sockets_closed_total{{reason=\"{reason}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        if closed("lagged") + closed("write_failed") >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled socket was never closed:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
