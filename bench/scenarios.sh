@@ -26,7 +26,7 @@ RESULTS="${RESULTS:-$root/bench/results/$(date +%Y-%m-%d-%H%M)}"
 PEER_SRC="${PEER:-$root/../shared/bench/socketio-peer}"
 # The limits stay on (their Redis call is part of every send's cost) but out of the way: the load
 # generator's senders each send far more than a person would, and it logs thousands in.
-export RATE_MESSAGES_PER_SEC=100000 RATE_MESSAGES_BURST=100000 RATE_LOGINS_PER_MIN=10000000 \
+export RATE_MESSAGES_PER_SEC=1000 RATE_MESSAGES_BURST=1000000 RATE_LOGINS_PER_MIN=60000 \
   MAX_SOCKETS_PER_USER=10000 MAX_SOCKETS=10000000
 run="$(mktemp -d /tmp/switchboard-bench.XXXXXX)"
 mkdir -p "$RESULTS"

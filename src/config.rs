@@ -328,11 +328,12 @@ impl Config {
         let on_cloud_foundry = lookup("VCAP_APPLICATION").is_some();
         let limits = Limits {
             messages: Rate::per_second(
-                count("RATE_MESSAGES_PER_SEC", 10, 1..=10_000)?,
-                count("RATE_MESSAGES_BURST", 20, 1..=10_000)?,
+                // Buckets count whole milliseconds: at most one token a millisecond.
+                count("RATE_MESSAGES_PER_SEC", 10, 1..=1_000)?,
+                count("RATE_MESSAGES_BURST", 20, 1..=1_000_000)?,
             ),
             logins: {
-                let per_min = count("RATE_LOGINS_PER_MIN", 10, 1..=100_000)?;
+                let per_min = count("RATE_LOGINS_PER_MIN", 10, 1..=60_000)?;
                 Rate::per_minute(per_min, per_min)
             },
             sockets_per_user: count("MAX_SOCKETS_PER_USER", 20, 1..=10_000)?,

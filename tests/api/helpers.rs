@@ -166,9 +166,9 @@ impl Instance {
             .env("RUST_LOG", "info")
             // Every test logs in from 127.0.0.1, and some send fast: limits a test does not set
             // are out of its way (`limits.rs` sets its own).
-            .env("RATE_LOGINS_PER_MIN", "100000")
-            .env("RATE_MESSAGES_PER_SEC", "10000")
-            .env("RATE_MESSAGES_BURST", "10000")
+            .env("RATE_LOGINS_PER_MIN", "60000")
+            .env("RATE_MESSAGES_PER_SEC", "1000")
+            .env("RATE_MESSAGES_BURST", "100000")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
