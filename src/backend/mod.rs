@@ -27,11 +27,13 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
-/// A storage or transport failure. Callers tell the user "unavailable" and log the detail.
+/// A storage or transport failure, whichever backend it came from. Callers tell the user
+/// "unavailable" and log the detail.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("redis: {0}")]
-    Redis(#[from] ::redis::RedisError),
+    /// The store could not be reached, failed the command, or did not answer in time.
+    #[error("the backend is unavailable: {0}")]
+    Unavailable(String),
     #[error("a stored message could not be read: {0}")]
     Corrupt(String),
     #[error("the subscriber is not running")]

@@ -1,7 +1,7 @@
 //! Messages in Redis: a Stream per room for order and history, published in the same script.
 
 use super::Timed;
-use super::{subscriber::SubscriberHandle, Keys};
+use super::{codec, subscriber::SubscriberHandle, Keys};
 use crate::backend::{Appended, BackendError, Broker, Replay};
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
@@ -37,48 +37,6 @@ impl RedisBroker {
             subscriber,
         }
     }
-}
-
-/// Decodes what the append script publishes: `<id> <draft json>`.
-pub fn decode_published(room: RoomName, payload: &[u8]) -> Result<ChatMessage, BackendError> {
-    let corrupt = |why: &str| BackendError::Corrupt(format!("published in {room}: {why}"));
-    let text = std::str::from_utf8(payload).map_err(|_| corrupt("not UTF-8"))?;
-    let (id, draft) = text.split_once(' ').ok_or_else(|| corrupt("no id"))?;
-    let id: MessageId = id.parse().map_err(|_| corrupt("bad id"))?;
-    let draft: Draft = serde_json::from_str(draft).map_err(|e| corrupt(&e.to_string()))?;
-    Ok(draft.into_message(room, id))
-}
-
-/// Decodes stream entries in the order given. One unreadable entry must not hide the rest of the
-/// room: it is logged and skipped.
-fn decode_entries<'a>(
-    room: &RoomName,
-    entries: impl IntoIterator<Item = &'a redis::streams::StreamId>,
-) -> Vec<ChatMessage> {
-    entries
-        .into_iter()
-        .filter_map(|entry| {
-            decode_entry(room, entry)
-                .inspect_err(|e| tracing::warn!(error = %e, "skipping unreadable history entry"))
-                .ok()
-        })
-        .collect()
-}
-
-fn decode_entry(
-    room: &RoomName,
-    entry: &redis::streams::StreamId,
-) -> Result<ChatMessage, BackendError> {
-    let corrupt = |why: String| BackendError::Corrupt(format!("{room} {}: {why}", entry.id));
-    let id: MessageId = entry
-        .id
-        .parse()
-        .map_err(|e: app::protocol::MessageIdError| corrupt(e.to_string()))?;
-    let body: Vec<u8> = entry
-        .get("m")
-        .ok_or_else(|| corrupt("no m field".to_owned()))?;
-    let draft: Draft = serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
-    Ok(draft.into_message(room.clone(), id))
 }
 
 #[async_trait]
@@ -128,7 +86,7 @@ impl Broker for RedisBroker {
         let reply: StreamRangeReply = conn
             .xrevrange_count(self.keys.log(room), "+", "-", limit)
             .await?;
-        Ok(decode_entries(room, reply.ids.iter().rev()))
+        Ok(codec::entries(room, reply.ids.iter().rev()))
     }
 
     async fn older(
@@ -141,7 +99,7 @@ impl Broker for RedisBroker {
         let reply: StreamRangeReply = conn
             .xrevrange_count(self.keys.log(room), format!("({before}"), "-", limit)
             .await?;
-        Ok(decode_entries(room, reply.ids.iter().rev()))
+        Ok(codec::entries(room, reply.ids.iter().rev()))
     }
 
     /// `XRANGE (after +`, with the stream's newest id in the same round trip. Whether messages
@@ -179,7 +137,7 @@ impl Broker for RedisBroker {
                 .is_none_or(|newest| newest < after),
         };
         Ok(Replay {
-            messages: decode_entries(room, &reply.ids),
+            messages: codec::entries(room, &reply.ids),
             gap,
         })
     }
@@ -198,7 +156,7 @@ impl Broker for RedisBroker {
             .atomic()
             .set_ex(self.keys.revoked(user), 1, ttl.as_secs().max(1))
             .ignore()
-            .publish(self.keys.control(), format!("logout {user}"))
+            .publish(self.keys.control(), codec::logout(user))
             .ignore()
             .query_async(&mut conn)
             .await?;
@@ -211,11 +169,10 @@ impl Broker for RedisBroker {
     }
 
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
-        let json = serde_json::to_string(user).expect("a user always serializes");
         let _: () = self
             .conn
             .clone()
-            .publish(self.keys.channel(room), format!("typing {json}"))
+            .publish(self.keys.channel(room), codec::typing(user))
             .await?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! [`subscriber`] task.
 
 mod broker;
+mod codec;
 mod limits;
 mod presence;
 mod sessions;
@@ -115,6 +116,12 @@ impl Keys {
     /// Where a rotated-away session id lives out its grace period.
     pub fn retired_session(&self, id: &tower_sessions::session::Id) -> String {
         format!("{}retired:{id}", self.prefix)
+    }
+}
+
+impl From<::redis::RedisError> for super::BackendError {
+    fn from(e: ::redis::RedisError) -> Self {
+        super::BackendError::Unavailable(format!("redis: {e}"))
     }
 }
 

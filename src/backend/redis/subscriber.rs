@@ -17,13 +17,13 @@
 //! published while it was away is in the rooms' streams, and a read started after the report
 //! finds it.
 
-use super::{broker::decode_published, Keys};
+use super::{codec, Keys};
 use crate::backend::{
     delivery::{Delivery, DeliverySender},
     BackendError, Health,
 };
 use crate::metrics::Metrics;
-use app::protocol::{RoomName, UserId};
+use app::protocol::RoomName;
 use futures_util::StreamExt;
 use redis::{
     aio::{PubSub, PubSubSink, PubSubStream},
@@ -302,7 +302,7 @@ impl Subscriber {
         self.metrics.fanout_received.inc();
         let channel = message.get_channel_name();
         if channel == self.control {
-            return match parse_control(message.get_payload_bytes()) {
+            return match codec::logged_out(message.get_payload_bytes()) {
                 Some(user) => self.deliveries.send(Delivery::LoggedOut(user)),
                 None => {
                     tracing::warn!("ignoring an unreadable control message");
@@ -313,54 +313,12 @@ impl Subscriber {
         let Some(room) = self.keys.room_of_channel(channel) else {
             return true;
         };
-        let payload = message.get_payload_bytes();
-        if let Some(user) = payload.strip_prefix(b"typing ") {
-            return match serde_json::from_slice(user) {
-                Ok(user) => self.deliveries.send(Delivery::Typing { room, user }),
-                Err(e) => {
-                    tracing::warn!(error = %e, "dropping an unreadable typing signal");
-                    true
-                }
-            };
-        }
-        if let Some(change) = payload.strip_prefix(b"presence ") {
-            return match decode_presence(room, change) {
-                Ok(delivery) => self.deliveries.send(delivery),
-                Err(e) => {
-                    tracing::warn!(error = %e, "dropping an unreadable presence change");
-                    true
-                }
-            };
-        }
-        match decode_published(room, payload) {
-            Ok(chat) => self.deliveries.send(Delivery::Message(chat)),
+        match codec::room_event(room, message.get_payload_bytes()) {
+            Ok(delivery) => self.deliveries.send(delivery),
             Err(e) => {
-                tracing::warn!(error = %e, "dropping unreadable published message");
+                tracing::warn!(error = %e, "dropping an unreadable published event");
                 true
             }
         }
     }
-}
-
-/// What the presence scripts publish after `presence `: `{"arrived":[user…],"departed":[user…]}`.
-fn decode_presence(room: RoomName, json: &[u8]) -> Result<Delivery, BackendError> {
-    #[derive(serde::Deserialize)]
-    struct Change {
-        arrived: Vec<app::protocol::User>,
-        departed: Vec<app::protocol::User>,
-    }
-    let change: Change = serde_json::from_slice(json)
-        .map_err(|e| BackendError::Corrupt(format!("presence in {room}: {e}")))?;
-    Ok(Delivery::Presence {
-        room,
-        arrived: change.arrived,
-        departed: change.departed,
-    })
-}
-
-/// `logout <user id>`.
-fn parse_control(payload: &[u8]) -> Option<UserId> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let user = text.strip_prefix("logout ")?;
-    user.parse().ok().map(UserId)
 }
