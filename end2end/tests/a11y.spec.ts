@@ -73,9 +73,12 @@ test("the chat works from the keyboard alone", async ({ browser }) => {
   await expect(page.getByRole("navigation", { name: "Rooms" })).toBeHidden();
   await expect(toggle).toBeFocused();
 
-  // A room joined by name, from the keyboard.
+  // A room joined by name, from the keyboard: the drawer opens on its current room, and the
+  // next Tab reaches the room-name field.
   await page.keyboard.press("Enter");
-  await page.getByLabel("Join or create a room").focus();
+  await expect(page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: "#lobby" })).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(page.getByLabel("Join or create a room")).toBeFocused();
   await page.keyboard.type(`keys-${tag}`);
   await page.keyboard.press("Enter");
   await expect(page.getByTestId("room-name")).toHaveText(`#keys-${tag}`);
