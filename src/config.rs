@@ -6,7 +6,7 @@
 
 use crate::limits::Rate;
 use crate::origin::Origins;
-use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+use std::{fmt, net::IpAddr, ops::RangeInclusive, str::FromStr, sync::Arc, time::Duration};
 
 /// What one user, address or instance may do (see `docs/security.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,26 +272,8 @@ impl Config {
             .filter(|n| *n > 0)
             .ok_or_else(|| bad("HISTORY_MAX", "not a positive whole number"))?;
 
-        let seconds = |var: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-            match get(var) {
-                None => Ok(Duration::from_secs(default)),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .map(Duration::from_secs)
-                    .ok_or_else(|| {
-                        bad(
-                            var,
-                            format!(
-                                "not a whole number of seconds from {} to {}",
-                                range.start(),
-                                range.end()
-                            ),
-                        )
-                    }),
-            }
+        let seconds = |var: &'static str, default: u64, range: RangeInclusive<u64>| {
+            whole(var, get(var), default, range, " of seconds").map(Duration::from_secs)
         };
         let session_grace = seconds("SESSION_GRACE_SECS", 10, 1..=300)?;
         let room_idle = match get("ROOM_IDLE_SECS") {
@@ -305,25 +287,8 @@ impl Config {
             grace: seconds("PRESENCE_GRACE_SECS", 5, 1..=60)?,
         };
 
-        let count = |var: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
-            match get(var) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| {
-                        bad(
-                            var,
-                            format!(
-                                "not a whole number from {} to {}",
-                                range.start(),
-                                range.end()
-                            ),
-                        )
-                    }),
-            }
+        let count = |var: &'static str, default: u32, range: RangeInclusive<u32>| {
+            whole(var, get(var), default, range, "")
         };
         let on_cloud_foundry = lookup("VCAP_APPLICATION").is_some();
         let limits = Limits {
@@ -370,6 +335,33 @@ impl Config {
             limits,
         })
     }
+}
+
+/// A whole number within `range` (`default` when unset); `unit` says in the error what it counts.
+fn whole<T: FromStr + PartialOrd + fmt::Display>(
+    var: &'static str,
+    raw: Option<String>,
+    default: T,
+    range: RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    raw.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            bad(
+                var,
+                format!(
+                    "not a whole number{unit} from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
 }
 
 fn redis_url(var: &'static str, raw: String) -> Result<RedisUrl, ConfigError> {

@@ -21,7 +21,7 @@ pub async fn session_cookie(
     request: Request,
     next: Next,
 ) -> Response {
-    let https = forwarded_https(request.headers()) || request.uri().scheme_str() == Some("https");
+    let https = came_over_https(&request);
     let sent = cookie_value(request.headers(), &cookie_name);
     let mut response = next.run(request).await;
 
@@ -52,8 +52,13 @@ pub async fn session_cookie(
     response
 }
 
-/// Whether the proxy in front says the client came over https (`X-Forwarded-Proto`).
-pub fn forwarded_https(headers: &HeaderMap) -> bool {
+/// Whether the client reached the app over https: the request says so, or the proxy in front
+/// does (`X-Forwarded-Proto`).
+pub fn came_over_https(request: &Request) -> bool {
+    forwarded_https(request.headers()) || request.uri().scheme_str() == Some("https")
+}
+
+fn forwarded_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())

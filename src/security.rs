@@ -45,8 +45,7 @@ const HSTS: &str = "max-age=31536000";
 
 /// Adds the headers every response carries (see the module).
 pub async fn headers(request: Request, next: Next) -> Response {
-    let https = crate::cookies::forwarded_https(request.headers())
-        || request.uri().scheme_str() == Some("https");
+    let https = crate::cookies::came_over_https(&request);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {

@@ -365,6 +365,23 @@ impl Browser {
     }
 }
 
+/// The value of the sample `series` (name and labels, as exposed) in a `/metrics` text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.split(' ').next()?.parse().ok())
+}
+
+/// An instance's `/metrics` text (no token configured).
+pub async fn metrics_of(instance: &Instance) -> String {
+    reqwest::get(format!("{}/metrics", instance.base))
+        .await
+        .expect("a /metrics answer")
+        .text()
+        .await
+        .expect("a /metrics body")
+}
+
 pub struct Response {
     pub status: u16,
     pub body: String,

@@ -1,7 +1,7 @@
 //! Limits that protect everyone else: one user's message rate across their sockets and
 //! instances, logins per address, sockets per user and per instance.
 
-use crate::helpers::{Browser, Socket};
+use crate::helpers::{metric, metrics_of, Browser, Socket};
 use crate::{logged_in, World};
 use app::protocol::{ClientId, ErrorCode, ServerMsg};
 use serde_json::json;
@@ -75,14 +75,10 @@ async fn a_users_messages_are_limited_across_sockets_and_instances(world: &World
         .await;
     assert!(stored.to_string().contains('-'));
 
-    let metrics = reqwest::get(format!("{}/metrics", world.b().base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("switchboard_rate_limited_total{what=\"message\"} 1"),
+    let metrics = metrics_of(world.b()).await;
+    assert_eq!(
+        metric(&metrics, "switchboard_rate_limited_total{what=\"message\"}"),
+        Some(1.0),
         "{metrics}"
     );
 }
@@ -269,21 +265,15 @@ async fn a_reader_that_stops_costs_bounded_memory() {
     // send timeout (10 s), whichever the instance sees first.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = reqwest::get(format!("{}/metrics", world.a.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics_of(&world.a).await;
         let closed = |reason: &str| {
-            let series = format!("switchboard_sockets_closed_total{{reason=\"{reason}\"}} ");
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(series.as_str()))
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
+            metric(
+                &metrics,
+                &format!("switchboard_sockets_closed_total{{reason=\"{reason}\"}}"),
+            )
+            .unwrap_or(0.0)
         };
-        if closed("lagged") + closed("write_failed") >= 1 {
+        if closed("lagged") + closed("write_failed") >= 1.0 {
             break;
         }
         assert!(

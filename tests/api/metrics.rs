@@ -1,18 +1,12 @@
 //! `GET /metrics`: behind its token, and counting what a client did.
 
+use crate::helpers::metric as sample;
 use crate::{logged_in, World};
 use app::protocol::ServerMsg;
 use serde_json::json;
 use std::time::Duration;
 
 both!(env = &[("METRICS_TOKEN", "s3cret")]; metrics_need_the_token_and_count_what_happened);
-
-/// The value of the sample `series` (name and labels, as exposed), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.split(' ').next()?.parse().ok())
-}
 
 async fn scrape(world: &World) -> String {
     let response = reqwest::Client::new()

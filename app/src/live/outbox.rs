@@ -32,6 +32,9 @@ pub fn retry_delay_ms(attempt: u32) -> u64 {
         .min(RETRY_CAP_MS)
 }
 
+/// Why a message waits that was not refused itself: one written before it was.
+const WAITING_BEHIND: &str = "Waiting for the messages before it.";
+
 /// Where one message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum State {
@@ -120,7 +123,7 @@ impl Outbox {
             Some(next_at_ms) => State::Retrying {
                 attempt: 0,
                 next_at_ms,
-                reason: "Waiting for the messages before it.".to_owned(),
+                reason: WAITING_BEHIND.to_owned(),
             },
             None => State::Sending,
         };
@@ -155,10 +158,7 @@ impl Outbox {
         message: &str,
         now_ms: u64,
     ) -> Option<State> {
-        let entry = self
-            .entries
-            .iter_mut()
-            .find(|e| e.client_id == client_id && e.state == State::Sending)?;
+        let entry = self.awaiting_answer(client_id)?;
         entry.state = if !code.is_transient() {
             State::Failed {
                 reason: message.to_owned(),
@@ -180,6 +180,13 @@ impl Outbox {
         Some(entry.state.clone())
     }
 
+    /// The entry sent with `client_id`, if it is waiting for the server's answer.
+    fn awaiting_answer(&mut self, client_id: ClientId) -> Option<&mut Entry> {
+        self.entries
+            .iter_mut()
+            .find(|e| e.client_id == client_id && e.state == State::Sending)
+    }
+
     /// The server said the message sent with `client_id` came too fast (`rate_limited`): it is
     /// sent again after `retry_after_ms`. Not a failure: however long a burst the user wrote,
     /// every message goes out, in order, at the rate the server allows.
@@ -190,10 +197,7 @@ impl Outbox {
         retry_after_ms: u64,
         now_ms: u64,
     ) -> Option<State> {
-        let entry = self
-            .entries
-            .iter_mut()
-            .find(|e| e.client_id == client_id && e.state == State::Sending)?;
+        let entry = self.awaiting_answer(client_id)?;
         entry.state = State::Retrying {
             attempt: entry.refusals,
             next_at_ms: now_ms.saturating_add(retry_after_ms.max(1)),
@@ -250,7 +254,7 @@ impl Outbox {
                     entry.state = State::Retrying {
                         attempt: entry.refusals,
                         next_at_ms: until,
-                        reason: "Waiting for the messages before it.".to_owned(),
+                        reason: WAITING_BEHIND.to_owned(),
                     };
                 }
                 (State::Sending | State::Retrying { .. }, None) => {
