@@ -66,11 +66,7 @@ impl Application {
 
         let metrics = Metrics::new(
             &instance,
-            if config.redis.is_some() {
-                "redis"
-            } else {
-                "memory"
-            },
+            config.redis.as_ref().map_or("memory", |redis| redis.kind()),
         );
         let shutdown = CancellationToken::new();
         let background = Background {
@@ -86,9 +82,10 @@ impl Application {
         )
         .await?;
         match &config.redis {
-            Some(url) => {
-                tracing::info!(redis = %url.redacted(), "using Redis for sessions, history and fan-out")
-            }
+            Some(target) => tracing::info!(
+                redis = %target.redacted(),
+                "using Redis for sessions, history and fan-out"
+            ),
             None => tracing::warn!(
                 "no REDIS_URL and no Redis service in VCAP_SERVICES: using the embedded in-memory \
                  backend (one instance only; sessions and history are lost on restart)"

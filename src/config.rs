@@ -33,8 +33,9 @@ pub struct Config {
     pub host: IpAddr,
     /// Port to bind (`PORT`, default 3000; 0 picks a free one).
     pub port: u16,
-    /// Where Redis is, if anywhere (`REDIS_URL`, else a Redis service in `VCAP_SERVICES`).
-    pub redis: Option<RedisUrl>,
+    /// Where Redis is, if anywhere: `REDIS_URL` (one Redis), `REDIS_CLUSTER_URLS` (a Redis
+    /// Cluster's seed nodes), else a Redis service in `VCAP_SERVICES`.
+    pub redis: Option<RedisTarget>,
     /// Prefix for every Redis key and channel (`REDIS_PREFIX`, default `sb:`).
     pub redis_prefix: String,
     /// This instance's name, shown to users (`INSTANCE_ID`, else `CF_INSTANCE_INDEX`, else host:port).
@@ -105,6 +106,42 @@ impl RedisUrl {
             }
             Err(_) => "<unparseable redis url>".to_owned(),
         }
+    }
+}
+
+/// The Redis deployment the backend talks to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// One Redis (or anything that looks like one: a primary behind a proxy, a managed endpoint).
+    Single(RedisUrl),
+    /// A Redis Cluster, found through these seed nodes (any one that answers is enough).
+    Cluster(Vec<RedisUrl>),
+}
+
+impl RedisTarget {
+    /// The addresses without passwords, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Single(url) => url.redacted(),
+            Self::Cluster(urls) => {
+                let urls: Vec<String> = urls.iter().map(RedisUrl::redacted).collect();
+                format!("cluster {}", urls.join(","))
+            }
+        }
+    }
+
+    /// `redis` or `redis-cluster`: the backend's name in logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Single(_) => "redis",
+            Self::Cluster(_) => "redis-cluster",
+        }
+    }
+}
+
+impl fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 
@@ -181,9 +218,17 @@ impl Config {
             .parse()
             .map_err(|_| bad("PORT", "not a port number (0-65535)"))?;
 
-        let redis = match get("REDIS_URL") {
-            Some(url) => Some(redis_url("REDIS_URL", url)?),
-            None => match get("VCAP_SERVICES") {
+        let redis = match (get("REDIS_URL"), get("REDIS_CLUSTER_URLS")) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "REDIS_CLUSTER_URLS",
+                    "REDIS_URL is set too: set one (REDIS_URL for one Redis, \
+                     REDIS_CLUSTER_URLS for a cluster's seed nodes)",
+                ))
+            }
+            (Some(url), None) => Some(RedisTarget::Single(redis_url("REDIS_URL", url)?)),
+            (None, Some(list)) => Some(RedisTarget::Cluster(cluster_urls(&list)?)),
+            (None, None) => match get("VCAP_SERVICES") {
                 Some(json) => vcap_redis(&json)?,
                 None => None,
             },
@@ -375,10 +420,41 @@ fn redis_url(var: &'static str, raw: String) -> Result<RedisUrl, ConfigError> {
     }
 }
 
+/// `REDIS_CLUSTER_URLS`: seed node URLs separated by commas (or spaces).
+fn cluster_urls(list: &str) -> Result<Vec<RedisUrl>, ConfigError> {
+    const VAR: &str = "REDIS_CLUSTER_URLS";
+    let urls = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .map(|part| redis_url(VAR, part.to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        return Err(bad(VAR, "no seed node URL"));
+    }
+    if let Some(unix) = urls
+        .iter()
+        .find(|u| u.0.starts_with("unix") || u.0.starts_with("redis+unix"))
+    {
+        return Err(bad(
+            VAR,
+            format!(
+                "{} is a socket path: cluster nodes are addressed by host and port",
+                unix.redacted()
+            ),
+        ));
+    }
+    Ok(urls)
+}
+
 /// Finds a Redis service in Cloud Foundry's `VCAP_SERVICES`: the first whose tags or label mention
 /// redis. Credentials come as a `uri`/`url`, or as `host` + `port` (number or string) + `password`,
 /// with `tls_port` meaning TLS is on.
-fn vcap_redis(json: &str) -> Result<Option<RedisUrl>, ConfigError> {
+///
+/// The binding is a **cluster** when its credentials list several nodes — `cluster_nodes` or
+/// `nodes` (each `"host:port"` or `{"host", "port"}`, with the binding's `password` and `tls`), or
+/// `uris` (URLs) — or when a `uri`/`host` binding says so with `"cluster_mode": true` (or
+/// `cluster_enabled`), or with a `cluster` tag: its address is then a seed node.
+fn vcap_redis(json: &str) -> Result<Option<RedisTarget>, ConfigError> {
     use serde_json::Value;
     const VAR: &str = "VCAP_SERVICES";
     let services: Value =
@@ -404,9 +480,86 @@ fn vcap_redis(json: &str) -> Result<Option<RedisUrl>, ConfigError> {
         return Ok(None);
     };
     let creds = &binding["credentials"];
-    if let Some(uri) = creds["uri"].as_str().or_else(|| creds["url"].as_str()) {
-        return redis_url(VAR, uri.to_owned()).map(Some);
+    if let Some(uris) = creds["uris"].as_array() {
+        let urls = uris
+            .iter()
+            .map(|u| match u.as_str() {
+                Some(u) => redis_url(VAR, u.to_owned()),
+                None => Err(bad(VAR, "the redis service's uris are not all strings")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !urls.is_empty() {
+            return Ok(Some(RedisTarget::Cluster(urls)));
+        }
     }
+    if let Some(nodes) = creds["cluster_nodes"]
+        .as_array()
+        .or_else(|| creds["nodes"].as_array())
+    {
+        let urls = nodes
+            .iter()
+            .map(|node| vcap_node(creds, node))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !urls.is_empty() {
+            return Ok(Some(RedisTarget::Cluster(urls)));
+        }
+    }
+    let is_cluster = creds["cluster_mode"].as_bool() == Some(true)
+        || creds["cluster_enabled"].as_bool() == Some(true)
+        || binding["tags"].as_array().is_some_and(|tags| {
+            tags.iter().any(|t| {
+                t.as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case("cluster"))
+            })
+        });
+    let url = match creds["uri"].as_str().or_else(|| creds["url"].as_str()) {
+        Some(uri) => redis_url(VAR, uri.to_owned())?,
+        None => vcap_host_port(creds)?,
+    };
+    Ok(Some(if is_cluster {
+        RedisTarget::Cluster(vec![url])
+    } else {
+        RedisTarget::Single(url)
+    }))
+}
+
+fn port_of(v: &serde_json::Value) -> Option<u16> {
+    v.as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// One node of a cluster binding: `"host:port"` or `{"host", "port"}`, with the binding's
+/// password and `tls` flag.
+fn vcap_node(creds: &serde_json::Value, node: &serde_json::Value) -> Result<RedisUrl, ConfigError> {
+    const VAR: &str = "VCAP_SERVICES";
+    let (host, port) = match node.as_str() {
+        Some(address) => {
+            let (host, port) = address
+                .rsplit_once(':')
+                .ok_or_else(|| bad(VAR, format!("cluster node {address:?} is not host:port")))?;
+            (host.to_owned(), port.trim().parse::<u16>().ok())
+        }
+        None => (
+            node["host"].as_str().unwrap_or_default().to_owned(),
+            port_of(&node["port"]),
+        ),
+    };
+    let port = port.ok_or_else(|| bad(VAR, "a cluster node's port is missing or not a number"))?;
+    if host.is_empty() {
+        return Err(bad(VAR, "a cluster node has no host"));
+    }
+    let scheme = if creds["tls"].as_bool() == Some(true) {
+        "rediss"
+    } else {
+        "redis"
+    };
+    with_password(creds, &format!("{scheme}://{host}:{port}"))
+}
+
+/// A `host` + `port` (or `tls_port`) + `password` binding as a URL.
+fn vcap_host_port(creds: &serde_json::Value) -> Result<RedisUrl, ConfigError> {
+    const VAR: &str = "VCAP_SERVICES";
     let host = creds["host"]
         .as_str()
         .or_else(|| creds["hostname"].as_str())
@@ -416,11 +569,6 @@ fn vcap_redis(json: &str) -> Result<Option<RedisUrl>, ConfigError> {
                 "the redis service's credentials have no uri and no host",
             )
         })?;
-    let port_of = |v: &Value| -> Option<u16> {
-        v.as_u64()
-            .and_then(|n| u16::try_from(n).ok())
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-    };
     let (scheme, port) = match port_of(&creds["tls_port"]) {
         Some(port) => ("rediss", port),
         None => (
@@ -429,19 +577,101 @@ fn vcap_redis(json: &str) -> Result<Option<RedisUrl>, ConfigError> {
                 .ok_or_else(|| bad(VAR, "the redis service's port is missing or not a number"))?,
         ),
     };
-    let mut url = url::Url::parse(&format!("{scheme}://{host}:{port}"))
+    with_password(creds, &format!("{scheme}://{host}:{port}"))
+}
+
+/// `address` with the binding's password, if it has one.
+fn with_password(creds: &serde_json::Value, address: &str) -> Result<RedisUrl, ConfigError> {
+    const VAR: &str = "VCAP_SERVICES";
+    let mut url = url::Url::parse(address)
         .map_err(|e| bad(VAR, format!("the redis service's host is not usable ({e})")))?;
     if let Some(password) = creds["password"].as_str().filter(|p| !p.is_empty()) {
         url.set_password(Some(password))
             .map_err(|_| bad(VAR, "the redis service's password cannot go in a URL"))?;
     }
-    Ok(Some(RedisUrl(url.to_string())))
+    Ok(RedisUrl(url.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    fn single(target: Option<RedisTarget>) -> String {
+        match target {
+            Some(RedisTarget::Single(url)) => url.expose().to_owned(),
+            other => panic!("expected one Redis, got {other:?}"),
+        }
+    }
+
+    fn cluster(target: Option<RedisTarget>) -> Vec<String> {
+        match target {
+            Some(RedisTarget::Cluster(urls)) => {
+                urls.iter().map(|u| u.expose().to_owned()).collect()
+            }
+            other => panic!("expected a cluster, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn cluster_seed_nodes() {
+        let c = config(&[(
+            "REDIS_CLUSTER_URLS",
+            "redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7000",
+        )])
+        .unwrap();
+        assert_eq!(
+            cluster(c.redis.clone()),
+            ["redis://:pw@10.0.0.1:7000", "redis://:pw@10.0.0.2:7000"]
+        );
+        assert!(!format!("{c:?}").contains("pw@"));
+        let both = [
+            ("REDIS_URL", "redis://a:6379"),
+            ("REDIS_CLUSTER_URLS", "redis://b:7000"),
+        ];
+        assert_eq!(config(&both).unwrap_err().var, "REDIS_CLUSTER_URLS");
+        for wrong in ["http://x:1", ",", "unix:///tmp/redis.sock"] {
+            assert_eq!(
+                config(&[("REDIS_CLUSTER_URLS", wrong)]).unwrap_err().var,
+                "REDIS_CLUSTER_URLS",
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn vcap_cluster_bindings() {
+        let nodes = r#"{"redis":[{"label":"redis","credentials":{"password":"s3cret","tls":true,
+            "cluster_nodes":["10.0.0.1:6379",{"host":"10.0.0.2","port":"6379"}]}}]}"#;
+        assert_eq!(
+            cluster(config(&[("VCAP_SERVICES", nodes)]).unwrap().redis),
+            [
+                "rediss://:s3cret@10.0.0.1:6379",
+                "rediss://:s3cret@10.0.0.2:6379"
+            ]
+        );
+        let uris = r#"{"user-provided":[{"label":"user-provided","tags":["redis"],
+            "credentials":{"uris":["redis://a:7000","redis://b:7000"]}}]}"#;
+        assert_eq!(
+            cluster(config(&[("VCAP_SERVICES", uris)]).unwrap().redis),
+            ["redis://a:7000", "redis://b:7000"]
+        );
+        let flagged = r#"{"redis":[{"label":"redis","credentials":{"uri":"redis://cfg:6379","cluster_mode":true}}]}"#;
+        assert_eq!(
+            cluster(config(&[("VCAP_SERVICES", flagged)]).unwrap().redis),
+            ["redis://cfg:6379"]
+        );
+        let tagged = r#"{"redis":[{"label":"redis","tags":["redis","Cluster"],"credentials":{"host":"h","port":6379}}]}"#;
+        assert_eq!(
+            cluster(config(&[("VCAP_SERVICES", tagged)]).unwrap().redis),
+            ["redis://h:6379"]
+        );
+        let broken = r#"{"redis":[{"label":"redis","credentials":{"cluster_nodes":["nohost"]}}]}"#;
+        assert_eq!(
+            config(&[("VCAP_SERVICES", broken)]).unwrap_err().var,
+            "VCAP_SERVICES"
+        );
+    }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
@@ -513,14 +743,14 @@ mod tests {
     fn the_password_never_shows() {
         let c = config(&[("REDIS_URL", "redis://:hunter2@db:6379")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
-        assert_eq!(c.redis.unwrap().expose(), "redis://:hunter2@db:6379");
+        assert_eq!(single(c.redis), "redis://:hunter2@db:6379");
     }
 
     #[test]
     fn vcap_uri_binding() {
         let vcap = r#"{"p-redis":[{"label":"p-redis","tags":["pivotal"],"credentials":{"uri":"redis://:pw@10.0.0.5:6379"}}]}"#;
         let c = config(&[("VCAP_SERVICES", vcap)]).unwrap();
-        assert_eq!(c.redis.unwrap().expose(), "redis://:pw@10.0.0.5:6379");
+        assert_eq!(single(c.redis), "redis://:pw@10.0.0.5:6379");
     }
 
     #[test]
@@ -528,14 +758,11 @@ mod tests {
         let vcap = r#"{"user-provided":[{"label":"user-provided","tags":["Redis","cache"],
             "credentials":{"host":"cache.internal","port":"6380","password":"p@ss"}}]}"#;
         let c = config(&[("VCAP_SERVICES", vcap)]).unwrap();
-        assert_eq!(
-            c.redis.unwrap().expose(),
-            "redis://:p%40ss@cache.internal:6380"
-        );
+        assert_eq!(single(c.redis), "redis://:p%40ss@cache.internal:6380");
 
         let tls = r#"{"redis":[{"label":"redis","credentials":{"host":"h","port":6379,"tls_port":6380,"password":"x"}}]}"#;
         let c = config(&[("VCAP_SERVICES", tls)]).unwrap();
-        assert_eq!(c.redis.unwrap().expose(), "rediss://:x@h:6380");
+        assert_eq!(single(c.redis), "rediss://:x@h:6380");
     }
 
     #[test]
@@ -548,6 +775,6 @@ mod tests {
     fn redis_url_wins_over_vcap() {
         let vcap = r#"{"redis":[{"label":"redis","credentials":{"uri":"redis://vcap:6379"}}]}"#;
         let c = config(&[("VCAP_SERVICES", vcap), ("REDIS_URL", "redis://env:6379")]).unwrap();
-        assert_eq!(c.redis.unwrap().expose(), "redis://env:6379");
+        assert_eq!(single(c.redis), "redis://env:6379");
     }
 }

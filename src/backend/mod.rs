@@ -3,7 +3,7 @@
 //! A [`Broker`] stores a room's messages in order and publishes each one to every instance that
 //! has the room open. Two implementations sit behind it and pass the same behavioural tests:
 //! [`redis`] (a Redis Stream per room, pub/sub between instances, one subscriber connection per
-//! instance) and [`memory`] (one process, no Redis: for development and single-instance use).
+//! instance; on one Redis or a Redis Cluster) and [`memory`] (one process, no Redis: for development and single-instance use).
 //!
 //! Messages published for the rooms this instance subscribed to arrive, in order, on the
 //! [`Deliveries`] channel that [`connect`] returns; the fan-out hub reads it. Whenever some may
@@ -152,25 +152,37 @@ pub trait Limiter: Send + Sync + 'static {
     async fn take(&self, key: &str, rate: Rate) -> Result<Option<Duration>, BackendError>;
 }
 
+/// A session store that can *retire* an id: what a rotation does to the old id. A retired id
+/// still loads for the store's grace period (two tabs that rotated at the same moment both stay
+/// logged in) but can no longer be saved, and then it is gone. `delete` stays immediate: that is
+/// a logout.
+#[async_trait]
+pub trait RetiringStore: SessionStore {
+    async fn retire(&self, id: &Id) -> session_store::Result<()>;
+}
+
 tokio::task_local! {
-    static RETIRING: ();
+    static ROTATING: ();
 }
 
-/// Runs `f` (a `Session::cycle_id`) so that the store *retires* the old session id instead of
-/// deleting it: the old id keeps working for the grace period and then stops. Outside this scope
-/// a delete (logout) is immediate.
+/// Runs `f` (a `Session::cycle_id`) so that the old id is retired rather than deleted.
+///
+/// tower-sessions rotates by deleting the old id through [`SessionStore::delete`]; [`Sessions`]
+/// is the one store it holds, and inside this scope it turns that delete into
+/// [`RetiringStore::retire`]. No backend store needs to know about the scope.
 pub async fn retiring<F: std::future::Future>(f: F) -> F::Output {
-    RETIRING.scope((), f).await
-}
-
-/// Whether the current delete is a rotation's (see [`retiring`]).
-pub(crate) fn is_retiring() -> bool {
-    RETIRING.try_with(|_| ()).is_ok()
+    ROTATING.scope((), f).await
 }
 
 /// The session store in use, whichever backend it is.
 #[derive(Debug, Clone)]
-pub struct Sessions(Arc<dyn SessionStore>);
+pub struct Sessions(Arc<dyn RetiringStore>);
+
+impl Sessions {
+    pub fn new(store: impl RetiringStore) -> Self {
+        Self(Arc::new(store))
+    }
+}
 
 #[async_trait]
 impl SessionStore for Sessions {
@@ -184,7 +196,11 @@ impl SessionStore for Sessions {
         self.0.load(id).await
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.0.delete(id).await
+        if ROTATING.try_with(|_| ()).is_ok() {
+            self.0.retire(id).await
+        } else {
+            self.0.delete(id).await
+        }
     }
 }
 
@@ -210,7 +226,7 @@ pub async fn connect(
     metrics: &std::sync::Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Backend> {
     match &config.redis {
-        Some(url) => redis::connect(url, config, instance, tracker, shutdown, metrics).await,
+        Some(target) => redis::connect(target, config, instance, tracker, shutdown, metrics).await,
         None => Ok(memory::start(config)),
     }
 }

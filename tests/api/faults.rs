@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 /// What one watcher saw of a run of messages whose texts start with `prefix`.
 #[derive(Default)]
-struct Watch {
-    texts: Vec<String>,
+pub(crate) struct Watch {
+    pub texts: Vec<String>,
     last: Option<MessageId>,
-    gaps: usize,
+    pub gaps: usize,
 }
 
 impl Watch {
@@ -39,7 +39,7 @@ impl Watch {
 }
 
 /// Reads `socket` until the message `end` arrives, recording every message of the run.
-async fn watch_until(socket: &mut Socket, watch: &mut Watch, prefix: &str, end: &str) {
+pub(crate) async fn watch_until(socket: &mut Socket, watch: &mut Watch, prefix: &str, end: &str) {
     loop {
         match socket.next().await {
             Seen::Frame(frame) => {
@@ -82,7 +82,7 @@ impl Chat {
     }
 }
 
-async fn hello(socket: &mut Socket) {
+pub(crate) async fn hello(socket: &mut Socket) {
     socket
         .wait_for("hello", |f| {
             matches!(f, ServerMsg::Hello { .. }).then_some(())
@@ -91,7 +91,7 @@ async fn hello(socket: &mut Socket) {
 }
 
 /// Sends `text` and waits for its one outcome, recording what the socket sees meanwhile.
-async fn send_and_settle(
+pub(crate) async fn send_and_settle(
     socket: &mut Socket,
     watch: &mut Watch,
     prefix: &str,
@@ -127,7 +127,7 @@ async fn ready(instance: &Instance) -> u16 {
 }
 
 /// Polls `/readyz` until it answers `status`; returns how long that took.
-async fn until_ready_is(instance: &Instance, status: u16) -> Duration {
+pub(crate) async fn until_ready_is(instance: &Instance, status: u16) -> Duration {
     let start = Instant::now();
     while ready(instance).await != status {
         assert!(
@@ -201,7 +201,7 @@ async fn a_killed_pubsub_connection_loses_nothing() {
     eprintln!("pub/sub killed: every client had all 40 messages {recovered:?} after the kill");
 }
 
-fn fresh() -> ClientId {
+pub(crate) fn fresh() -> ClientId {
     ClientId(uuid::Uuid::new_v4())
 }
 

@@ -6,7 +6,7 @@ use crate::{logged_in, World};
 use app::protocol::ServerMsg;
 use reqwest::{header::HeaderMap, Method};
 
-both!(
+backends!(
     malformed_requests_get_a_clear_4xx_and_the_instance_carries_on,
     other_sites_cannot_call_server_functions,
     responses_carry_the_security_headers,

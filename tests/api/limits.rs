@@ -7,7 +7,7 @@ use app::protocol::{ClientId, ErrorCode, ServerMsg};
 use serde_json::json;
 use std::time::Duration;
 
-both!(
+backends!(
     env = &[
         ("RATE_MESSAGES_PER_SEC", "2"),
         ("RATE_MESSAGES_BURST", "3"),

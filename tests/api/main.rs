@@ -1,18 +1,22 @@
 //! Integration tests: real `switchboard` processes, a real `redis-server`, real sockets.
 //!
-//! Behaviour every backend must have is written once as an `async fn(&World)` and run twice by
-//! [`both!`]: against Redis (two instances sharing one Redis) and against the in-memory backend
-//! (one instance). Tests that are about crossing instances run against Redis only.
+//! Behaviour every backend must have is written once as an `async fn(&World)` and run three
+//! times by [`backends!`]: against one Redis (two instances sharing it), against a 3-master Redis
+//! Cluster (two instances sharing it), and against the in-memory backend (one instance). Tests
+//! that are about crossing instances run against Redis only; the cluster's own faults are in
+//! [`cluster`].
 
+mod cluster;
 mod helpers;
 
 use app::protocol::{ErrorCode, MessageKind, ServerMsg};
 use helpers::{Browser, Instance, RedisServer, Seen};
 use serde_json::json;
 
-/// One isolated deployment: its own Redis (if any) and its instances.
+/// One isolated deployment: its own Redis or Redis Cluster (if any) and its instances.
 pub struct World {
     _redis: Option<RedisServer>,
+    _cluster: Option<cluster::RedisCluster>,
     pub a: Instance,
     /// A second instance on the same Redis; with the in-memory backend, the same as `a`.
     b: Option<Instance>,
@@ -29,6 +33,24 @@ impl World {
         let b = Instance::start_with("b", Some(&redis.url()), env);
         Self {
             _redis: Some(redis),
+            _cluster: None,
+            a,
+            b: Some(b),
+        }
+    }
+
+    /// Two instances on a 3-master cluster (no replicas: the behaviour is the same, the faults
+    /// with replicas are tested in [`cluster`]).
+    fn cluster_with(env: &[(&str, &str)]) -> Self {
+        let cluster = cluster::RedisCluster::start(3, 0);
+        let urls = cluster.urls();
+        let mut env = env.to_vec();
+        env.push(("REDIS_CLUSTER_URLS", &urls));
+        let a = Instance::start_with("a", None, &env);
+        let b = Instance::start_with("b", None, &env);
+        Self {
+            _redis: None,
+            _cluster: Some(cluster),
             a,
             b: Some(b),
         }
@@ -37,6 +59,7 @@ impl World {
     fn memory_with(env: &[(&str, &str)]) -> Self {
         Self {
             _redis: None,
+            _cluster: None,
             a: Instance::start_with("solo", None, env),
             b: None,
         }
@@ -47,13 +70,16 @@ impl World {
     }
 }
 
-/// Runs behavioural tests (each an `async fn(&World)`) against both backends, optionally with
-/// extra environment for the instances: `both!(env = &[("VAR", "value")]; test_a, test_b)`.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => { both!(env = &[]; $($name),*); };
+/// Runs behavioural tests (each an `async fn(&World)`) against every backend, optionally with
+/// extra environment for the instances: `backends!(env = &[("VAR", "value")]; test_a, test_b)`.
+macro_rules! backends {
+    ($($name:ident),* $(,)?) => { backends!(env = &[]; $($name),*); };
     (env = $env:expr; $($name:ident),* $(,)?) => {
         mod redis_backend {
             $(#[tokio::test] async fn $name() { super::$name(&crate::World::redis_with($env)).await })*
+        }
+        mod cluster_backend {
+            $(#[tokio::test] async fn $name() { super::$name(&crate::World::cluster_with($env)).await })*
         }
         mod memory_backend {
             $(#[tokio::test] async fn $name() { super::$name(&crate::World::memory_with($env)).await })*
@@ -73,7 +99,7 @@ mod rooms;
 mod rotation;
 mod typing;
 
-both!(
+backends!(
     login_sets_an_httponly_session_cookie,
     socket_needs_a_logged_in_session,
     invalid_names_are_refused_with_a_clear_error,

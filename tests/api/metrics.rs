@@ -6,7 +6,7 @@ use app::protocol::ServerMsg;
 use serde_json::json;
 use std::time::Duration;
 
-both!(env = &[("METRICS_TOKEN", "s3cret")]; metrics_need_the_token_and_count_what_happened);
+backends!(env = &[("METRICS_TOKEN", "s3cret")]; metrics_need_the_token_and_count_what_happened);
 
 async fn scrape(world: &World) -> String {
     let response = reqwest::Client::new()

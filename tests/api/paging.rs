@@ -5,7 +5,7 @@ use crate::{logged_in, World};
 use app::protocol::{MessageId, MessageKind, ServerMsg, HISTORY_PAGE};
 use serde_json::json;
 
-both!(paging_back_reads_every_message_once_and_says_where_history_ends,);
+backends!(paging_back_reads_every_message_once_and_says_where_history_ends,);
 
 async fn paging_back_reads_every_message_once_and_says_where_history_ends(world: &World) {
     const SAID: usize = 2 * HISTORY_PAGE + 20;

@@ -12,7 +12,7 @@ use app::protocol::{MessageKind, ServerMsg};
 
 const FAST: &[(&str, &str)] = &[("PRESENCE_TTL_SECS", "3"), ("PRESENCE_GRACE_SECS", "2")];
 
-both!(env = &[("PRESENCE_TTL_SECS", "3"), ("PRESENCE_GRACE_SECS", "2")];
+backends!(env = &[("PRESENCE_TTL_SECS", "3"), ("PRESENCE_GRACE_SECS", "2")];
     a_quick_reconnect_is_silent_and_a_real_departure_is_announced,
 );
 

@@ -7,7 +7,7 @@ use crate::{
 };
 use app::protocol::{MessageId, MessageKind, ServerMsg};
 
-both!(env = &[("HISTORY_MAX", "5"), ("HEARTBEAT_SECS", "1")];
+backends!(env = &[("HISTORY_MAX", "5"), ("HEARTBEAT_SECS", "1")];
     resume_returns_exactly_the_missed_messages_in_order,
     a_resume_from_trimmed_history_reports_the_gap,
     idle_sockets_get_heartbeats,

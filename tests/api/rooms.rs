@@ -5,7 +5,7 @@ use crate::{helpers::Browser, logged_in, World};
 use app::protocol::{ErrorCode, MessageKind, ServerMsg, MAX_ROOMS_PER_SOCKET};
 use serde_json::json;
 
-both!(
+backends!(
     one_socket_carries_several_rooms,
     a_join_resumes_a_room_exactly,
     rooms_per_socket_are_capped,
@@ -181,7 +181,7 @@ mod retention {
     use crate::{helpers::PATIENCE, logged_in, World};
     use app::protocol::{MessageKind, ServerMsg};
 
-    both!(env = &[("ROOM_IDLE_SECS", "1")]; an_idle_room_is_forgotten,);
+    backends!(env = &[("ROOM_IDLE_SECS", "1")]; an_idle_room_is_forgotten,);
 
     async fn an_idle_room_is_forgotten(world: &World) {
         let alice = logged_in(&world.a, "alice").await;

@@ -3,7 +3,7 @@
 use crate::{helpers::Browser, logged_in, World};
 use std::time::{Duration, Instant};
 
-both!(env = &[("SESSION_GRACE_SECS", "2")];
+backends!(env = &[("SESSION_GRACE_SECS", "2")];
     the_page_rotates_the_session_and_the_old_id_expires_after_the_grace,
     two_tabs_probing_at_once_both_stay_logged_in,
 );

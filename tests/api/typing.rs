@@ -4,7 +4,7 @@ use crate::{logged_in, World};
 use app::protocol::{MessageKind, ServerMsg};
 use serde_json::json;
 
-both!(typing_reaches_the_room_and_is_never_stored,);
+backends!(typing_reaches_the_room_and_is_never_stored,);
 
 async fn typing_reaches_the_room_and_is_never_stored(world: &World) {
     let alice = logged_in(&world.a, "alice").await;

@@ -33,7 +33,7 @@ pub fn start(config: &Config) -> Backend {
         presence: broker.clone(),
         broker,
         limiter: Arc::new(MemoryLimiter::default()),
-        sessions: Sessions(Arc::new(MemorySessionStore::new(config.session_grace))),
+        sessions: Sessions::new(MemorySessionStore::new(config.session_grace)),
         deliveries,
         health: Health::always(),
     }

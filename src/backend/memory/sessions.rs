@@ -1,6 +1,7 @@
 //! Sessions in process memory, with the same rules as the Redis store: records expire, a rotated
 //! id keeps reading for the grace period but cannot be saved, and logout deletes at once.
 
+use crate::backend::RetiringStore;
 use async_trait::async_trait;
 use std::{
     collections::HashMap,
@@ -81,15 +82,19 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        let mut entries = self.entries();
-        if crate::backend::is_retiring() {
-            if let Some(entry) = entries.get_mut(id) {
-                entry
-                    .retired_until
-                    .get_or_insert(Instant::now() + self.grace);
-            }
-        } else {
-            entries.remove(id);
+        self.entries().remove(id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RetiringStore for MemorySessionStore {
+    /// Keeps the first deadline when retired again, so repeated rotations cannot stretch it.
+    async fn retire(&self, id: &Id) -> Result<()> {
+        if let Some(entry) = self.entries().get_mut(id) {
+            entry
+                .retired_until
+                .get_or_insert(Instant::now() + self.grace);
         }
         Ok(())
     }

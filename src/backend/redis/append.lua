@@ -8,6 +8,8 @@
 -- ARGV[4]  seconds to remember the client_id
 -- ARGV[5]  "1" when the draft has a client_id, else "0"
 -- ARGV[6]  seconds the room's stream lives after its last message (idle rooms are deleted)
+-- ARGV[7]  the command that publishes: PUBLISH, or SPUBLISH on a cluster (the room's channel
+--          carries the room's hash tag, like both keys, so everything here is in one slot)
 --
 -- Each entry also records `p`, the id of the entry before it, so a reader resuming after an id
 -- can tell whether anything between was trimmed away (see RedisBroker::replay).
@@ -33,5 +35,5 @@ redis.call("EXPIRE", KEYS[1], ARGV[6])
 if ARGV[5] == "1" then
   redis.call("SET", KEYS[2], id, "EX", ARGV[4])
 end
-redis.call("PUBLISH", ARGV[1], id .. " " .. ARGV[2])
+redis.call(ARGV[7], ARGV[1], id .. " " .. ARGV[2])
 return { id, 0 }

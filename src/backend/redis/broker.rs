@@ -1,7 +1,6 @@
 //! Messages in Redis: a Stream per room for order and history, published in the same script.
 
-use super::Timed;
-use super::{codec, subscriber::SubscriberHandle, Keys};
+use super::{codec, subscriber::SubscriberHandle, Connection, Keys, Timed};
 use crate::backend::{Appended, BackendError, Broker, Replay};
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
@@ -13,17 +12,17 @@ const DEDUP_SECS: u64 = 24 * 3600;
 
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
 
-pub struct RedisBroker {
-    conn: Timed,
+pub struct RedisBroker<C> {
+    conn: Timed<C>,
     keys: Keys,
     history_max: u64,
     room_idle: Duration,
     subscriber: SubscriberHandle,
 }
 
-impl RedisBroker {
+impl<C> RedisBroker<C> {
     pub fn new(
-        conn: Timed,
+        conn: Timed<C>,
         keys: Keys,
         history_max: u64,
         room_idle: Duration,
@@ -39,8 +38,20 @@ impl RedisBroker {
     }
 }
 
+impl<C: Connection> RedisBroker<C> {
+    /// Publishes on one of our channels, sharded on a cluster.
+    async fn publish(&self, channel: String, payload: String) -> Result<(), BackendError> {
+        let _: () = redis::cmd(self.keys.publish_command())
+            .arg(channel)
+            .arg(payload)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
-impl Broker for RedisBroker {
+impl<C: Connection> Broker for RedisBroker<C> {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         let body =
             serde_json::to_string(draft).map_err(|e| BackendError::Corrupt(e.to_string()))?;
@@ -66,6 +77,7 @@ impl Broker for RedisBroker {
             .arg(DEDUP_SECS)
             .arg(has_client_id)
             .arg(self.room_idle.as_secs().max(1))
+            .arg(self.keys.publish_command())
             .invoke_async(&mut conn)
             .await?;
         let id = id
@@ -150,17 +162,15 @@ impl Broker for RedisBroker {
         self.subscriber.unsubscribe(room.clone());
     }
 
+    /// The mark first, then the announcement: an instance that hears the announcement, or
+    /// checks after it, finds the mark. (Two commands, not one transaction: on a cluster the
+    /// mark and the control channel live in different slots.)
     async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        let () = redis::pipe()
-            .atomic()
+        let () = conn
             .set_ex(self.keys.revoked(user), 1, ttl.as_secs().max(1))
-            .ignore()
-            .publish(self.keys.control(), codec::logout(user))
-            .ignore()
-            .query_async(&mut conn)
             .await?;
-        Ok(())
+        self.publish(self.keys.control(), codec::logout(user)).await
     }
 
     async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
@@ -169,11 +179,7 @@ impl Broker for RedisBroker {
     }
 
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
-        let _: () = self
-            .conn
-            .clone()
-            .publish(self.keys.channel(room), codec::typing(user))
-            .await?;
-        Ok(())
+        self.publish(self.keys.channel(room), codec::typing(user))
+            .await
     }
 }

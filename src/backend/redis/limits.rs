@@ -1,7 +1,7 @@
 //! Rate-limit buckets in Redis, shared by every instance: one key per bucket, taken from by one
 //! script call (`rate.lua`, the same GCRA step as `crate::limits::take`).
 
-use super::{Keys, Timed};
+use super::{Connection, Keys, Timed};
 use crate::backend::{BackendError, Limiter};
 use crate::limits::Rate;
 use async_trait::async_trait;
@@ -10,19 +10,19 @@ use std::{sync::LazyLock, time::Duration};
 
 static RATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("rate.lua")));
 
-pub struct RedisLimiter {
-    conn: Timed,
+pub struct RedisLimiter<C> {
+    conn: Timed<C>,
     keys: Keys,
 }
 
-impl RedisLimiter {
-    pub fn new(conn: Timed, keys: Keys) -> Self {
+impl<C> RedisLimiter<C> {
+    pub fn new(conn: Timed<C>, keys: Keys) -> Self {
         Self { conn, keys }
     }
 }
 
 #[async_trait]
-impl Limiter for RedisLimiter {
+impl<C: Connection> Limiter for RedisLimiter<C> {
     async fn take(&self, key: &str, rate: Rate) -> Result<Option<Duration>, BackendError> {
         let wait: u64 = RATE
             .key(self.keys.rate(key))

@@ -1,14 +1,19 @@
-//! The Redis backend: sessions, a Stream per room, and pub/sub between instances.
+//! The Redis backend: sessions, a Stream per room, and pub/sub between instances, on one Redis
+//! or on a Redis Cluster.
 //!
-//! Two kinds of connection, as Redis requires: one multiplexed [`ConnectionManager`] for commands
-//! (it reconnects by itself), and one pub/sub connection per instance, owned by the
-//! [`subscriber`] task.
+//! Two kinds of connection, as Redis requires: one multiplexed command connection (it
+//! reconnects by itself; on a cluster it routes each command to the node owning its slot), and
+//! the instance's subscriber: one pub/sub connection to one Redis ([`subscriber`]), or sharded
+//! subscriptions over one connection per node that owns subscribed rooms ([`sharded`]). The
+//! stores are generic over the command connection ([`Connection`]); [`Keys`] names everything
+//! for the topology in use.
 
 mod broker;
 mod codec;
 mod limits;
 mod presence;
 mod sessions;
+mod sharded;
 mod subscriber;
 mod timed;
 
@@ -19,12 +24,14 @@ pub use presence::RedisPresence;
 pub use sessions::RedisSessionStore;
 
 use super::{delivery, Backend, Health, Sessions};
-use crate::config::{Config, RedisUrl};
+use crate::config::{Config, RedisTarget, RedisUrl};
 use crate::metrics::Metrics;
 use anyhow::Context;
 use app::protocol::RoomName;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
 use std::{sync::Arc, time::Duration};
+use subscriber::SubscriberHandle;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// How long a command may wait for Redis' answer. Short, so a stalled Redis turns a send into
@@ -32,49 +39,93 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a cluster command is retried (after `MOVED`, `ASK`, `TRYAGAIN` or a lost node)
+/// before the caller hears `unavailable`.
+const CLUSTER_RETRIES: u32 = 5;
 
 /// Names of everything this app keeps in Redis, all under one prefix.
+///
+/// On a cluster ([`Keys::sharded`]) every name that a script or command uses together with
+/// others carries the same hash tag, so they live in one slot: a room's stream, `client_id`
+/// memory, presence and channel are tagged `{<room>}`; a session's live and retired keys are
+/// tagged `{<session id>}`. On one Redis the names are untagged, as they always were, so an
+/// upgrade keeps history and sessions.
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    sharded: bool,
 }
 
 impl Keys {
+    /// Names for one Redis: plain `PUBLISH`, no hash tags.
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
+            sharded: false,
+        }
+    }
+
+    /// Names for a Redis Cluster: hash-tagged keys and sharded channels (`SPUBLISH`).
+    pub fn sharded(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            sharded: true,
+        }
+    }
+
+    /// `name` as the hash tag that places a group of keys in one slot, on a cluster.
+    fn tag(&self, name: impl std::fmt::Display) -> String {
+        if self.sharded {
+            format!("{{{name}}}")
+        } else {
+            name.to_string()
+        }
+    }
+
+    /// The command that publishes on this topology's channels: `SPUBLISH` on a cluster (the
+    /// message goes to the one shard that owns the channel's slot, not to every node).
+    pub fn publish_command(&self) -> &'static str {
+        if self.sharded {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
         }
     }
 
     /// The pub/sub channel of a room.
     pub fn channel(&self, room: &RoomName) -> String {
-        format!("{}room:{room}", self.prefix)
+        format!("{}room:{}", self.prefix, self.tag(room))
     }
 
     /// The room a channel name belongs to, if it is one of ours.
     pub fn room_of_channel(&self, channel: &str) -> Option<RoomName> {
         let name = channel.strip_prefix(&self.prefix)?.strip_prefix("room:")?;
+        let name = if self.sharded {
+            name.strip_prefix('{')?.strip_suffix('}')?
+        } else {
+            name
+        };
         RoomName::parse(name).ok()
     }
 
     /// A room's presence entries: `<user id>|<instance>` scored by deadline.
     pub fn presence_entries(&self, room: &RoomName) -> String {
-        format!("{}here:{room}", self.prefix)
+        format!("{}here:{}", self.prefix, self.tag(room))
     }
 
     /// A room's present users, by id.
     pub fn presence_users(&self, room: &RoomName) -> String {
-        format!("{}who:{room}", self.prefix)
+        format!("{}who:{}", self.prefix, self.tag(room))
     }
 
     /// How many entries each present user has in a room.
     pub fn presence_counts(&self, room: &RoomName) -> String {
-        format!("{}whon:{room}", self.prefix)
+        format!("{}whon:{}", self.prefix, self.tag(room))
     }
 
     /// The Stream holding a room's messages.
     pub fn log(&self, room: &RoomName) -> String {
-        format!("{}log:{room}", self.prefix)
+        format!("{}log:{}", self.prefix, self.tag(room))
     }
 
     /// Remembers which message a sender's `client_id` became, for idempotent re-sends. Keyed
@@ -85,7 +136,12 @@ impl Keys {
         user: app::protocol::UserId,
         client_id: &app::protocol::ClientId,
     ) -> String {
-        format!("{}sent:{room}:{user}:{}", self.prefix, client_id.0)
+        format!(
+            "{}sent:{}:{user}:{}",
+            self.prefix,
+            self.tag(room),
+            client_id.0
+        )
     }
 
     /// The channel every instance listens on for announcements that concern all of them
@@ -105,7 +161,7 @@ impl Keys {
     }
 
     pub fn session(&self, id: &tower_sessions::session::Id) -> String {
-        format!("{}session:{id}", self.prefix)
+        format!("{}session:{}", self.prefix, self.tag(id))
     }
 
     /// A rate-limit bucket (`message:<user>`, `login:<address>`...).
@@ -113,11 +169,16 @@ impl Keys {
         format!("{}rate:{bucket}", self.prefix)
     }
 
-    /// Where a rotated-away session id lives out its grace period.
+    /// Where a rotated-away session id lives out its grace period (in its live key's slot).
     pub fn retired_session(&self, id: &tower_sessions::session::Id) -> String {
-        format!("{}retired:{id}", self.prefix)
+        format!("{}retired:{}", self.prefix, self.tag(id))
     }
 }
+
+/// What the stores need of a Redis connection: one Redis' [`ConnectionManager`] or a cluster's
+/// [`ClusterConnection`], both multiplexed, reconnecting and cheap to clone.
+pub trait Connection: ConnectionLike + Clone + Send + Sync + 'static {}
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> Connection for C {}
 
 impl From<::redis::RedisError> for super::BackendError {
     fn from(e: ::redis::RedisError) -> Self {
@@ -125,9 +186,25 @@ impl From<::redis::RedisError> for super::BackendError {
     }
 }
 
-/// Opens the command connection (failing start-up if Redis cannot be reached now), and starts
+/// Connects to the configured Redis (failing start-up if it cannot be reached now) and starts
 /// the subscriber task.
 pub async fn connect(
+    target: &RedisTarget,
+    config: &Config,
+    instance: &str,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Backend> {
+    match target {
+        RedisTarget::Single(url) => single(url, config, instance, tracker, shutdown, metrics).await,
+        RedisTarget::Cluster(urls) => {
+            cluster(urls, config, instance, tracker, shutdown, metrics).await
+        }
+    }
+}
+
+async fn single(
     url: &RedisUrl,
     config: &Config,
     instance: &str,
@@ -164,9 +241,79 @@ pub async fn connect(
     )
     .await
     .with_context(|| format!("cannot open a pub/sub connection to {}", url.redacted()))?;
+    Ok(assemble(
+        "redis", commands, keys, config, instance, subscriber, deliveries, health,
+    ))
+}
 
-    Ok(Backend {
-        kind: "redis",
+async fn cluster(
+    urls: &[RedisUrl],
+    config: &Config,
+    instance: &str,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Backend> {
+    let target = RedisTarget::Cluster(urls.to_vec());
+    let seeds: Vec<&str> = urls.iter().map(RedisUrl::expose).collect();
+    let builder = || {
+        ClusterClientBuilder::new(seeds.clone())
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(CLUSTER_RETRIES)
+    };
+    let client = builder()
+        .build()
+        .with_context(|| format!("REDIS_CLUSTER_URLS/VCAP_SERVICES: cannot use {target:?}"))?;
+    let commands = client
+        .get_async_connection()
+        .await
+        .with_context(|| format!("cannot connect to the Redis Cluster at {target:?}"))?;
+    let commands = Timed::new(commands, metrics.clone());
+
+    let keys = Keys::sharded(config.redis_prefix.clone());
+    let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
+    let health = Health::probed(sharded::PROBE_DEADLINE);
+    let subscriber = sharded::spawn(
+        sharded::Setup {
+            client: builder(),
+            commands: commands.clone(),
+            keys: keys.clone(),
+            deliveries: deliveries_tx,
+            health: health.clone(),
+            metrics: metrics.clone(),
+        },
+        tracker,
+        shutdown,
+    )
+    .await
+    .with_context(|| format!("cannot open the sharded pub/sub connection to {target:?}"))?;
+    Ok(assemble(
+        "redis-cluster",
+        commands,
+        keys,
+        config,
+        instance,
+        subscriber,
+        deliveries,
+        health,
+    ))
+}
+
+/// The stores over one command connection, whichever topology it reaches.
+#[allow(clippy::too_many_arguments)]
+fn assemble<C: Connection>(
+    kind: &'static str,
+    commands: Timed<C>,
+    keys: Keys,
+    config: &Config,
+    instance: &str,
+    subscriber: SubscriberHandle,
+    deliveries: super::Deliveries,
+    health: Health,
+) -> Backend {
+    Backend {
+        kind,
         broker: Arc::new(RedisBroker::new(
             commands.clone(),
             keys.clone(),
@@ -180,12 +327,8 @@ pub async fn connect(
             instance.to_owned(),
         )),
         limiter: Arc::new(limits::RedisLimiter::new(commands.clone(), keys.clone())),
-        sessions: Sessions(Arc::new(RedisSessionStore::new(
-            commands,
-            keys,
-            config.session_grace,
-        ))),
+        sessions: Sessions::new(RedisSessionStore::new(commands, keys, config.session_grace)),
         deliveries,
         health,
-    })
+    }
 }

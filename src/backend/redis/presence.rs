@@ -2,10 +2,9 @@
 //! unix-ms deadline the holding instance keeps pushing forward), the present users' JSON, and
 //! each user's number of entries. Two scripts change them atomically and publish the
 //! transitions on the room's channel, so every instance hears each one once, in order with the
-//! room's messages.
+//! room's messages. On a cluster the three keys and the channel share the room's hash tag.
 
-use super::Keys;
-use super::Timed;
+use super::{Connection, Keys, Timed};
 use crate::backend::{BackendError, PresenceStore};
 use app::protocol::{RoomName, User, UserId};
 use async_trait::async_trait;
@@ -20,14 +19,14 @@ const KEEP_AFTER: Duration = Duration::from_secs(3600);
 /// Most entries one sweep removes (the next sweep takes the rest).
 const SWEEP_BATCH: usize = 1000;
 
-pub struct RedisPresence {
-    conn: Timed,
+pub struct RedisPresence<C> {
+    conn: Timed<C>,
     keys: Keys,
     instance: String,
 }
 
-impl RedisPresence {
-    pub fn new(conn: Timed, keys: Keys, instance: String) -> Self {
+impl<C> RedisPresence<C> {
+    pub fn new(conn: Timed<C>, keys: Keys, instance: String) -> Self {
         Self {
             conn,
             keys,
@@ -42,7 +41,8 @@ impl RedisPresence {
             .key(keys.presence_entries(room))
             .key(keys.presence_users(room))
             .key(keys.presence_counts(room))
-            .arg(keys.channel(room));
+            .arg(keys.channel(room))
+            .arg(keys.publish_command());
         invocation
     }
 
@@ -56,7 +56,7 @@ fn decode_user(json: &str) -> Result<User, BackendError> {
 }
 
 #[async_trait]
-impl PresenceStore for RedisPresence {
+impl<C: Connection> PresenceStore for RedisPresence<C> {
     async fn hold(
         &self,
         room: &RoomName,

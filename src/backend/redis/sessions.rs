@@ -1,12 +1,13 @@
 //! A tower-sessions store over the `redis` crate.
 //!
 //! A live session is one string key, `sb:session:<id>`, holding the JSON record and expiring in
-//! Redis when the session does. When the id is rotated (see [`crate::backend::retiring`]) the
-//! record moves to `sb:retired:<id>` for the grace period: the old id still reads, but can no
-//! longer be saved or extended, and then it is gone.
+//! Redis when the session does. When the id is rotated ([`RetiringStore::retire`]) the record
+//! moves to `sb:retired:<id>` for the grace period: the old id still reads, but can no longer be
+//! saved or extended, and then it is gone. On a cluster both keys carry the id as their hash
+//! tag, so the script that moves one to the other touches one slot.
 
-use super::Keys;
-use super::Timed;
+use super::{Connection, Keys, Timed};
+use crate::backend::RetiringStore;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script, SetExpiry, SetOptions};
 use std::{sync::LazyLock, time::Duration};
@@ -29,13 +30,13 @@ static RETIRE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 #[derive(Clone)]
-pub struct RedisSessionStore {
-    conn: Timed,
+pub struct RedisSessionStore<C> {
+    conn: Timed<C>,
     keys: Keys,
     grace: Duration,
 }
 
-impl std::fmt::Debug for RedisSessionStore {
+impl<C> std::fmt::Debug for RedisSessionStore<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSessionStore")
             .field("keys", &self.keys)
@@ -43,8 +44,8 @@ impl std::fmt::Debug for RedisSessionStore {
     }
 }
 
-impl RedisSessionStore {
-    pub fn new(conn: Timed, keys: Keys, grace: Duration) -> Self {
+impl<C: Connection> RedisSessionStore<C> {
+    pub fn new(conn: Timed<C>, keys: Keys, grace: Duration) -> Self {
         Self { conn, keys, grace }
     }
 
@@ -75,7 +76,7 @@ fn backend(e: redis::RedisError) -> Error {
 }
 
 #[async_trait]
-impl SessionStore for RedisSessionStore {
+impl<C: Connection> SessionStore for RedisSessionStore<C> {
     async fn create(&self, record: &mut Record) -> Result<()> {
         // Ids are 128 random bits; a collision is not expected, but never overwrite one.
         while !self.write(record, redis::ExistenceCheck::NX).await? {
@@ -106,18 +107,21 @@ impl SessionStore for RedisSessionStore {
 
     async fn delete(&self, id: &Id) -> Result<()> {
         let mut conn = self.conn.clone();
-        if crate::backend::is_retiring() {
-            RETIRE
-                .key(self.keys.session(id))
-                .key(self.keys.retired_session(id))
-                .arg(self.grace.as_secs().max(1))
-                .invoke_async::<()>(&mut conn)
-                .await
-                .map_err(backend)
-        } else {
-            conn.del::<_, ()>(&[self.keys.session(id), self.keys.retired_session(id)])
-                .await
-                .map_err(backend)
-        }
+        conn.del::<_, ()>(&[self.keys.session(id), self.keys.retired_session(id)])
+            .await
+            .map_err(backend)
+    }
+}
+
+#[async_trait]
+impl<C: Connection> RetiringStore for RedisSessionStore<C> {
+    async fn retire(&self, id: &Id) -> Result<()> {
+        RETIRE
+            .key(self.keys.session(id))
+            .key(self.keys.retired_session(id))
+            .arg(self.grace.as_secs().max(1))
+            .invoke_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(backend)
     }
 }

@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use app::protocol::RoomName;
 use futures_util::StreamExt;
 use redis::{
-    aio::{PubSub, PubSubSink, PubSubStream},
+    aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream},
     AsyncCommands,
 };
 use std::sync::Arc;
@@ -47,15 +47,16 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
-enum Command {
+pub(super) enum Command {
     Subscribe(RoomName, oneshot::Sender<Result<(), BackendError>>),
     Unsubscribe(RoomName),
 }
 
-/// Asks the subscriber task to change its subscriptions.
+/// Asks the subscriber task (this module's, or the cluster's [`super::sharded`] one) to change
+/// its subscriptions.
 #[derive(Clone)]
 pub struct SubscriberHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    pub(super) commands: mpsc::UnboundedSender<Command>,
 }
 
 impl SubscriberHandle {
@@ -79,7 +80,7 @@ impl SubscriberHandle {
 pub struct Setup {
     pub client: redis::Client,
     /// The command connection, for publishing probes.
-    pub commands: super::Timed,
+    pub commands: super::Timed<ConnectionManager>,
     pub keys: Keys,
     pub metrics: Arc<Metrics>,
     pub deliveries: DeliverySender,
@@ -120,7 +121,7 @@ pub async fn spawn(
 
 struct Subscriber {
     client: redis::Client,
-    publisher: super::Timed,
+    publisher: super::Timed<ConnectionManager>,
     keys: Keys,
     control: String,
     probe: String,
@@ -300,25 +301,35 @@ impl Subscriber {
     /// Hands one published message to the fan-out; false once the fan-out is gone.
     fn deliver(&mut self, message: &redis::Msg) -> bool {
         self.metrics.fanout_received.inc();
-        let channel = message.get_channel_name();
-        if channel == self.control {
-            return match codec::logged_out(message.get_payload_bytes()) {
-                Some(user) => self.deliveries.send(Delivery::LoggedOut(user)),
-                None => {
-                    tracing::warn!("ignoring an unreadable control message");
-                    true
-                }
-            };
-        }
-        let Some(room) = self.keys.room_of_channel(channel) else {
-            return true;
-        };
-        match codec::room_event(room, message.get_payload_bytes()) {
-            Ok(delivery) => self.deliveries.send(delivery),
-            Err(e) => {
-                tracing::warn!(error = %e, "dropping an unreadable published event");
-                true
-            }
+        match decode(
+            &self.keys,
+            &self.control,
+            message.get_channel_name(),
+            message.get_payload_bytes(),
+        ) {
+            Some(delivery) => self.deliveries.send(delivery),
+            None => true,
         }
     }
+}
+
+/// What a message published on `channel` (a room's or the control channel) means for the
+/// fan-out; `None` for what is not ours or cannot be read (logged).
+pub(super) fn decode(
+    keys: &Keys,
+    control: &str,
+    channel: &str,
+    payload: &[u8],
+) -> Option<Delivery> {
+    if channel == control {
+        let user = codec::logged_out(payload);
+        if user.is_none() {
+            tracing::warn!("ignoring an unreadable control message");
+        }
+        return user.map(Delivery::LoggedOut);
+    }
+    let room = keys.room_of_channel(channel)?;
+    codec::room_event(room, payload)
+        .inspect_err(|e| tracing::warn!(error = %e, "dropping an unreadable published event"))
+        .ok()
 }

@@ -2,12 +2,13 @@
 --
 -- KEYS as in hold.lua.
 -- ARGV[1]  the room's pub/sub channel
--- ARGV[2]  now (unix ms): entries with an earlier deadline are removed
--- ARGV[3]  most entries removed in one call
+-- ARGV[2]  the command that publishes on it (PUBLISH, or SPUBLISH on a cluster)
+-- ARGV[3]  now (unix ms): entries with an earlier deadline are removed
+-- ARGV[4]  most entries removed in one call
 --
 -- A user departs with their last entry. Departures are published like arrivals, as
 -- `presence {"arrived":[],"departed":[...]}`. Returns { user JSON, deadline, ... }.
-local ended = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[2], "WITHSCORES", "LIMIT", 0, ARGV[3])
+local ended = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[3], "WITHSCORES", "LIMIT", 0, ARGV[4])
 local departed = {}
 local report = {}
 for i = 1, #ended, 2 do
@@ -26,6 +27,6 @@ for i = 1, #ended, 2 do
   end
 end
 if #departed > 0 then
-  redis.call("PUBLISH", ARGV[1], 'presence {"arrived":[],"departed":[' .. table.concat(departed, ",") .. ']}')
+  redis.call(ARGV[2], ARGV[1], 'presence {"arrived":[],"departed":[' .. table.concat(departed, ",") .. ']}')
 end
 return report

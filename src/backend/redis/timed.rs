@@ -3,21 +3,19 @@
 //! `switchboard_redis_errors_total{command}`), whichever module sent it.
 
 use crate::metrics::{command_name, Metrics};
-use redis::{
-    aio::{ConnectionLike, ConnectionManager},
-    Arg, Cmd, Pipeline, RedisFuture, Value,
-};
+use redis::{aio::ConnectionLike, Arg, Cmd, Pipeline, RedisFuture, Value};
 use std::{sync::Arc, time::Instant};
 
-/// A [`ConnectionManager`] that reports each command to [`Metrics`]. Cheap to clone, like it.
+/// A command connection (one Redis' or a cluster's) that reports each command to [`Metrics`].
+/// Cheap to clone, like the connection it wraps.
 #[derive(Clone)]
-pub struct Timed {
-    inner: ConnectionManager,
+pub struct Timed<C> {
+    inner: C,
     metrics: Arc<Metrics>,
 }
 
-impl Timed {
-    pub fn new(inner: ConnectionManager, metrics: Arc<Metrics>) -> Self {
+impl<C> Timed<C> {
+    pub fn new(inner: C, metrics: Arc<Metrics>) -> Self {
         Self { inner, metrics }
     }
 }
@@ -29,7 +27,7 @@ fn name_of(cmd: &Cmd) -> &'static str {
     }
 }
 
-impl ConnectionLike for Timed {
+impl<C: ConnectionLike + Send> ConnectionLike for Timed<C> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
             let started = Instant::now();
