@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# A local Switchboard cluster, laid out like a Cloud Foundry deployment: one redis-server,
-# N app instances on their own ports with their own INSTANCE_ID, and HAProxy in front doing what
-# the CF router does (affinity cookie, redispatch when the sticky instance is gone, health checks,
-# WebSocket pass-through). The Playwright tests and the benchmarks use this same rig.
+# A local Switchboard cluster, laid out like a Cloud Foundry deployment: one redis-server (or a
+# Redis Cluster), N app instances on their own ports with their own INSTANCE_ID, and HAProxy in
+# front doing what the CF router does (affinity cookie, redispatch when the sticky instance is
+# gone, health checks, WebSocket pass-through). The Playwright tests and the benchmarks use this
+# same rig.
 #
-#   scripts/cluster.sh up [N]        start redis, N instances (default 3) and HAProxy
+#   scripts/cluster.sh up [N] [--redis-cluster]
+#                                    start redis, N instances (default 3) and HAProxy; with
+#                                    --redis-cluster (or REDIS_CLUSTER=1) a Redis Cluster of
+#                                    3 masters with a replica each instead of one redis-server
 #   scripts/cluster.sh kill I        kill -9 instance I (a crash)
 #   scripts/cluster.sh stop I        SIGTERM instance I and wait for it to exit (a scale-down)
 #   scripts/cluster.sh start I       start instance I again
 #   scripts/cluster.sh restart I     stop, then start instance I (a rolling restart)
-#   scripts/cluster.sh pause I|redis SIGSTOP instance I, or redis (a stall: sockets stay open)
+#   scripts/cluster.sh pause I|redis SIGSTOP instance I, or redis (every Redis node: a stall;
+#                                    sockets stay open)
 #   scripts/cluster.sh resume I|redis SIGCONT it
 #   scripts/cluster.sh status        what is running, and where
 #   scripts/cluster.sh down          stop everything this script started (by pid, nothing else)
@@ -19,7 +24,10 @@
 # package here: import docs/grafana/switchboard.json into one of your own, pointed at it.
 #
 # Environment: CLUSTER_DIR (state and logs, default .cluster), LB_PORT (default 8000; instance I
-# listens on LB_PORT+I), REDIS_PORT (default 6390), SWITCHBOARD_BIN (default: the release build,
+# listens on LB_PORT+I), REDIS_PORT (default 6390; a Redis Cluster's six nodes take it and the
+# five ports after it, their cluster bus ports 10000 higher), REDIS_NODE_TIMEOUT_MS (the
+# cluster's node timeout, default 15000: a master that stays silent this long is failed over),
+# SWITCHBOARD_BIN (default: the release build,
 # else the debug build). Instances inherit the environment, so e.g. HEARTBEAT_SECS or DRAIN_SECS
 # set for this script reach them. Build first: scripts/build.sh --release.
 set -euo pipefail
@@ -53,7 +61,48 @@ wait_until() {
   done
 }
 
+redis_mode() { cat "$dir/redis-mode" 2>/dev/null || echo single; }
+# The pid-file names of the Redis processes of the current mode.
+redis_names() {
+  if [ "$(redis_mode)" = cluster ]; then echo redis-0 redis-1 redis-2 redis-3 redis-4 redis-5
+  else echo redis; fi
+}
+# What the instances are told: REDIS_URL, or REDIS_CLUSTER_URLS with the masters as seeds.
+redis_env() {
+  if [ "$(redis_mode)" = cluster ]; then
+    echo "REDIS_CLUSTER_URLS=redis://127.0.0.1:$redis_port,redis://127.0.0.1:$((redis_port + 1)),redis://127.0.0.1:$((redis_port + 2))"
+  else
+    echo "REDIS_URL=redis://127.0.0.1:$redis_port"
+  fi
+}
+
+start_redis_cluster() {
+  alive redis-0 && return
+  local k port nodes=()
+  for k in 0 1 2 3 4 5; do
+    port=$((redis_port + k))
+    rm -f "$dir/nodes-$port.conf"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes-$port.conf" \
+      --cluster-node-timeout "${REDIS_NODE_TIMEOUT_MS:-15000}" \
+      --dir "$dir" --logfile "$dir/redis-$k.log" --daemonize no >/dev/null 2>&1 &
+    echo $! >"$dir/redis-$k.pid"
+    nodes+=("127.0.0.1:$port")
+  done
+  for k in 0 1 2 3 4 5; do
+    wait_until "redis-cli -p $((redis_port + k)) ping | grep -q PONG" 10 || die "redis node $k did not start (see $dir/redis-$k.log)"
+  done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/redis-create.log" 2>&1 \
+    || die "redis-cli --cluster create failed (see $dir/redis-create.log)"
+  for k in 0 1 2 3 4 5; do
+    wait_until "redis-cli -p $((redis_port + k)) cluster info | grep -q cluster_state:ok" 20 \
+      || die "the redis cluster did not become healthy (see $dir/redis-$k.log)"
+  done
+  say "redis cluster: 3 masters + 3 replicas on ports $redis_port-$((redis_port + 5))"
+}
+
 start_redis() {
+  [ "$(redis_mode)" = cluster ] && { start_redis_cluster; return; }
   alive redis && return
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$dir" --logfile "$dir/redis.log" --daemonize no >/dev/null 2>&1 &
@@ -66,7 +115,7 @@ start_instance() {
   port="$(instance_port "$i")"
   alive "app-$i" && die "instance $i is already running"
   [ -x "$bin" ] || die "no server binary at $bin: run scripts/build.sh --release first"
-  HOST=127.0.0.1 PORT="$port" INSTANCE_ID="app-$i" REDIS_URL="redis://127.0.0.1:$redis_port" \
+  env -u REDIS_URL -u REDIS_CLUSTER_URLS HOST=127.0.0.1 PORT="$port" INSTANCE_ID="app-$i" "$(redis_env)" \
     LEPTOS_SITE_ROOT="$root/target/site" RUST_LOG="${RUST_LOG:-info}" PROXY_HOPS="${PROXY_HOPS:-1}" \
     "$bin" >>"$dir/app-$i.log" 2>&1 &
   echo $! >"$dir/app-$i.pid"
@@ -168,14 +217,24 @@ check_index() {
 cmd="${1:-}"
 case "$cmd" in
   up)
-    n="${2:-3}"
+    shift
+    n=3 mode=single
+    [ "${REDIS_CLUSTER:-0}" = 1 ] && mode=cluster
+    for arg in "$@"; do
+      case "$arg" in
+        --redis-cluster) mode=cluster ;;
+        *[!0-9]*|"") die "up: unknown argument $arg" ;;
+        *) n="$arg" ;;
+      esac
+    done
     echo "$n" >"$dir/instances"
+    echo "$mode" >"$dir/redis-mode"
     start_redis
     for i in $(seq 1 "$n"); do alive "app-$i" || start_instance "$i"; done
     write_haproxy_cfg "$n"
     start_haproxy
     [ "${PROMETHEUS:-0}" = 1 ] && start_prometheus "$n"
-    say "cluster up: http://127.0.0.1:$lb_port ($n instances, redis on $redis_port, logs in $dir)"
+    say "cluster up: http://127.0.0.1:$lb_port ($n instances, $(redis_env), logs in $dir)"
     ;;
   kill)
     check_index "${2:-}"; stop_pid "app-$2" KILL; say "app-$2 killed" ;;
@@ -187,28 +246,31 @@ case "$cmd" in
     check_index "${2:-}"; stop_pid "app-$2" TERM; start_instance "$2" ;;
   pause|resume)
     target="${2:-}"
-    [ "$target" = redis ] || { check_index "$target"; target="app-$target"; }
-    pid="$(pid_of "$target")"
-    [ -n "$pid" ] || die "$target is not running"
-    if [ "$cmd" = pause ]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
+    if [ "$target" = redis ]; then names="$(redis_names)"
+    else check_index "$target"; names="app-$target"; fi
+    for name in $names; do
+      pid="$(pid_of "$name")"
+      [ -n "$pid" ] || die "$name is not running"
+      if [ "$cmd" = pause ]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
+    done
     say "$target ${cmd}d"
     ;;
   status)
-    for name in redis haproxy prometheus $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do
+    for name in $(redis_names) haproxy prometheus $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do
       if alive "$name"; then echo "$name running (pid $(pid_of "$name"))"; else echo "$name stopped"; fi
     done
     ;;
   down)
     # A paused process would ignore the TERM below until continued.
-    for name in redis $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do
+    for name in redis redis-0 redis-1 redis-2 redis-3 redis-4 redis-5 $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do
       pid="$(pid_of "$name")"; [ -n "$pid" ] && kill -CONT "$pid" 2>/dev/null || true
     done
     stop_pid prometheus TERM
     stop_pid haproxy TERM
     for i in $(seq 1 "$(count)"); do stop_pid "app-$i" TERM; done
-    stop_pid redis TERM
+    for name in redis redis-0 redis-1 redis-2 redis-3 redis-4 redis-5; do stop_pid "$name" TERM; done
     say "cluster down"
     ;;
   *)
-    sed -n '2,28p' "$0" >&2; exit 2 ;;
+    sed -n '2,34p' "$0" >&2; exit 2 ;;
 esac

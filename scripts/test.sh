@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test, on a fresh machine too: installs what the tests need (scripts/setup.sh test),
-# builds once, then runs lints, the Rust unit and integration tests (real redis-server, real
-# switchboard processes) and the Playwright suite (Debian's Chromium, HAProxy, 3 instances).
+# builds once, then runs lints, the Rust unit and integration tests (real redis-server and real
+# Redis Clusters, real switchboard processes) and the Playwright suite (Debian's Chromium,
+# HAProxy, 3 instances) twice: on one Redis, then on a Redis Cluster of 3 masters + 3 replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -30,10 +31,14 @@ step "fuzz targets (libFuzzer: client frames, the socket's query string; ${FUZZ_
 fuzz_status=0
 scripts/fuzz.sh || fuzz_status=$?
 
-step "browser tests (Playwright, Chromium, HAProxy + 3 instances + Redis)"
+step "browser tests (Playwright, Chromium, HAProxy + 3 instances + one Redis)"
 e2e_status=0
-(cd end2end && SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
+(cd end2end && REDIS_CLUSTER=0 SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
   | tee "$logs/e2e.txt" || e2e_status=$?
+
+step "browser tests again on a Redis Cluster (3 masters + 3 replicas, sharded pub/sub)"
+(cd end2end && REDIS_CLUSTER=1 SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
+  | tee "$logs/e2e-cluster.txt" || e2e_status=$?
 
 # Sum "N passed"/"N failed" counts in a log; no match counts as 0.
 count() {
@@ -42,12 +47,14 @@ count() {
 }
 rust_passed=$(count 'test result: [a-zA-Z]+\. [0-9]+ passed' "$logs/cargo.txt")
 rust_failed=$(count '[0-9]+ failed;' "$logs/cargo.txt")
-e2e_passed=$(count '^ *[0-9]+ passed' "$logs/e2e.txt")
-e2e_failed=$(count '^ *[0-9]+ failed' "$logs/e2e.txt")
+e2e_single=$(count '^ *[0-9]+ passed' "$logs/e2e.txt")
+e2e_cluster=$(count '^ *[0-9]+ passed' "$logs/e2e-cluster.txt")
+e2e_passed=$((e2e_single + e2e_cluster))
+e2e_failed=$(( $(count '^ *[0-9]+ failed' "$logs/e2e.txt") + $(count '^ *[0-9]+ failed' "$logs/e2e-cluster.txt") ))
 echo
 echo "finished in ${SECONDS}s"
 echo "rust: $rust_passed passed, $rust_failed failed"
-echo "playwright: $e2e_passed passed, $e2e_failed failed"
+echo "playwright: $e2e_passed passed ($e2e_single on one Redis, $e2e_cluster on a Redis Cluster), $e2e_failed failed"
 echo "fuzzing: $([ "$fuzz_status" -eq 0 ] && echo "no crash" || echo "FAILED")"
 echo "total: $((rust_passed + e2e_passed)) passed, $((rust_failed + e2e_failed)) failed"
 [ "$rust_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$e2e_status" -eq 0 ] && [ "$e2e_failed" -eq 0 ] && [ "$rust_failed" -eq 0 ]

@@ -29,6 +29,29 @@ fn focus(element: &leptos::web_sys::Element) {
     }
 }
 
+/// Frames the drawer's current room gets to become focusable after the drawer opens.
+const FOCUS_FRAMES: u8 = 30;
+
+/// Focuses the current room's link in the rooms drawer once it is drawn open: hidden elements
+/// take no focus, and when the drawer is drawn depends on the browser (a reopening during the
+/// closing transition takes longer), so each frame tries again until the link has the focus,
+/// the drawer closed, or `frames` ran out.
+fn focus_current_room(nav: leptos::web_sys::Element, drawer: RwSignal<bool>, frames: u8) {
+    request_animation_frame(move || {
+        if !drawer.get_untracked() {
+            return;
+        }
+        let Ok(Some(link)) = nav.query_selector("li.current a") else {
+            return;
+        };
+        focus(&link);
+        let focused = document().active_element().is_some_and(|active| active == link);
+        if !focused && frames > 0 {
+            focus_current_room(nav, drawer, frames - 1);
+        }
+    });
+}
+
 /// Whether the list is scrolled to (within [`BOTTOM_SLACK`] of) its newest message.
 fn is_at_bottom(list: &leptos::web_sys::Element) -> bool {
     list.scroll_height() - list.scroll_top() - list.client_height() <= BOTTOM_SLACK
@@ -197,12 +220,7 @@ pub fn ChatPage(
             return open;
         };
         if open {
-            // Once the drawer is drawn open (hidden elements take no focus).
-            request_animation_frame(move || {
-                if let Ok(Some(link)) = nav.query_selector("li.current a") {
-                    focus(&link);
-                }
-            });
+            focus_current_room(nav.into(), drawer, FOCUS_FRAMES);
         } else if was_open == Some(true) {
             let inside = document()
                 .active_element()

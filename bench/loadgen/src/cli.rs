@@ -68,9 +68,9 @@ pub struct Args {
     /// Server pids whose CPU and memory are sampled from /proc (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub pids: Vec<u32>,
-    /// The Redis server's pid, sampled like the servers.
-    #[arg(long)]
-    pub redis_pid: Option<u32>,
+    /// The Redis server's pid, sampled like the servers; comma-separated for a cluster's nodes.
+    #[arg(long, value_delimiter = ',')]
+    pub redis_pid: Vec<u32>,
     /// On a reconnect, first `GET /` (as the browser does; through a load balancer this also
     /// renews the affinity cookie and rotates the session id).
     #[arg(long)]

@@ -78,7 +78,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         args: args.clone(),
     });
     let mut sampled = args.pids.clone();
-    sampled.extend(args.redis_pid);
+    sampled.extend(args.redis_pid.iter().copied());
     let mut report = Report {
         label: args.label.clone(),
         proto: format!("{:?}", args.proto).to_lowercase(),
