@@ -29,29 +29,6 @@ fn focus(element: &leptos::web_sys::Element) {
     }
 }
 
-/// Frames the drawer's current room gets to become focusable after the drawer opens.
-const FOCUS_FRAMES: u8 = 30;
-
-/// Focuses the current room's link in the rooms drawer once it is drawn open: hidden elements
-/// take no focus, and when the drawer is drawn depends on the browser (a reopening during the
-/// closing transition takes longer), so each frame tries again until the link has the focus,
-/// the drawer closed, or `frames` ran out.
-fn focus_current_room(nav: leptos::web_sys::Element, drawer: RwSignal<bool>, frames: u8) {
-    request_animation_frame(move || {
-        if !drawer.get_untracked() {
-            return;
-        }
-        let Ok(Some(link)) = nav.query_selector("li.current a") else {
-            return;
-        };
-        focus(&link);
-        let focused = document().active_element().is_some_and(|active| active == link);
-        if !focused && frames > 0 {
-            focus_current_room(nav, drawer, frames - 1);
-        }
-    });
-}
-
 /// Whether the list is scrolled to (within [`BOTTOM_SLACK`] of) its newest message.
 fn is_at_bottom(list: &leptos::web_sys::Element) -> bool {
     list.scroll_height() - list.scroll_top() - list.client_height() <= BOTTOM_SLACK
@@ -220,7 +197,12 @@ pub fn ChatPage(
             return open;
         };
         if open {
-            focus_current_room(nav.into(), drawer, FOCUS_FRAMES);
+            // Once the drawer is drawn open (hidden elements take no focus).
+            request_animation_frame(move || {
+                if let Ok(Some(link)) = nav.query_selector("li.current a") {
+                    focus(&link);
+                }
+            });
         } else if was_open == Some(true) {
             let inside = document()
                 .active_element()
@@ -612,11 +594,13 @@ fn RoomList(
     drawer: RwSignal<bool>,
     nav: NodeRef<leptos::html::Nav>,
 ) -> impl IntoView {
+    // Keyed by name alone: a room's counts change in place, so its link (which may have the
+    // keyboard focus) is never replaced under the reader.
     let rooms = move || {
         live.chat.with(|chat| {
             chat.rooms()
                 .iter()
-                .map(|r| (r.name.clone(), r.unread, r.online_count))
+                .map(|r| r.name.clone())
                 .collect::<Vec<_>>()
         })
     };
@@ -642,8 +626,8 @@ fn RoomList(
                 <For
                     each=rooms
                     key=|room| room.clone()
-                    children=move |(room, unread, online)| {
-                        view! { <RoomLink room unread online current live drawer /> }
+                    children=move |room| {
+                        view! { <RoomLink room current live drawer /> }
                     }
                 />
             </ul>
@@ -710,8 +694,6 @@ fn OnlineList(live: Live, current: Memo<RoomName>) -> impl IntoView {
 #[component]
 fn RoomLink(
     room: RoomName,
-    unread: u32,
-    online: Option<u32>,
     current: Memo<RoomName>,
     live: Live,
     drawer: RwSignal<bool>,
@@ -720,6 +702,19 @@ fn RoomLink(
         let room = room.clone();
         Memo::new(move |_| current.with(|c| *c == room))
     };
+    // (unread, online now), kept up to date in place.
+    let counts = {
+        let room = room.clone();
+        Memo::new(move |_| {
+            live.chat.with(|chat| {
+                chat.rooms()
+                    .iter()
+                    .find(|r| r.name == room)
+                    .map_or((0, None), |r| (r.unread, r.online_count))
+            })
+        })
+    };
+    let unread = move || counts.get().0;
     let closable = room != RoomName::lobby();
     let label = room.to_string();
     let data_room = label.clone();
@@ -735,15 +730,28 @@ fn RoomLink(
                 <span class="hash">"#"</span>
                 {label}
             </A>
-            {online.map(|n| {
-                view! {
-                    <span class="online-count" title="online now" aria-label=format!("{n} online")>
-                        {n}
-                    </span>
-                }
-            })}
-            <Show when=move || { unread > 0 }>
-                <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>
+            {move || {
+                counts
+                    .get()
+                    .1
+                    .map(|n| {
+                        view! {
+                            <span
+                                class="online-count"
+                                title="online now"
+                                aria-label=format!("{n} online")
+                            >
+                                {n}
+                            </span>
+                        }
+                    })
+            }}
+            <Show when=move || { unread() > 0 }>
+                <span
+                    class="unread"
+                    data-testid="unread"
+                    aria-label=move || format!("{} unread", unread())
+                >
                     {unread}
                 </span>
             </Show>
@@ -762,6 +770,7 @@ fn RoomLink(
             </Show>
         </li>
     }
+    .into_any()
 }
 
 /// The page of a room name that cannot be.

@@ -160,7 +160,10 @@ async fn a_slot_migrated_while_busy_loses_nothing() {
         assert!(sent < 1000, "the migration never finished");
     }
     migration.await.expect("the migration ran");
-    assert!(during > 0, "some messages were sent while the slot was moving");
+    assert!(
+        during > 0,
+        "some messages were sent while the slot was moving"
+    );
     assert_eq!(cluster.owner_of(slot), to, "the slot moved");
     let gaps = busy.read_everything().await;
     assert_eq!(gaps, 0);
