@@ -2,16 +2,18 @@
 # The measured inputs of docs/scaling.md: the same chat load on one Redis and on a Redis Cluster
 # of 3 masters (each with a replica), with each Redis process's CPU, traffic and memory.
 #
-#   bench/shards.sh                       # rates 1000 2000 4000 msg/s, both topologies (~5 min)
+#   bench/shards.sh                       # rates 1000 2000 4000 msg/s, every topology (~8 min)
 #   RATES="2000" TOPOLOGIES=cluster bench/shards.sh
 #
 # Load: two release instances behind nothing (the load generator spreads clients over both),
-# ROOMS rooms (default 1000) of 5 clients, one sender per room, 100-byte texts, at each rate.
+# ROOMS rooms (default 1000) of 5 clients, one sender per room, 100-byte texts, at each rate;
+# and the same on one instance (one-instance), which tells what a second instance's receive
+# path costs.
 # Per run it records, per Redis process, over the measured window (8 s after 2 s of warm-up):
 # CPU (% of a core, from /proc), bytes in and out and commands (INFO stats deltas); and at the
 # end the keys each holds and the memory a stored message takes. Writes $RESULTS/shards.jsonl and prints the table docs/scaling.md quotes.
 #
-# Environment: RATES, ROOMS, TOPOLOGIES ("single cluster"), RESULTS (default
+# Environment: RATES, ROOMS, TOPOLOGIES ("single cluster one-instance"), RESULTS (default
 # bench/results/shards-<date-time>). Ports: instances 8301-8302, Redis 6400-6405 (+10000 for
 # the cluster bus). Loopback only; every run is bounded.
 set -euo pipefail
@@ -19,7 +21,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 RATES="${RATES:-1000 2000 4000}"
 ROOMS="${ROOMS:-1000}"
-TOPOLOGIES="${TOPOLOGIES:-single cluster}"
+TOPOLOGIES="${TOPOLOGIES:-single cluster one-instance}"
 RESULTS="${RESULTS:-$root/bench/results/shards-$(date +%Y-%m-%d-%H%M)}"
 mkdir -p "$RESULTS"
 run="$(mktemp -d /tmp/switchboard-shards.XXXXXX)"
@@ -42,7 +44,8 @@ redis_nodes() {
   for name in redis redis-0 redis-1 redis-2 redis-3 redis-4 redis-5; do
     [ -f "$CLUSTER_DIR/$name.pid" ] || continue
     pid="$(cat "$CLUSTER_DIR/$name.pid")"
-    port="$(tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eo -- '--port [0-9]+' | awk '{print $2}')"
+    # redis-server retitles itself "redis-server 127.0.0.1:<port> [cluster]".
+    port="$(tr '\0' ' ' <"/proc/$pid/cmdline" | grep -Eo ':[0-9]+' | head -1 | tr -d :)"
     role="$(redis-cli -p "$port" role | head -1)"
     echo "$port $pid $role"
   done | sort -k3,3 -s
@@ -75,14 +78,21 @@ for topology in $TOPOLOGIES; do
     say "$topology: $ROOMS rooms of 5 on two instances, $rate msg/s"
     scripts/cluster.sh down >/dev/null 2>&1 || true
     rm -rf "$CLUSTER_DIR"
-    if [ "$topology" = cluster ]; then scripts/cluster.sh up 2 --redis-cluster >/dev/null
-    else scripts/cluster.sh up 2 >/dev/null; fi
+    case "$topology" in
+      cluster) scripts/cluster.sh up 2 --redis-cluster >/dev/null; urls=http://127.0.0.1:8301,http://127.0.0.1:8302 ;;
+      single) scripts/cluster.sh up 2 >/dev/null; urls=http://127.0.0.1:8301,http://127.0.0.1:8302 ;;
+      # The same load on one instance: the difference to "single" is what a second subscribed
+      # instance costs per message (its receive path), which no other run separates.
+      one-instance) scripts/cluster.sh up 1 >/dev/null; urls=http://127.0.0.1:8301 ;;
+      *) echo "unknown topology $topology" >&2; exit 2 ;;
+    esac
     nodes="$(redis_nodes)"
+    [ -n "$nodes" ] || { echo "no Redis processes found in $CLUSTER_DIR" >&2; exit 1; }
     redis_pids="$(awk '{print $2}' <<<"$nodes" | paste -sd,)"
-    server_pids="$(cat "$CLUSTER_DIR/app-1.pid"),$(cat "$CLUSTER_DIR/app-2.pid")"
+    server_pids="$(cat "$CLUSTER_DIR"/app-*.pid | paste -sd,)"
     export PORTS="$(awk '{print $1}' <<<"$nodes" | paste -sd' ')"
     target/release/loadgen --quiet --label "shards-$topology-r$rate" --json "$run/run.json" \
-      --urls http://127.0.0.1:8301,http://127.0.0.1:8302 --pids "$server_pids" --redis-pid "$redis_pids" \
+      --urls "$urls" --pids "$server_pids" --redis-pid "$redis_pids" \
       --clients $((ROOMS * 5)) --rooms "$ROOMS" --senders "$ROOMS" --rate "$rate" \
       --warmup 2 --duration 8 --drain 10 --room shard \
       --at "2=$run/snapshot.sh $run/before.json" --at "10=$run/snapshot.sh $run/after.json" \
@@ -92,10 +102,10 @@ for topology in $TOPOLOGIES; do
     # (Taken at once: the sockets just closed, so the room's presence is still held.)
     tag="shard-7"
     [ "$topology" = cluster ] && tag="{shard-7}"
-    usage() { local v; v="$(redis-cli -c -p "$REDIS_PORT" memory usage "$1")"; echo "${v:-0}"; }
+    usage() { local v; v="$(redis-cli -c -p "$REDIS_PORT" memory usage "$1" | grep -Eo '^[0-9]+' || true)"; echo "${v:-0}"; }
     presence=$(( $(usage "sb:here:$tag") + $(usage "sb:who:$tag") + $(usage "sb:whon:$tag") ))
     stream="$(usage "sb:log:$tag") $(redis-cli -c -p "$REDIS_PORT" xlen "sb:log:$tag")"
-    session_key="$(redis-cli -p "$REDIS_PORT" --scan --pattern 'sb:session:*' | head -1)"
+    session_key="$(redis-cli -p "$REDIS_PORT" --scan --pattern 'sb:session:*' | head -1 || true)"
     session_bytes="$(usage "$session_key")"
     python3 - "$topology" "$rate" "$run/run.json" "$before" "$after" "$nodes" "$stream" \
       "$session_bytes" "$presence" >>"$RESULTS/shards.jsonl" <<'PY'

@@ -332,3 +332,53 @@ fn assemble<C: Connection>(
         health,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+    use app::protocol::{ClientId, RoomName, UserId};
+    use redis::cluster_routing::Slot;
+    use tower_sessions::session::Id;
+
+    #[test]
+    fn on_a_cluster_what_is_touched_together_shares_a_slot() {
+        let keys = Keys::sharded("sb:");
+        let (user, client_id) = (UserId(uuid::Uuid::new_v4()), ClientId(uuid::Uuid::new_v4()));
+        let mut slots = std::collections::HashSet::new();
+        for name in ["lobby", "rust", "a-much-longer-room-name", "x"] {
+            let room = RoomName::parse(name).unwrap();
+            let slot = Slot::for_key(keys.log(&room));
+            slots.insert(slot);
+            // The append script's keys and channel; the presence scripts' keys and channel.
+            for key in [
+                keys.sent(&room, user, &client_id),
+                keys.channel(&room),
+                keys.presence_entries(&room),
+                keys.presence_users(&room),
+                keys.presence_counts(&room),
+            ] {
+                assert_eq!(Slot::for_key(&key), slot, "{key} is not with {room}'s log");
+            }
+            assert_eq!(keys.room_of_channel(&keys.channel(&room)), Some(room));
+        }
+        assert!(slots.len() > 1, "rooms spread over slots");
+        let id = Id::default();
+        assert_eq!(
+            Slot::for_key(keys.session(&id)),
+            Slot::for_key(keys.retired_session(&id))
+        );
+    }
+
+    #[test]
+    fn on_one_redis_the_names_are_as_they_always_were() {
+        let keys = Keys::new("sb:");
+        let room = RoomName::parse("lobby").unwrap();
+        assert_eq!(keys.log(&room), "sb:log:lobby");
+        assert_eq!(keys.channel(&room), "sb:room:lobby");
+        assert_eq!(keys.presence_entries(&room), "sb:here:lobby");
+        assert_eq!(keys.room_of_channel("sb:room:lobby"), Some(room));
+        assert_eq!(keys.room_of_channel("sb:room:{lobby}"), None);
+        assert_eq!(keys.publish_command(), "PUBLISH");
+        assert_eq!(Keys::sharded("sb:").publish_command(), "SPUBLISH");
+    }
+}
