@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (release) and runs one Switchboard instance on http://127.0.0.1:${PORT:-3000}.
-# With no REDIS_URL (or VCAP_SERVICES) it uses the embedded in-memory backend and says so.
+# With no REDIS_URL, REDIS_CLUSTER_URLS or VCAP_SERVICES binding it uses the embedded in-memory
+# backend and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh --release

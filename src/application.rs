@@ -87,8 +87,8 @@ impl Application {
                 "using Redis for sessions, history and fan-out"
             ),
             None => tracing::warn!(
-                "no REDIS_URL and no Redis service in VCAP_SERVICES: using the embedded in-memory \
-                 backend (one instance only; sessions and history are lost on restart)"
+                "no REDIS_URL, REDIS_CLUSTER_URLS or Redis service in VCAP_SERVICES: using the embedded \
+                 in-memory backend (one instance only; sessions and history are lost on restart)"
             ),
         }
 

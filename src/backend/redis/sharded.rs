@@ -52,7 +52,7 @@ const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 /// Subscriptions renewed at once.
-const RENEW_CONCURRENCY: usize = 32;
+const RENEW_CONCURRENCY: usize = 256;
 
 /// What the sharded subscriber needs.
 pub struct Setup {
@@ -265,10 +265,16 @@ impl Sharded {
 
     /// Subscribes the lost channels again; reports the rooms that are live again as
     /// interrupted. True when nothing is left to renew.
+    ///
+    /// One round takes at most [`SUBSCRIBE_TIMEOUT`], however many channels are lost and
+    /// however many of them are on a node that is down: the loop must get back to the pushes
+    /// (the other nodes' subscriptions keep delivering meanwhile). What a round did not confirm
+    /// stays lost for the next one.
     async fn renew(&mut self) -> bool {
         let channels: Vec<String> = self.lost.iter().cloned().collect();
         let connection = self.connection.clone();
-        let renewed: Vec<(String, bool)> = stream::iter(channels)
+        let deadline = Instant::now() + SUBSCRIBE_TIMEOUT;
+        let mut attempts = stream::iter(channels)
             .map(|channel| {
                 let mut connection = connection.clone();
                 async move {
@@ -279,11 +285,10 @@ impl Sharded {
                     (channel, ok.is_ok())
                 }
             })
-            .buffer_unordered(RENEW_CONCURRENCY)
-            .collect()
-            .await;
+            .buffer_unordered(RENEW_CONCURRENCY);
         let mut rooms = Vec::new();
-        for (channel, ok) in renewed {
+        while let Ok(Some((channel, ok))) = tokio::time::timeout_at(deadline, attempts.next()).await
+        {
             if ok {
                 self.lost.remove(&channel);
                 if let Some(room) = self.keys.room_of_channel(&channel) {
