@@ -41,11 +41,9 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-/// How often the subscriber proves it can hear.
-pub const PROBE_EVERY: Duration = Duration::from_secs(1);
-/// Silence on the probe channel longer than this: the subscriptions are renewed, and the
-/// instance is not ready until it hears again.
-pub const PROBE_DEADLINE: Duration = Duration::from_secs(3);
+/// The probe's rhythm is one Redis' (silence past the deadline: the subscriptions are renewed,
+/// and the instance is not ready until it hears again).
+pub use super::subscriber::{PROBE_DEADLINE, PROBE_EVERY};
 /// How long one (un)subscribe may take (the library retries `MOVED` and lost nodes within it).
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Renewal backoff: first wait, and the longest.
