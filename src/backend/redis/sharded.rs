@@ -146,6 +146,13 @@ impl Sharded {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = probe.tick() => {
+                    // What arrived while the loop was busy (a slow subscribe, a starved thread)
+                    // was heard: read it before judging the silence.
+                    while let Ok(push) = self.pushes.try_recv() {
+                        if !self.on_push(push, &mut heard_at) {
+                            return;
+                        }
+                    }
                     if heard_at.elapsed() > PROBE_DEADLINE {
                         tracing::warn!("no probe heard on the cluster: renewing every subscription");
                         self.lose_everything();

@@ -24,7 +24,7 @@ use crate::backend::{
 };
 use crate::metrics::Metrics;
 use app::protocol::RoomName;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use redis::{
     aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream},
     AsyncCommands,
@@ -234,6 +234,18 @@ impl Subscriber {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Ended::Shutdown,
                 _ = probe.tick() => {
+                    // What arrived while the loop was busy (a slow subscribe, a starved thread)
+                    // was heard: read it before judging the silence.
+                    while let Some(queued) = stream.next().now_or_never() {
+                        match queued {
+                            None => return Ended::ConnectionLost("closed"),
+                            Some(message) => {
+                                if !self.on_message(&message, &mut heard_at) {
+                                    return Ended::Shutdown;
+                                }
+                            }
+                        }
+                    }
                     if heard_at.elapsed() > PROBE_DEADLINE {
                         return Ended::ConnectionLost("no probe heard: the connection is deaf");
                     }
@@ -270,19 +282,29 @@ impl Subscriber {
                 message = stream.next() => match message {
                     None => return Ended::ConnectionLost("closed"),
                     Some(message) => {
-                        if message.get_channel_name() == self.probe {
-                            heard_at = Instant::now();
-                            self.health.heard();
-                            if let Some(sent) = self.probe_sent.take() {
-                                self.metrics.pubsub_round_trip.observe(sent.elapsed().as_secs_f64());
-                            }
-                        } else if !self.deliver(&message) {
+                        if !self.on_message(&message, &mut heard_at) {
                             return Ended::Shutdown;
                         }
                     }
                 },
             }
         }
+    }
+
+    /// One message from the subscription: a probe heard, or a delivery. False once the fan-out
+    /// is gone.
+    fn on_message(&mut self, message: &redis::Msg, heard_at: &mut Instant) -> bool {
+        if message.get_channel_name() != self.probe {
+            return self.deliver(message);
+        }
+        *heard_at = Instant::now();
+        self.health.heard();
+        if let Some(sent) = self.probe_sent.take() {
+            self.metrics
+                .pubsub_round_trip
+                .observe(sent.elapsed().as_secs_f64());
+        }
+        true
     }
 
     /// Publishes a probe without holding up the loop; the reply on the pub/sub connection is
