@@ -22,7 +22,7 @@ name=switchboard
 if $release; then
   wasm_profile=wasm-release; wasm_dir=wasm-release; server_flags=(--release)
 else
-  wasm_profile=dev; wasm_dir=debug; server_flags=()
+  wasm_profile=wasm-dev; wasm_dir=wasm-dev; server_flags=()
 fi
 
 echo "==> building the WASM client ($wasm_profile)" >&2

@@ -31,14 +31,30 @@ step "fuzz targets (libFuzzer: client frames, the socket's query string; ${FUZZ_
 fuzz_status=0
 scripts/fuzz.sh || fuzz_status=$?
 
+# After a failed browser run, while its files are still there: what each failed test's page
+# showed, and what the instances said beyond routine requests.
+explain() {
+  local f
+  for f in end2end/test-results/*/error-context.md; do
+    [ -f "$f" ] || continue
+    echo "--- $f"
+    head -n 80 "$f"
+  done
+  for f in end2end/test-results/cluster/app-*.log; do
+    [ -f "$f" ] || continue
+    echo "--- $f: warnings, errors and closed sockets (the last 60)"
+    { grep -E ' (WARN|ERROR) |socket closed|backend unavailable' "$f" || true; } | tail -n 60
+  done
+}
+
 step "browser tests (Playwright, Chromium, HAProxy + 3 instances + one Redis)"
 e2e_status=0
 (cd end2end && REDIS_CLUSTER=0 SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
-  | tee "$logs/e2e.txt" || e2e_status=$?
+  | tee "$logs/e2e.txt" || { e2e_status=$?; explain; }
 
 step "browser tests again on a Redis Cluster (3 masters + 3 replicas, sharded pub/sub)"
 (cd end2end && REDIS_CLUSTER=1 SWITCHBOARD_BIN="$PWD/../target/debug/switchboard" npx playwright test) 2>&1 \
-  | tee "$logs/e2e-cluster.txt" || e2e_status=$?
+  | tee "$logs/e2e-cluster.txt" || { e2e_status=$?; explain; }
 
 # Sum "N passed"/"N failed" counts in a log; no match counts as 0.
 count() {

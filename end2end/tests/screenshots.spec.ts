@@ -32,6 +32,8 @@ async function settled(page: Page) {
 }
 
 test("screenshots of the main screens", async ({ browser }, testInfo) => {
+  // Five browser contexts and a dozen full-page screenshots: the suite's heaviest test.
+  test.slow();
   const dir = folder((name) => testInfo.outputPath(name));
   const room = "design-review";
   const url = (i: number) => `${cluster.instanceURL(i)}/r/${room}`;
