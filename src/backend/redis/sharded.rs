@@ -19,7 +19,7 @@
 //!   been heard for [`PROBE_DEADLINE`].
 
 use super::{
-    subscriber::{decode, Command, SubscriberHandle},
+    subscriber::{decode, send_probe, Command, SubscriberHandle},
     Keys, Timed,
 };
 use crate::backend::{delivery::DeliverySender, BackendError, Health};
@@ -310,21 +310,9 @@ impl Sharded {
         self.lost.is_empty()
     }
 
-    /// Publishes a probe without holding up the loop; hearing it is what counts.
     fn send_probe(&mut self) {
         self.probe_sent = Some(Instant::now());
-        let mut conn = self.publisher.clone();
-        let channel = self.probe.clone();
-        tokio::spawn(async move {
-            let sent: redis::RedisResult<()> = redis::cmd("SPUBLISH")
-                .arg(channel)
-                .arg("probe")
-                .query_async(&mut conn)
-                .await;
-            if let Err(e) = sent {
-                tracing::debug!(error = %e, "probe publish failed");
-            }
-        });
+        send_probe(self.publisher.clone(), &self.keys, self.probe.clone());
     }
 }
 

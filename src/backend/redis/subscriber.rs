@@ -25,10 +25,7 @@ use crate::backend::{
 use crate::metrics::Metrics;
 use app::protocol::RoomName;
 use futures_util::{FutureExt, StreamExt};
-use redis::{
-    aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream},
-    AsyncCommands,
-};
+use redis::aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream};
 use std::sync::Arc;
 use std::{collections::HashSet, time::Duration};
 use tokio::{
@@ -307,17 +304,9 @@ impl Subscriber {
         true
     }
 
-    /// Publishes a probe without holding up the loop; the reply on the pub/sub connection is
-    /// what counts, so the command's own outcome only matters for the log.
     fn send_probe(&mut self) {
         self.probe_sent = Some(Instant::now());
-        let mut conn = self.publisher.clone();
-        let channel = self.probe.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.publish::<_, _, ()>(channel, "probe").await {
-                tracing::debug!(error = %e, "probe publish failed");
-            }
-        });
+        send_probe(self.publisher.clone(), &self.keys, self.probe.clone());
     }
 
     /// Hands one published message to the fan-out; false once the fan-out is gone.
@@ -354,4 +343,21 @@ pub(super) fn decode(
     codec::room_event(room, payload)
         .inspect_err(|e| tracing::warn!(error = %e, "dropping an unreadable published event"))
         .ok()
+}
+
+/// Publishes a probe on `channel` without holding up the subscriber's loop: the reply on the
+/// subscribing connection is what counts, so the command's own outcome only matters for the log.
+pub(super) fn send_probe<C>(mut commands: C, keys: &Keys, channel: String)
+where
+    C: redis::aio::ConnectionLike + Send + 'static,
+{
+    let publish = redis::cmd(keys.publish_command())
+        .arg(channel)
+        .arg("probe")
+        .to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = publish.query_async::<()>(&mut commands).await {
+            tracing::debug!(error = %e, "probe publish failed");
+        }
+    });
 }
