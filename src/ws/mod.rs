@@ -7,6 +7,7 @@
 mod admission;
 mod connection;
 mod rooms;
+mod socket;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -17,14 +18,13 @@ pub use transport::Transport;
 
 use crate::state::AppState;
 use axum::{
-    extract::{
-        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
-        RawQuery, State,
-    },
+    extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use socket::{NotUpgrade, Upgrade};
 use tower_sessions::Session;
+use tungstenite::protocol::WebSocketConfig;
 
 /// Largest frame the WebSocket layer accepts at all. Frames between
 /// [`app::protocol::MAX_FRAME_BYTES`] and this get a `too_large` error and the socket stays open;
@@ -36,7 +36,8 @@ const READ_BUFFER: usize = 512;
 /// Outgoing bytes the WebSocket layer queues before writing: none. Every frame goes straight to
 /// the connection's coalescing writer (`listener::Coalesced`), which sends a burst with one
 /// system call on `flush` and frees its buffer afterwards; tungstenite's own buffer would keep
-/// its largest burst's capacity for the life of the socket.
+/// its largest burst's capacity for the life of the socket (and holds one frame at most, of at
+/// most [`socket::FRAGMENT`] bytes).
 const WRITE_BUFFER: usize = 0;
 
 #[tracing::instrument(name = "ws_upgrade", skip_all)]
@@ -45,7 +46,7 @@ pub async fn upgrade(
     session: Session,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    upgrade: Result<Upgrade, NotUpgrade>,
 ) -> Response {
     if state.shutdown.is_cancelled() {
         return (
@@ -95,13 +96,12 @@ pub async fn upgrade(
         }
     };
     let connection = Connection::new(state.clone(), user, room, after, ticket);
-    let tracker = state.sockets.clone();
-    upgrade
-        // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket
-        // for reading.
+    // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket for
+    // reading.
+    let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(HARD_FRAME_LIMIT)
-        .max_frame_size(HARD_FRAME_LIMIT)
-        .on_upgrade(move |socket| tracker.track_future(connection.run(socket)))
+        .max_message_size(Some(HARD_FRAME_LIMIT))
+        .max_frame_size(Some(HARD_FRAME_LIMIT));
+    upgrade.on_upgrade(config, &state.sockets, move |socket| connection.run(socket))
 }

@@ -171,6 +171,40 @@ async fn malformed_requests_get_a_clear_4xx_and_the_instance_carries_on(world: &
         );
     }
 
+    // With a session, requests to /ws that are not a handshake this server takes.
+    let cookie = alice.cookie.clone().expect("a session cookie");
+    let key = ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    let asks = [
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "websocket"),
+    ];
+    for (what, headers, status) in [
+        ("no upgrade asked for", vec![], 426),
+        (
+            "an old protocol version",
+            [&asks[..], &[key, ("sec-websocket-version", "8")]].concat(),
+            400,
+        ),
+        (
+            "no key",
+            [&asks[..], &[("sec-websocket-version", "13")]].concat(),
+            400,
+        ),
+    ] {
+        let mut request = http
+            .get(format!("{}/ws?room=lobby", world.a.base))
+            .header("cookie", &cookie);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        assert!(
+            !response.text().await.unwrap().is_empty(),
+            "{what}: a reason"
+        );
+    }
+
     // The instance is unharmed: healthy, and chat works.
     let health = http.get(format!("{}/healthz", world.a.base)).send().await;
     assert_eq!(health.unwrap().status().as_u16(), 200);
