@@ -82,6 +82,37 @@ impl Chat {
     }
 }
 
+/// Two instances, and three people in the lobby: Alice sends from `a`, Carol watches on `a`,
+/// Bob on `b`.
+pub(crate) struct Trio {
+    pub a: Instance,
+    pub b: Instance,
+    pub sender: Socket,
+    pub on_a: Socket,
+    pub on_b: Socket,
+}
+
+impl Trio {
+    pub(crate) async fn on(a: Instance, b: Instance) -> Self {
+        let alice = logged_in(&a, "alice").await;
+        let carol = logged_in(&a, "carol").await;
+        let bob = logged_in(&b, "bob").await;
+        let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
+        let mut on_a = carol.connect(&a, "room=lobby").await.unwrap();
+        let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
+        for socket in [&mut sender, &mut on_a, &mut on_b] {
+            hello(socket).await;
+        }
+        Self {
+            a,
+            b,
+            sender,
+            on_a,
+            on_b,
+        }
+    }
+}
+
 pub(crate) async fn hello(socket: &mut Socket) {
     socket
         .wait_for("hello", |f| {
@@ -144,17 +175,17 @@ pub(crate) async fn until_ready_is(instance: &Instance, status: u16) -> Duration
 #[tokio::test]
 async fn a_killed_pubsub_connection_loses_nothing() {
     let redis = RedisServer::start();
-    let a = Instance::start("a", Some(&redis.url()));
-    let b = Instance::start("b", Some(&redis.url()));
-    let alice = logged_in(&a, "alice").await;
-    let carol = logged_in(&a, "carol").await;
-    let bob = logged_in(&b, "bob").await;
-    let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
-    let mut on_a = carol.connect(&a, "room=lobby").await.unwrap();
-    let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
-    for socket in [&mut sender, &mut on_a, &mut on_b] {
-        hello(socket).await;
-    }
+    let Trio {
+        a: _a,
+        b: _b,
+        mut sender,
+        mut on_a,
+        mut on_b,
+    } = Trio::on(
+        Instance::start("a", Some(&redis.url())),
+        Instance::start("b", Some(&redis.url())),
+    )
+    .await;
 
     let mut seen_by_sender = Watch::default();
     let mut killed_at = None;

@@ -5,21 +5,15 @@
 
 use super::RedisCluster;
 use crate::{
-    faults::{fresh, hello, send_and_settle, until_ready_is, watch_until, Watch},
-    helpers::{Instance, Socket, PATIENCE},
-    logged_in,
+    faults::{fresh, send_and_settle, until_ready_is, watch_until, Trio, Watch},
+    helpers::{Instance, PATIENCE},
 };
 use app::protocol::ErrorCode;
 use std::time::Instant;
 
-/// Two instances on the cluster, and three people in the lobby: Alice sends from `a`, Carol
-/// watches on `a`, Bob on `b`.
+/// The lobby of two instances on the cluster (see [`Trio`]), and what was acknowledged so far.
 struct Busy {
-    a: Instance,
-    b: Instance,
-    sender: Socket,
-    on_a: Socket,
-    on_b: Socket,
+    trio: Trio,
     seen_by_sender: Watch,
     acked: Vec<String>,
 }
@@ -28,23 +22,13 @@ impl Busy {
     async fn on(cluster: &RedisCluster) -> Self {
         let urls = cluster.urls();
         let env = [("REDIS_CLUSTER_URLS", urls.as_str())];
-        let a = Instance::start_with("a", None, &env);
-        let b = Instance::start_with("b", None, &env);
-        let alice = logged_in(&a, "alice").await;
-        let carol = logged_in(&a, "carol").await;
-        let bob = logged_in(&b, "bob").await;
-        let mut sender = alice.connect(&a, "room=lobby").await.unwrap();
-        let mut on_a = carol.connect(&a, "room=lobby").await.unwrap();
-        let mut on_b = bob.connect(&b, "room=lobby").await.unwrap();
-        for socket in [&mut sender, &mut on_a, &mut on_b] {
-            hello(socket).await;
-        }
+        let trio = Trio::on(
+            Instance::start_with("a", None, &env),
+            Instance::start_with("b", None, &env),
+        )
+        .await;
         Self {
-            a,
-            b,
-            sender,
-            on_a,
-            on_b,
+            trio,
             seen_by_sender: Watch::default(),
             acked: Vec::new(),
         }
@@ -58,7 +42,7 @@ impl Busy {
         let mut refused = 0;
         loop {
             match send_and_settle(
-                &mut self.sender,
+                &mut self.trio.sender,
                 &mut self.seen_by_sender,
                 "m-",
                 &text,
@@ -84,8 +68,8 @@ impl Busy {
         let last = self.acked.last().expect("something was sent").clone();
         let mut on_a = Watch::default();
         let mut on_b = Watch::default();
-        watch_until(&mut self.on_a, &mut on_a, "m-", &last).await;
-        watch_until(&mut self.on_b, &mut on_b, "m-", &last).await;
+        watch_until(&mut self.trio.on_a, &mut on_a, "m-", &last).await;
+        watch_until(&mut self.trio.on_b, &mut on_b, "m-", &last).await;
         assert_eq!(on_a.texts, self.acked, "a client on the sending instance");
         assert_eq!(on_b.texts, self.acked, "a client on the other instance");
         on_a.gaps + on_b.gaps
@@ -116,8 +100,8 @@ async fn a_killed_master_fails_over_and_loses_no_acknowledged_message() {
         refused += busy.send(format!("m-{i:02}")).await;
     }
     let sending_again = killed.elapsed();
-    until_ready_is(&busy.a, 200).await;
-    until_ready_is(&busy.b, 200).await;
+    until_ready_is(&busy.trio.a, 200).await;
+    until_ready_is(&busy.trio.b, 200).await;
     let gaps = busy.read_everything().await;
     assert_eq!(gaps, 0, "nothing acknowledged was lost");
     let promoted = cluster.owner_of(cluster.slot_of("{lobby}"));
