@@ -20,7 +20,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use futures_util::{ready, Sink, Stream};
+use futures_util::{future::Either, ready, FutureExt, Sink, Stream};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use std::{
@@ -129,13 +129,22 @@ impl Upgrade {
         F: Future<Output = ()> + Send + 'static,
     {
         let Self { key, on_upgrade } = self;
-        tasks.spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(e) => return tracing::debug!(error = %e, "the upgrade did not complete"),
-            };
-            serve(ChatSocket::server(TokioIo::new(upgraded), config).await).await
+        let accept = async move {
+            match on_upgrade.await {
+                Ok(upgraded) => Some(ChatSocket::server(TokioIo::new(upgraded), config).await),
+                Err(e) => {
+                    tracing::debug!(error = %e, "the upgrade did not complete");
+                    None
+                }
+            }
+        };
+        // Chained rather than one `async` block: the block would keep `serve` (the connection)
+        // and `config` beside the served socket for its whole life, about 200 bytes a socket.
+        let task = accept.then(move |socket| match socket {
+            Some(socket) => Either::Left(serve(socket)),
+            None => Either::Right(std::future::ready(())),
         });
+        tasks.spawn(task);
         let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
         (
             StatusCode::SWITCHING_PROTOCOLS,
