@@ -145,7 +145,7 @@ impl Upgrade {
             None => Either::Right(std::future::ready(())),
         });
         tasks.spawn(task);
-        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let accept_key = tungstenite::handshake::derive_accept_key(key.as_bytes());
         (
             StatusCode::SWITCHING_PROTOCOLS,
             [
@@ -153,7 +153,7 @@ impl Upgrade {
                 (header::UPGRADE, HeaderValue::from_static("websocket")),
                 (
                     header::SEC_WEBSOCKET_ACCEPT,
-                    HeaderValue::try_from(accept).expect("base64 is a valid header value"),
+                    HeaderValue::try_from(accept_key).expect("base64 is a valid header value"),
                 ),
             ],
         )
@@ -248,7 +248,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for ChatSocket<S> {
                 self.rest = rest;
                 tungstenite::Message::Frame(frame)
             }
-            other => into_tungstenite(other),
+            Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
+            Message::Ping(bytes) => tungstenite::Message::Ping(bytes),
+            Message::Pong(bytes) => tungstenite::Message::Pong(bytes),
+            Message::Close(frame) => {
+                tungstenite::Message::Close(frame.map(|CloseFrame { code, reason }| {
+                    tungstenite::protocol::CloseFrame {
+                        code: code.into(),
+                        reason: text_of(reason.into()),
+                    }
+                }))
+            }
         };
         Pin::new(&mut self.inner)
             .start_send(message)
@@ -270,23 +280,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for ChatSocket<S> {
     }
 }
 
-fn into_tungstenite(message: Message) -> tungstenite::Message {
-    match message {
-        Message::Text(text) => tungstenite::Message::Text(text_of(text.into())),
-        Message::Binary(bytes) => tungstenite::Message::Binary(bytes),
-        Message::Ping(bytes) => tungstenite::Message::Ping(bytes),
-        Message::Pong(bytes) => tungstenite::Message::Pong(bytes),
-        Message::Close(frame) => {
-            tungstenite::Message::Close(frame.map(|CloseFrame { code, reason }| {
-                tungstenite::protocol::CloseFrame {
-                    code: code.into(),
-                    reason: text_of(reason.into()),
-                }
-            }))
-        }
-    }
-}
-
 /// A received message as axum's type; `None` for raw frames, which are never received.
 fn from_tungstenite(message: tungstenite::Message) -> Option<Message> {
     Some(match message {
@@ -302,8 +295,8 @@ fn from_tungstenite(message: tungstenite::Message) -> Option<Message> {
     })
 }
 
-/// Bytes that were text on the other side are text here (a close reason, a received frame: a
-/// few hundred bytes at most, checked, never copied).
+/// Bytes that were text on the other side are text here (a close reason: a few bytes, checked,
+/// never copied).
 fn text_of(bytes: Bytes) -> tungstenite::Utf8Bytes {
     tungstenite::Utf8Bytes::try_from(bytes).expect("axum's text is UTF-8")
 }

@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use app::protocol::RoomName;
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::{collections::HashSet, time::Duration};
 use tokio::{
@@ -234,13 +235,8 @@ impl Subscriber {
                     // What arrived while the loop was busy (a slow subscribe, a starved thread)
                     // was heard: read it before judging the silence.
                     while let Some(queued) = stream.next().now_or_never() {
-                        match queued {
-                            None => return Ended::ConnectionLost("closed"),
-                            Some(message) => {
-                                if !self.on_message(&message, &mut heard_at) {
-                                    return Ended::Shutdown;
-                                }
-                            }
+                        if let ControlFlow::Break(ended) = self.on_message(queued, &mut heard_at) {
+                            return ended;
                         }
                     }
                     if heard_at.elapsed() > PROBE_DEADLINE {
@@ -276,23 +272,31 @@ impl Subscriber {
                         }
                     }
                 },
-                message = stream.next() => match message {
-                    None => return Ended::ConnectionLost("closed"),
-                    Some(message) => {
-                        if !self.on_message(&message, &mut heard_at) {
-                            return Ended::Shutdown;
-                        }
+                message = stream.next() => {
+                    if let ControlFlow::Break(ended) = self.on_message(message, &mut heard_at) {
+                        return ended;
                     }
-                },
+                }
             }
         }
     }
 
-    /// One message from the subscription: a probe heard, or a delivery. False once the fan-out
-    /// is gone.
-    fn on_message(&mut self, message: &redis::Msg, heard_at: &mut Instant) -> bool {
+    /// What the subscription stream yielded: a probe heard, a delivery, or its end. Breaks with
+    /// why serving ends (the connection closed, or the fan-out is gone).
+    fn on_message(
+        &mut self,
+        message: Option<redis::Msg>,
+        heard_at: &mut Instant,
+    ) -> ControlFlow<Ended> {
+        let Some(message) = message else {
+            return ControlFlow::Break(Ended::ConnectionLost("closed"));
+        };
         if message.get_channel_name() != self.probe {
-            return self.deliver(message);
+            return if self.deliver(&message) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(Ended::Shutdown)
+            };
         }
         *heard_at = Instant::now();
         self.health.heard();
@@ -301,7 +305,7 @@ impl Subscriber {
                 .pubsub_round_trip
                 .observe(sent.elapsed().as_secs_f64());
         }
-        true
+        ControlFlow::Continue(())
     }
 
     fn send_probe(&mut self) {
