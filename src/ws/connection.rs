@@ -19,6 +19,7 @@ use super::transport::{close, feed, flush, is_too_big, send_msg, send_raw, SendF
 use crate::limits::{LocalBucket, Rate};
 use crate::metrics::Closed;
 use crate::{
+    backend::{BackendError, Replay},
     hub::{Outgoing, RoomEvent},
     state::AppState,
 };
@@ -40,6 +41,19 @@ use tracing::Instrument;
 pub const HISTORY_ON_JOIN: usize = app::protocol::HISTORY_PAGE;
 /// A resuming socket's missed messages are read in pages of this many.
 const REPLAY_PAGE: usize = 500;
+/// A replay read that fails is tried again after these waits (7.75 s in all, well inside a
+/// client's heartbeat patience), then the socket closes with 1013 and the client resumes
+/// elsewhere. Most failures are brief: an interruption is reported once the subscription is
+/// back, while the store may still refuse reads for a few seconds (a Redis Cluster subscribes
+/// a replica before it is promoted); closing every socket of the room then would turn one
+/// failover into a reconnect storm.
+const REPLAY_RETRIES: [Duration; 5] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
 /// Most room frames written with one flush: whatever is already waiting in the room's channel
 /// when one arrives, up to this many, goes out in one write.
 const BATCH: usize = 64;
@@ -382,10 +396,10 @@ impl Connection {
         metrics.resumes.inc();
         let mut cursor = after;
         loop {
-            let page = match history.after(room, cursor, REPLAY_PAGE, since).await {
+            let page = match self.replay_page(room, cursor, since).await {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!(error = %e, %room, "could not replay history");
+                    tracing::warn!(error = %e, %room, "could not replay history; closing");
                     // Without the replay the client would silently miss messages: close, so it
                     // tries again (elsewhere, if need be) with the same `after`.
                     let unavailable = ServerMsg::about_room(
@@ -599,6 +613,27 @@ impl Connection {
                 None
             }
         }
+    }
+
+    /// The page of `room` after `cursor`, tried again (see [`REPLAY_RETRIES`]) while the
+    /// backend refuses.
+    async fn replay_page(
+        &self,
+        room: &RoomName,
+        cursor: MessageId,
+        since: Instant,
+    ) -> Result<Arc<Replay>, Arc<BackendError>> {
+        let history = &self.state.history;
+        for wait in REPLAY_RETRIES {
+            match history.after(room, cursor, REPLAY_PAGE, since).await {
+                Ok(page) => return Ok(page),
+                Err(e) => {
+                    tracing::info!(error = %e, %room, ?wait, "could not replay history; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        history.after(room, cursor, REPLAY_PAGE, since).await
     }
 
     /// A `history` request: the page of `room` before `before`.

@@ -3,7 +3,7 @@
 
 use super::Connection;
 use crate::{
-    backend::{self, Deliveries, Delivery},
+    backend::{self, Appended, BackendError, Broker, Deliveries, Delivery, Replay},
     config::Config,
     history::History,
     hub::Hub,
@@ -12,14 +12,17 @@ use crate::{
     state::{AppState, Shared},
 };
 use app::protocol::{
-    close_code, ChatMessage, ClientId, Draft, ErrorCode, MessageKind, RoomName, ServerMsg, User,
-    UserId, UserName,
+    close_code, ChatMessage, ClientId, Draft, ErrorCode, MessageId, MessageKind, RoomName,
+    ServerMsg, User, UserId, UserName,
 };
 use axum::extract::ws::Message;
 use futures_util::{Sink, Stream};
 use std::{
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -138,6 +141,90 @@ fn user(name: &str) -> User {
 /// An application state over the in-memory backend. The deliveries are returned rather than
 /// pumped, so each test decides what the hub hears.
 fn state() -> (AppState, Deliveries) {
+    state_over(|broker| broker)
+}
+
+/// The in-memory broker, with `replay` refusing its next `failures` reads (a store that is
+/// still failing over when the subscription is already back).
+struct Refusing {
+    inner: Arc<dyn Broker>,
+    failures: AtomicUsize,
+}
+
+impl Refusing {
+    fn refuse(&self, reads: usize) {
+        self.failures.store(reads, Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for Refusing {
+    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
+        self.inner.append(room, draft).await
+    }
+    async fn recent(
+        &self,
+        room: &RoomName,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, BackendError> {
+        self.inner.recent(room, limit).await
+    }
+    async fn older(
+        &self,
+        room: &RoomName,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, BackendError> {
+        self.inner.older(room, before, limit).await
+    }
+    async fn replay(
+        &self,
+        room: &RoomName,
+        after: MessageId,
+        limit: usize,
+    ) -> Result<Replay, BackendError> {
+        let refused = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err(BackendError::Unavailable("failing over".to_owned()));
+        }
+        self.inner.replay(room, after, limit).await
+    }
+    async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {
+        self.inner.subscribe(room).await
+    }
+    fn unsubscribe(&self, room: &RoomName) {
+        self.inner.unsubscribe(room)
+    }
+    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
+        self.inner.revoke(user, ttl).await
+    }
+    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
+        self.inner.is_revoked(user).await
+    }
+    async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
+        self.inner.typing(room, user).await
+    }
+}
+
+/// [`state`] over a [`Refusing`] broker.
+fn refusing_state() -> (AppState, Deliveries, Arc<Refusing>) {
+    let mut refusing = None;
+    let (state, deliveries) = state_over(|inner| {
+        let broker = Arc::new(Refusing {
+            inner,
+            failures: AtomicUsize::new(0),
+        });
+        refusing = Some(broker.clone());
+        broker
+    });
+    (state, deliveries, refusing.expect("the broker was wrapped"))
+}
+
+/// [`state`] with the in-memory broker as `wrap` returns it.
+fn state_over(wrap: impl FnOnce(Arc<dyn Broker>) -> Arc<dyn Broker>) -> (AppState, Deliveries) {
     let config = Config::from_lookup(|name| match name {
         "HEARTBEAT_SECS" => Some("15".to_owned()),
         "DRAIN_SECS" => Some("5".to_owned()),
@@ -145,17 +232,18 @@ fn state() -> (AppState, Deliveries) {
     })
     .expect("default config");
     let backend = backend::memory::start(&config);
-    let hub = Hub::new(backend.broker.clone(), backend.presence.clone());
-    let notices = Notices::new(backend.broker.clone());
+    let broker = wrap(backend.broker);
+    let hub = Hub::new(broker.clone(), backend.presence.clone());
+    let notices = Notices::new(broker.clone());
     let presence = Presence::new(backend.presence.clone(), notices.clone(), config.presence);
     tokio::spawn(presence.clone().run(CancellationToken::new()));
     let state = AppState::new(Shared {
         config: Arc::new(config),
         instance: "test".to_owned(),
-        history: Arc::new(History::new(backend.broker.clone())),
+        history: Arc::new(History::new(broker.clone())),
         notices,
         presence,
-        broker: backend.broker,
+        broker,
         limiter: backend.limiter,
         admission: crate::ws::Admission::default(),
         health: backend.health,
@@ -245,20 +333,7 @@ async fn hello_announces_the_heartbeat_and_heartbeats_keep_that_pace() {
 async fn an_interruption_is_backfilled_exactly_once_in_order() {
     let (state, mut deliveries) = state();
     let alice = user("alice");
-    let mut client = connect(&state, &alice);
-    // Let alice's arrival and join notice through, then stop listening: what follows is
-    // "missed".
-    loop {
-        let delivery = deliveries.recv().await.expect("the join notice");
-        let join = matches!(&delivery, Delivery::Message(m) if m.kind == MessageKind::Join);
-        state.hub.handle(delivery);
-        if join {
-            break;
-        }
-    }
-    client
-        .until(|f| matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Join).then_some(()))
-        .await;
+    let mut client = joined(&state, &mut deliveries, &alice).await;
     let first = say(&state, &alice, "one").await;
     state.hub.handle(deliveries.recv().await.expect("one"));
     assert_eq!(client.until(text_of).await, "one");
@@ -296,6 +371,78 @@ async fn an_interruption_is_backfilled_exactly_once_in_order() {
         next == "ack" || next == "five",
         "no duplicate of four: {next}"
     );
+}
+
+/// `who`'s socket, once it has read its own join notice. The hub hears the deliveries up to
+/// that notice and no further: what follows is "missed" until the test passes it on.
+async fn joined(state: &AppState, deliveries: &mut Deliveries, who: &User) -> Client {
+    let mut client = connect(state, who);
+    loop {
+        let delivery = deliveries.recv().await.expect("the join notice");
+        let join = matches!(&delivery, Delivery::Message(m) if m.kind == MessageKind::Join);
+        state.hub.handle(delivery);
+        if join {
+            break;
+        }
+    }
+    client
+        .until(|f| matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Join).then_some(()))
+        .await;
+    client
+}
+
+/// Alice's socket, past its join notice, with "two" stored but never delivered: the room's
+/// next interruption has something to backfill.
+async fn missed_one(state: &AppState, deliveries: &mut Deliveries) -> Client {
+    let alice = user("alice");
+    let client = joined(state, deliveries, &alice).await;
+    say(state, &alice, "two").await;
+    assert!(matches!(
+        deliveries.recv().await,
+        Some(Delivery::Message(_))
+    ));
+    client
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backfill_the_store_refuses_for_a_moment_is_retried_not_closed() {
+    let (state, mut deliveries, broker) = refusing_state();
+    let mut client = missed_one(&state, &mut deliveries).await;
+    broker.refuse(3);
+    let interrupted = Instant::now();
+    state.hub.interrupted(&[RoomName::lobby()]);
+    pump(&state, deliveries);
+    assert_eq!(client.until(text_of).await, "two");
+    // Three refusals: waits of 250 + 500 + 1,000 ms before the read that worked.
+    assert_eq!(interrupted.elapsed(), Duration::from_millis(1750));
+    let client_id = ClientId(uuid::Uuid::new_v4());
+    client.send(
+        serde_json::json!({"type":"send","room":"lobby","text":"three","client_id":client_id}),
+    );
+    client
+        .until(|f| {
+            matches!(f, ServerMsg::Ack { client_id: c, .. } if *c == client_id).then_some(())
+        })
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backfill_the_store_keeps_refusing_closes_with_1013() {
+    let (state, mut deliveries, broker) = refusing_state();
+    let mut client = missed_one(&state, &mut deliveries).await;
+    broker.refuse(usize::MAX);
+    let interrupted = Instant::now();
+    state.hub.interrupted(&[RoomName::lobby()]);
+    pump(&state, deliveries);
+    let refusal = client
+        .until(|f| match f {
+            ServerMsg::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .await;
+    assert_eq!(refusal, ErrorCode::Unavailable);
+    assert_eq!(client.closed().await, close_code::AGAIN);
+    assert_eq!(interrupted.elapsed(), Duration::from_millis(7750));
 }
 
 #[tokio::test(start_paused = true)]

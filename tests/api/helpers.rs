@@ -5,13 +5,17 @@
 use app::protocol::{ClientId, MessageId, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
 use std::{
+    collections::VecDeque,
     io::{BufRead, BufReader},
     path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::mpsc,
+    sync::{mpsc, Arc, Mutex},
     time::{Duration, Instant},
 };
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
+
+/// How many of an instance's last log lines a failed test prints.
+const LOG_TAIL: usize = 60;
 
 /// How long any single expected event may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -144,6 +148,8 @@ impl RedisServer {
 /// One `switchboard` process on a free port.
 pub struct Instance {
     child: Child,
+    /// The last lines the instance logged, printed if the test fails.
+    log: Arc<Mutex<VecDeque<String>>>,
     pub name: String,
     pub base: String,
     pub ws_base: String,
@@ -178,6 +184,8 @@ impl Instance {
         let mut child = command.spawn().expect("the switchboard binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(VecDeque::with_capacity(LOG_TAIL)));
+        let tail = log.clone();
         // Read the log on a thread: find the address, then keep draining so the pipe never fills.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
@@ -195,6 +203,11 @@ impl Instance {
                 if std::env::var_os("SWITCHBOARD_TEST_LOGS").is_some() {
                     eprintln!("[instance] {line}");
                 }
+                let mut tail = tail.lock().expect("the log tail");
+                if tail.len() == LOG_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
             }
         });
         let addr = rx.recv_timeout(PATIENCE).unwrap_or_else(|_| {
@@ -203,6 +216,7 @@ impl Instance {
         });
         Self {
             child,
+            log,
             name: name.to_owned(),
             base: format!("http://{addr}"),
             ws_base: format!("ws://{addr}"),
@@ -248,6 +262,19 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test shows what each of its instances last said: on a slow CI machine that
+        // is often the only account of what happened.
+        if std::thread::panicking() {
+            let tail = self.log.lock().map(|t| t.clone()).unwrap_or_default();
+            eprintln!(
+                "--- the last {} log lines of instance {} ---",
+                tail.len(),
+                self.name
+            );
+            for line in tail {
+                eprintln!("[{}] {line}", self.name);
+            }
+        }
     }
 }
 
