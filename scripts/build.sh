@@ -41,6 +41,16 @@ if $release; then
   mv "$pkg.tmp/$name.opt.wasm" "$pkg.tmp/$name.wasm"
 fi
 cp style/main.css "$pkg.tmp/$name.css"
+if $release; then
+  # Compressed once here, at the highest levels, rather than per request: the server serves a
+  # file's .br or .gz as it is when the browser accepts it (leptos_axum's ServeDir), and the
+  # on-the-fly compression it would do otherwise is a fast, larger brotli.
+  echo "==> precompressing the bundle (brotli -q 11, gzip -9)" >&2
+  for file in "$pkg.tmp/$name.wasm" "$pkg.tmp/$name.js" "$pkg.tmp/$name.css"; do
+    brotli -q 11 -f -o "$file.br" "$file"
+    gzip -9 -n -c "$file" > "$file.gz"
+  done
+fi
 mkdir -p "$site"
 [ -d public ] && cp -r public/. "$site/"
 rm -rf "$pkg" && mv "$pkg.tmp" "$pkg"
@@ -50,4 +60,9 @@ cargo build --bin switchboard "${server_flags[@]}"
 
 wasm_bytes=$(stat -c %s "$pkg/$name.wasm")
 gz_bytes=$(gzip -9 -c "$pkg/$name.wasm" | wc -c)
-echo "==> site in $site: $name.wasm $wasm_bytes bytes ($gz_bytes gzipped)" >&2
+if $release; then
+  br_bytes=$(stat -c %s "$pkg/$name.wasm.br")
+  echo "==> site in $site: $name.wasm $wasm_bytes bytes ($gz_bytes gzipped, $br_bytes with brotli)" >&2
+else
+  echo "==> site in $site: $name.wasm $wasm_bytes bytes ($gz_bytes gzipped)" >&2
+fi

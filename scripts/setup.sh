@@ -3,7 +3,7 @@
 # Everything comes from the package registries this machine reaches (crates.io, npm, Debian):
 # no step downloads a prebuilt binary from elsewhere.
 #
-#   scripts/setup.sh build   # wasm target, wasm-bindgen CLI, wasm-opt (npm binaryen)
+#   scripts/setup.sh build   # wasm target, wasm-bindgen CLI, wasm-opt (npm binaryen), brotli
 #   scripts/setup.sh test    # build + redis-server, haproxy, chromium, Playwright (npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,8 @@ need_build() {
     mkdir -p tools
     npm install --silent --no-audit --no-fund --prefix tools "binaryen@$BINARYEN_VERSION" >/dev/null
   fi
+  # The release bundle is served precompressed (scripts/build.sh).
+  command -v brotli >/dev/null || apt_install brotli
 }
 
 apt_install() {
