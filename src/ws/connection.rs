@@ -262,14 +262,23 @@ impl Connection {
                         return Closed::WriteFailed;
                     }
                 }
+                // A message is written inline: that is the hot path, and no allocation is made
+                // for it. The other events and the client's frames are handled in boxed futures:
+                // their states are larger, rarer, and would otherwise be kept by every idle
+                // socket's task (it is as large as its largest state).
                 (index, event) = rooms.next_event() => {
-                    if let ControlFlow::Break(why) = self.room_event(socket, rooms.get_mut(index), event).await {
+                    let room = rooms.get_mut(index);
+                    let flow = match event {
+                        Ok(RoomEvent::Message(outgoing)) => self.deliver(socket, room, outgoing).await,
+                        other => Box::pin(self.room_event(socket, room, other)).await,
+                    };
+                    if let ControlFlow::Break(why) = flow {
                         return why;
                     }
                 }
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if self.handle_text(socket, rooms, &mut pace, &text).await.is_err() {
+                        if Box::pin(self.handle_text(socket, rooms, &mut pace, &text)).await.is_err() {
                             return Closed::WriteFailed;
                         }
                     }
@@ -296,6 +305,19 @@ impl Connection {
         }
     }
 
+    /// Writes a room's message, with whatever else of the room is already waiting.
+    async fn deliver<T: Transport>(
+        &self,
+        socket: &mut T,
+        room: &mut Room,
+        first: Arc<Outgoing>,
+    ) -> ControlFlow<Closed> {
+        let written = write_burst(socket, room, first).await;
+        go_on(written.map(|frames| {
+            self.state.metrics.deliveries.inc_by(frames);
+        }))
+    }
+
     /// Handles one event of one of the socket's rooms. Breaks with why the socket is done.
     async fn room_event<T: Transport>(
         &self,
@@ -304,12 +326,7 @@ impl Connection {
         event: Result<RoomEvent, RecvError>,
     ) -> ControlFlow<Closed> {
         match event {
-            Ok(RoomEvent::Message(outgoing)) => {
-                let written = write_burst(socket, room, outgoing).await;
-                go_on(written.map(|frames| {
-                    self.state.metrics.deliveries.inc_by(frames);
-                }))
-            }
+            Ok(RoomEvent::Message(outgoing)) => self.deliver(socket, room, outgoing).await,
             Ok(RoomEvent::Interrupted { since }) => {
                 if self.revoked().await {
                     let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
@@ -766,7 +783,8 @@ async fn write_burst<T: Transport>(
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        // Boxed: a timer is about 100 bytes, and only a draining socket has this deadline.
+        Some(deadline) => Box::pin(tokio::time::sleep_until(deadline)).await,
         None => std::future::pending().await,
     }
 }

@@ -576,3 +576,20 @@ async fn a_burst_is_written_in_batches_each_message_once_in_order() {
     let expected: Vec<String> = (0..150).map(|i| format!("burst {i}")).collect();
     assert_eq!(texts, expected);
 }
+
+/// Every socket's task is its connection's future, as large as the largest state of the loop
+/// (a write, a frame being handled, a burst being delivered), whether or not it is ever in it:
+/// docs/performance.md ("the socket's task") has the per-state sizes. Measured with this
+/// in-memory transport: 944 bytes; the budget leaves room for a compiler's layout to move.
+#[tokio::test]
+async fn the_socket_task_stays_small() {
+    let (state, _deliveries) = state();
+    let (_to_server, incoming) = mpsc::unbounded_channel();
+    let (outgoing, _from_server) = mpsc::unbounded_channel();
+    let who = user("alice");
+    let ticket = state.admission.admit(who.id, u32::MAX, u32::MAX).unwrap();
+    let connection = Connection::new(state.clone(), who, RoomName::lobby(), None, ticket);
+    let task = connection.run(ServerEnd { incoming, outgoing });
+    let size = std::mem::size_of_val(&task);
+    assert!(size <= 1024, "the socket's future grew to {size} bytes");
+}
