@@ -37,7 +37,7 @@ pub enum AuthError {
     #[error("The request is too large.")]
     TooLarge,
     #[error("Something went wrong talking to the server: {0}")]
-    Transport(ServerFnErrorErr),
+    Transport(String),
 }
 
 impl FromServerFnError for AuthError {
@@ -62,7 +62,7 @@ impl FromServerFnError for AuthError {
                     Self::BadRequest(why)
                 }
             }
-            other => Self::Transport(other),
+            other => Self::Transport(other.to_string()),
         }
     }
 }
