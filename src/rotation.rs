@@ -5,13 +5,17 @@
 //! user is kept; the old id is *retired*, not deleted, and works for a grace period
 //! (`SESSION_GRACE_SECS`) so two tabs that probe at the same moment both stay logged in. The
 //! `/ws` upgrade never rotates.
+//!
+//! The client's probe says so ([`PROBE_HEADER`]) and gets `204 No Content`: the same rotation
+//! and the same session header, without the page.
 
 use crate::backend::retiring;
+use app::protocol::{PROBE_HEADER, SESSION_HEADER};
 use axum::{
     extract::Request,
-    http::{HeaderValue, Method},
+    http::{header, HeaderValue, Method, StatusCode},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use tower_sessions::Session;
 
@@ -32,10 +36,18 @@ pub async fn on_page_load(request: Request, next: Next) -> Response {
             Err(e) => tracing::warn!(error = %e, "session store failed"),
         }
     }
-    let mut response = next.run(request).await;
+    let mut response = if request.headers().contains_key(PROBE_HEADER) {
+        (
+            StatusCode::NO_CONTENT,
+            [(header::CACHE_CONTROL, "no-store")],
+        )
+            .into_response()
+    } else {
+        next.run(request).await
+    };
     // Tells the reconnecting client whether its session survived, without parsing the page.
     response.headers_mut().insert(
-        app::protocol::SESSION_HEADER,
+        SESSION_HEADER,
         HeaderValue::from_static(if logged_in { "active" } else { "none" }),
     );
     response

@@ -53,6 +53,11 @@ pub mod close_code {
 /// Response header of `GET /`: `active` when the request's session has a user, else `none`. The
 /// reconnecting client reads it from its probe to tell "instance gone" from "logged out".
 pub const SESSION_HEADER: &str = "x-switchboard-session";
+/// Request header of the reconnecting client's `GET /` (any value): the server cycles the
+/// session id as for a page load and answers `204 No Content` with [`SESSION_HEADER`], without
+/// rendering the page. After an instance dies, thousands of clients probe at once, and a page
+/// (with its room's history) is what they would otherwise all wait for.
+pub const PROBE_HEADER: &str = "x-switchboard-probe";
 /// Most users a `presence` frame names; a bigger room's frame names this many and counts all.
 pub const MAX_LISTED_ONLINE: usize = 20;
 /// Most rooms one socket may be in at once (the URL's and those added by `join`).

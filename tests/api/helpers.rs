@@ -340,15 +340,33 @@ impl Browser {
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body);
         }
+        self.send(request).await
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Response {
         let response = request.send().await.expect("request reaches the instance");
         let set_cookies = self.remember(&response);
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();
         Response {
             status,
+            headers,
             body,
             set_cookies,
         }
+    }
+
+    /// What the page does before it reconnects: `GET /` with the probe header.
+    pub async fn probe(&mut self, instance: &Instance) -> Response {
+        let mut request = self
+            .http
+            .get(format!("{}/", instance.base))
+            .header(app::protocol::PROBE_HEADER, "1");
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        self.send(request).await
     }
 
     pub async fn get(&mut self, url: &str) -> Response {
@@ -411,6 +429,7 @@ pub async fn metrics_of(instance: &Instance) -> String {
 
 pub struct Response {
     pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
     pub set_cookies: Vec<String>,
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 backends!(env = &[("SESSION_GRACE_SECS", "2")];
     the_page_rotates_the_session_and_the_old_id_expires_after_the_grace,
     two_tabs_probing_at_once_both_stay_logged_in,
+    the_probe_rotates_and_answers_without_the_page,
 );
 
 async fn whoami(browser: &mut Browser, world: &World) -> serde_json::Value {
@@ -83,4 +84,34 @@ async fn two_tabs_probing_at_once_both_stay_logged_in(world: &World) {
     assert_ne!(tab1.cookie, tab2.cookie);
     assert!(tab1.connect(&world.a, "room=lobby").await.is_ok());
     assert!(tab2.connect(world.b(), "room=lobby").await.is_ok());
+}
+
+/// The reconnecting page's probe: the same rotation and session header as a page load, but a
+/// `204` without the page (which, with its room's history, is what thousands of clients of a
+/// dead instance would otherwise all wait for).
+async fn the_probe_rotates_and_answers_without_the_page(world: &World) {
+    let session_of = |r: &crate::helpers::Response| {
+        r.headers
+            .get(app::protocol::SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut browser = logged_in(&world.a, "alice").await;
+    let old = browser.cookie.clone().unwrap();
+    let probe = browser.probe(world.b()).await;
+    assert_eq!(probe.status, 204);
+    assert!(probe.body.is_empty(), "no page: {}", probe.body);
+    assert_eq!(session_of(&probe).as_deref(), Some("active"));
+    assert_ne!(
+        browser.cookie.as_deref(),
+        Some(old.as_str()),
+        "a new session id"
+    );
+    assert_eq!(whoami(&mut browser, world).await, "alice");
+    assert!(browser.connect(world.b(), "room=lobby").await.is_ok());
+
+    let mut stranger = Browser::new();
+    let probe = stranger.probe(&world.a).await;
+    assert_eq!(probe.status, 204);
+    assert_eq!(session_of(&probe).as_deref(), Some("none"));
 }

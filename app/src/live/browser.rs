@@ -7,7 +7,7 @@
 use super::reconnect::{close_reason, Next, Reconnect, Watchdog};
 use super::state::Chat;
 use super::{Control, Live, Status};
-use crate::protocol::{ClientMsg, MessageId, RoomName, ServerMsg, SESSION_HEADER};
+use crate::protocol::{ClientMsg, MessageId, RoomName, ServerMsg, PROBE_HEADER, SESSION_HEADER};
 use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use gloo_timers::future::sleep;
@@ -156,6 +156,7 @@ enum Probe {
 /// the affinity cookie there) and rotates the session id.
 async fn probe() -> Result<(), Probe> {
     let request = gloo_net::http::Request::get("/")
+        .header(PROBE_HEADER, "1")
         .credentials(web_sys::RequestCredentials::Include)
         .cache(web_sys::RequestCache::NoStore)
         .send()

@@ -87,8 +87,9 @@ pub async fn login(http: &reqwest::Client, base: &str, name: &str) -> anyhow::Re
     Ok(cookies)
 }
 
-/// What the browser does before reconnecting: `GET /` with its cookies (which renews the session
-/// id, and the affinity cookie when a load balancer picks another instance).
+/// What the browser does before reconnecting: `GET /` with its cookies and the probe header
+/// (which renews the session id, and the affinity cookie when a load balancer picks another
+/// instance; the page itself is not rendered).
 pub async fn probe(
     http: &reqwest::Client,
     base: &str,
@@ -97,6 +98,7 @@ pub async fn probe(
     let response = http
         .get(format!("{base}/"))
         .header("cookie", cookies.header())
+        .header(app::protocol::PROBE_HEADER, "1")
         .send()
         .await
         .context("probe")?;
