@@ -87,6 +87,7 @@ macro_rules! backends {
     };
 }
 
+mod assets;
 mod faults;
 mod hostile;
 mod limits;
