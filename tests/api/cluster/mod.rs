@@ -27,7 +27,19 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node on free ports. A port found free can be taken by another test's process before
+    /// this one binds it (the node then exits at once): that attempt is dropped and another
+    /// made on fresh ports.
     fn spawn(dir: &Path) -> Self {
+        for _ in 0..5 {
+            if let Some(node) = Self::try_spawn(dir) {
+                return node;
+            }
+        }
+        panic!("no redis-server would start: its ports were taken five times");
+    }
+
+    fn try_spawn(dir: &Path) -> Option<Self> {
         let (port, bus) = (free_port(), free_port());
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -52,18 +64,28 @@ impl Node {
             bus,
             id: String::new(),
         };
+        // The process that answers on the port must be this one, not another test's node that
+        // took the port first.
+        let ours = format!("process_id:{}", node.child.id());
         let deadline = Instant::now() + PATIENCE;
-        node.id = loop {
-            if let Ok(id) = node.query::<String>(redis::cmd("CLUSTER").arg("MYID")) {
-                break id;
+        loop {
+            if !matches!(node.child.try_wait(), Ok(None)) {
+                return None;
+            }
+            let info = node.query::<String>(redis::cmd("INFO").arg("server"));
+            if info.is_ok_and(|info| info.lines().any(|line| line.trim() == ours)) {
+                break;
             }
             assert!(
                 Instant::now() < deadline,
                 "redis-server {port} did not start"
             );
             std::thread::sleep(Duration::from_millis(20));
-        };
-        node
+        }
+        node.id = node
+            .query(redis::cmd("CLUSTER").arg("MYID"))
+            .expect("the node's id");
+        Some(node)
     }
 
     pub fn url(&self) -> String {
@@ -102,8 +124,8 @@ impl Drop for Node {
     }
 }
 
-/// A free local TCP port (bound, then released: another process could take it in between, but
-/// nothing here races for ports at that rate).
+/// A free local TCP port (bound, then released: another process can take it in between, which
+/// [`Node::spawn`] survives by starting again on fresh ports).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
