@@ -783,8 +783,7 @@ async fn write_burst<T: Transport>(
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        // Boxed: a timer is about 100 bytes, and only a draining socket has this deadline.
-        Some(deadline) => Box::pin(tokio::time::sleep_until(deadline)).await,
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }
