@@ -16,18 +16,14 @@
 use crate::{
     backend,
     config::Config,
-    history::History,
-    hub::Hub,
+    http,
     listener::ChatListener,
     metrics::Metrics,
-    notices::Notices,
-    presence::Presence,
-    routes,
-    state::{AppState, Shared},
+    state::{AppState, ServiceSettings, Services},
 };
 use anyhow::Context;
 use leptos::config::{Env, LeptosOptions};
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -50,38 +46,38 @@ struct Background {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((config.host, config.port))
+        let Config {
+            http,
+            sessions,
+            site,
+            store,
+            socket,
+            presence,
+            limits,
+            instance_id,
+            hostname,
+            log_format: _,
+        } = config;
+        let listener = TcpListener::bind((http.host, http.port))
             .await
-            .with_context(|| {
-                format!(
-                    "HOST/PORT: cannot listen on {}:{}",
-                    config.host, config.port
-                )
-            })?;
+            .with_context(|| format!("HOST/PORT: cannot listen on {}:{}", http.host, http.port))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let instance = config
-            .instance_id
-            .clone()
-            .unwrap_or_else(|| default_instance(&config.hostname, addr));
+        let instance = instance_id.unwrap_or_else(|| default_instance(&hostname, addr));
 
-        let metrics = Metrics::new(
-            &instance,
-            config.redis.as_ref().map_or("memory", |redis| redis.kind()),
-        );
-        let shutdown = CancellationToken::new();
+        let metrics = Metrics::new(&instance, store.kind());
         let background = Background {
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
         let backend = backend::connect(
-            &config,
+            &store,
             &instance,
             &background.tasks,
             background.stop.clone(),
             &metrics,
         )
         .await?;
-        match &config.redis {
+        match &store.redis {
             Some(target) => tracing::info!(
                 redis = %target.redacted(),
                 "using Redis for sessions, history and fan-out"
@@ -92,52 +88,36 @@ impl Application {
             ),
         }
 
-        let hub = Hub::new(backend.broker.clone(), backend.presence.clone());
-        let notices = Notices::new(backend.broker.clone());
-        let presence = Presence::new(backend.presence.clone(), notices.clone(), config.presence);
-        background
-            .tasks
-            .spawn(presence.clone().run(background.stop.clone()));
-        {
-            let (hub, stop) = (hub.clone(), background.stop.clone());
-            let deliveries = backend.deliveries;
-            background.tasks.spawn(async move {
-                tokio::select! {
-                    _ = hub.pump(deliveries) => {}
-                    _ = stop.cancelled() => {}
-                }
-            });
-        }
-
         let leptos = LeptosOptions::builder()
-            .output_name(config.output_name.clone())
-            .site_root(config.site_root.clone())
+            .output_name(site.output_name)
+            .site_root(site.root)
             .site_pkg_dir("pkg")
             .site_addr(addr)
-            .env(if config.leptos_dev {
-                Env::DEV
-            } else {
-                Env::PROD
-            })
+            .env(if site.dev { Env::DEV } else { Env::PROD })
             .build();
-
-        let state = AppState::new(Shared {
-            config: Arc::new(config),
+        let settings = ServiceSettings {
             instance,
-            history: Arc::new(History::new(backend.broker.clone())),
-            notices,
+            socket,
+            limits,
             presence,
-            broker: backend.broker,
-            limiter: backend.limiter,
-            admission: crate::ws::Admission::default(),
-            health: backend.health,
-            hub,
+            sessions,
+            origins: http.origins,
+            metrics_token: http.metrics_token,
             leptos,
-            metrics,
-            shutdown,
-            sockets: TaskTracker::new(),
+        };
+        let (state, services) =
+            Services::new(backend.stores, backend.deliveries, settings, metrics);
+        background
+            .tasks
+            .spawn(services.presence(background.stop.clone()));
+        let stop = background.stop.clone();
+        background.tasks.spawn(async move {
+            tokio::select! {
+                _ = services.pump() => {}
+                _ = stop.cancelled() => {}
+            }
         });
-        let router = routes::router(state.clone(), backend.sessions);
+        let router = http::router(state.clone(), backend.sessions);
         Ok(Self {
             listener,
             router,
@@ -170,7 +150,7 @@ impl Application {
         );
         let shutdown = self.state.shutdown.clone();
         let sockets = self.state.sockets.clone();
-        let drain = self.state.config.drain;
+        let drain = self.state.socket.drain;
         let signalled = {
             let shutdown = shutdown.clone();
             let metrics = self.state.metrics.clone();

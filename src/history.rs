@@ -8,7 +8,7 @@
 //! sees everything stored before their join, and their room receiver has everything after it, so
 //! sharing never opens a gap in the hand-over from history to live messages.
 
-use crate::backend::{BackendError, Broker, Replay};
+use crate::backend::{BackendError, MessageLog, Replay};
 use app::protocol::{MessageId, RoomName};
 use std::{
     collections::HashMap,
@@ -22,32 +22,32 @@ enum Key {
     After(RoomName, MessageId, usize),
 }
 
-type Shared = Result<Arc<Replay>, Arc<BackendError>>;
+type SharedRead = Result<Arc<Replay>, Arc<BackendError>>;
 
 struct InFlight {
     started: Instant,
-    result: Arc<OnceCell<Shared>>,
+    result: Arc<OnceCell<SharedRead>>,
 }
 
 pub struct History {
-    broker: Arc<dyn Broker>,
+    log: Arc<dyn MessageLog>,
     in_flight: Mutex<HashMap<Key, InFlight>>,
 }
 
 impl History {
-    pub fn new(broker: Arc<dyn Broker>) -> Self {
+    pub fn new(log: Arc<dyn MessageLog>) -> Self {
         Self {
-            broker,
+            log,
             in_flight: Mutex::new(HashMap::new()),
         }
     }
 
     /// The last `limit` messages of `room`, for a caller that joined the room at `joined`.
-    pub async fn recent(&self, room: &RoomName, limit: usize, joined: Instant) -> Shared {
+    pub async fn recent(&self, room: &RoomName, limit: usize, joined: Instant) -> SharedRead {
         let key = Key::Recent(room.clone(), limit);
         self.shared(key, joined, || async move {
             Ok(Replay {
-                messages: self.broker.recent(room, limit).await?,
+                messages: self.log.recent(room, limit).await?,
                 gap: false,
             })
         })
@@ -61,13 +61,13 @@ impl History {
         after: MessageId,
         limit: usize,
         joined: Instant,
-    ) -> Shared {
+    ) -> SharedRead {
         let key = Key::After(room.clone(), after, limit);
-        self.shared(key, joined, || self.broker.replay(room, after, limit))
+        self.shared(key, joined, || self.log.replay(room, after, limit))
             .await
     }
 
-    async fn shared<F, Fut>(&self, key: Key, joined: Instant, read: F) -> Shared
+    async fn shared<F, Fut>(&self, key: Key, joined: Instant, read: F) -> SharedRead
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Replay, BackendError>>,
@@ -108,99 +108,29 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{memory::MemoryBroker, Appended};
-    use app::protocol::{ChatMessage, Draft, MessageKind, User, UserId, UserName};
-    use async_trait::async_trait;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-    use tokio::sync::Semaphore;
+    use crate::{backend, settings::StoreSettings, testing::Unreliable};
+    use app::protocol::{Draft, MessageKind};
 
-    /// The in-memory broker, with reads counted and held until released.
-    struct Gated {
-        inner: MemoryBroker,
-        reads: AtomicUsize,
-        gate: Semaphore,
-    }
-
-    #[async_trait]
-    impl Broker for Gated {
-        async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
-            self.inner.append(room, draft).await
-        }
-        async fn recent(
-            &self,
-            room: &RoomName,
-            limit: usize,
-        ) -> Result<Vec<ChatMessage>, BackendError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            let _open = self.gate.acquire().await.expect("gate open");
-            self.inner.recent(room, limit).await
-        }
-        async fn replay(
-            &self,
-            room: &RoomName,
-            after: MessageId,
-            limit: usize,
-        ) -> Result<Replay, BackendError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            let _open = self.gate.acquire().await.expect("gate open");
-            self.inner.replay(room, after, limit).await
-        }
-        async fn subscribe(&self, _: &RoomName) -> Result<(), BackendError> {
-            Ok(())
-        }
-        fn unsubscribe(&self, _: &RoomName) {}
-        async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
-            self.inner.revoke(user, ttl).await
-        }
-        async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
-            self.inner.is_revoked(user).await
-        }
-        async fn older(
-            &self,
-            room: &RoomName,
-            before: MessageId,
-            limit: usize,
-        ) -> Result<Vec<ChatMessage>, BackendError> {
-            self.inner.older(room, before, limit).await
-        }
-        async fn typing(
-            &self,
-            room: &RoomName,
-            user: &app::protocol::User,
-        ) -> Result<(), BackendError> {
-            self.inner.typing(room, user).await
-        }
-    }
-
-    /// A gated broker: every read waits until the test adds permits.
-    fn gated() -> Arc<Gated> {
-        let (tx, _rx) = crate::backend::delivery::channel(16);
-        Arc::new(Gated {
-            inner: MemoryBroker::new(100, tx),
-            reads: AtomicUsize::new(0),
-            gate: Semaphore::new(0),
-        })
+    fn gated() -> Arc<Unreliable> {
+        let log = backend::memory::start(&StoreSettings::default()).stores.log;
+        Arc::new(Unreliable::gated(log))
     }
 
     #[tokio::test]
     async fn a_reconnect_storm_reads_history_once() {
-        let broker = gated();
+        let log = gated();
         let room = RoomName::lobby();
         let draft = Draft {
-            user: User {
-                id: UserId(uuid::Uuid::nil()),
-                name: UserName::parse("a").unwrap(),
-            },
+            user: crate::testing::user("a"),
             text: "hi".into(),
             kind: MessageKind::Text,
             client_id: None,
             others: None,
         };
-        let first = broker.append(&room, &draft).await.unwrap().id;
-        broker.append(&room, &draft).await.unwrap();
+        let first = log.append(&room, &draft).await.unwrap().id;
+        log.append(&room, &draft).await.unwrap();
 
-        let history = Arc::new(History::new(broker.clone()));
+        let history = Arc::new(History::new(log.clone()));
         let joined = Instant::now();
         let readers: Vec<_> = (0..50)
             .map(|_| {
@@ -209,30 +139,30 @@ mod tests {
             })
             .collect();
         // Wait until the one read is in flight and every reader is queued behind it.
-        while broker.reads.load(Ordering::SeqCst) == 0 {
+        while log.reads() == 0 {
             tokio::task::yield_now().await;
         }
         for _ in 0..100 {
             tokio::task::yield_now().await;
         }
-        broker.gate.add_permits(1000);
+        log.open();
         for reader in readers {
             let replay = reader.await.unwrap().unwrap();
             assert_eq!(replay.messages.len(), 1);
         }
-        assert_eq!(broker.reads.load(Ordering::SeqCst), 1);
+        assert_eq!(log.reads(), 1);
     }
 
     #[tokio::test]
     async fn a_read_started_before_a_join_is_not_shared_with_it() {
-        let broker = gated();
-        let history = Arc::new(History::new(broker.clone()));
+        let log = gated();
+        let history = Arc::new(History::new(log.clone()));
         let early = {
             let history = history.clone();
             let joined = Instant::now();
             tokio::spawn(async move { history.recent(&RoomName::lobby(), 50, joined).await })
         };
-        while broker.reads.load(Ordering::SeqCst) == 0 {
+        while log.reads() == 0 {
             tokio::task::yield_now().await;
         }
         let late = {
@@ -240,12 +170,12 @@ mod tests {
             let joined = Instant::now();
             tokio::spawn(async move { history.recent(&RoomName::lobby(), 50, joined).await })
         };
-        while broker.reads.load(Ordering::SeqCst) < 2 {
+        while log.reads() < 2 {
             tokio::task::yield_now().await;
         }
-        broker.gate.add_permits(1000);
+        log.open();
         early.await.unwrap().unwrap();
         late.await.unwrap().unwrap();
-        assert_eq!(broker.reads.load(Ordering::SeqCst), 2);
+        assert_eq!(log.reads(), 2);
     }
 }

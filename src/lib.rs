@@ -1,32 +1,38 @@
 //! The Switchboard server: a chat service that runs as many instances behind a load balancer.
 //!
-//! - [`config`]: the environment, parsed once;
-//! - [`application`]: binds, connects the backend, serves, shuts down;
-//! - [`routes`]: the HTTP surface; [`ws`]: the WebSocket; [`cookies`]: the `Secure` flag;
-//! - [`hub`]: local fan-out to sockets; [`history`]: shared history reads;
-//! - [`backend`]: Redis or in-memory storage and pub/sub; [`rotation`]: session id rotation;
-//!   [`logout`]: a logout reaches the user's sockets on every instance.
+//! The modules form layers; each imports only from the layers below it (`tests/layers.rs` fails
+//! on an import that points up, and `docs/architecture.md` draws the picture):
+//!
+//! 1. values: [`settings`] (one struct per component), [`rate`] (token buckets), [`origins`],
+//!    [`clock`], [`shutdown`], [`telemetry`], [`metrics`], [`listener`];
+//! 2. [`config`]: the environment, parsed once into the settings;
+//! 3. [`backend`]: Redis or in-memory storage and pub/sub, behind one trait per role;
+//! 4. the instance's services over the backend: [`hub`] (local fan-out to sockets),
+//!    [`history`] (shared history reads), [`notices`], [`presence`], [`admission`] (socket caps);
+//! 5. [`state`]: the services wired together, once, for the server and the tests alike;
+//! 6. the edges: [`ws`] (the WebSocket) and [`http`] (every route and layer);
+//! 7. [`application`]: binds, connects the backend, serves, shuts down.
 
+pub mod admission;
 pub mod application;
 pub mod backend;
 pub mod clock;
 pub mod config;
-pub mod cookies;
 pub mod history;
+pub mod http;
 pub mod hub;
-pub mod limits;
 pub mod listener;
-pub mod logout;
 pub mod metrics;
 pub mod notices;
-pub mod origin;
+pub mod origins;
 pub mod presence;
-pub mod rotation;
-pub mod routes;
-pub mod security;
+pub mod rate;
+pub mod settings;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod ws;
 
 pub use application::Application;

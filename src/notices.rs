@@ -2,12 +2,12 @@
 //!
 //! Every notice goes to every member of the room, so one notice per socket makes a crowd of N
 //! joining a room cost N² frames (10,000 users: 50 million). Instead, each room posts at most one
-//! notice of each kind per [`WINDOW`] from this instance: the first one at once (a quiet room
+//! notice of each kind per [`NOTICE_WINDOW`] from this instance: the first one at once (a quiet room
 //! sees "alice joined" immediately), and the ones during the window together at its end ("bob,
 //! carol, dave, erin and 496 others joined"). A user who leaves and comes back within the window
 //! (a page refresh, a reconnect to this instance) cancels out: neither notice is posted.
 
-use crate::backend::Broker;
+use crate::backend::MessageLog;
 use app::protocol::{Draft, MessageKind, Others, RoomName, User, UserId};
 use std::{
     collections::HashMap,
@@ -16,7 +16,7 @@ use std::{
 };
 
 /// At most one notice of each kind per room and instance in this time.
-pub const WINDOW: Duration = Duration::from_secs(1);
+pub const NOTICE_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Notices {
@@ -24,8 +24,8 @@ pub struct Notices {
 }
 
 struct Inner {
-    broker: Arc<dyn Broker>,
-    /// Rooms inside a window: a notice was posted less than [`WINDOW`] ago. Short critical
+    log: Arc<dyn MessageLog>,
+    /// Rooms inside a window: a notice was posted less than [`NOTICE_WINDOW`] ago. Short critical
     /// sections only, never held across an await.
     rooms: Mutex<HashMap<RoomName, Waiting>>,
 }
@@ -61,10 +61,10 @@ fn in_order(list: HashMap<UserId, (u64, User)>) -> Vec<User> {
 }
 
 impl Notices {
-    pub fn new(broker: Arc<dyn Broker>) -> Self {
+    pub fn new(log: Arc<dyn MessageLog>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                broker,
+                log,
                 rooms: Mutex::new(HashMap::new()),
             }),
         }
@@ -108,7 +108,7 @@ impl Notices {
     /// Runs windows for `room` until one passes with nothing to post.
     async fn window(&self, room: RoomName) {
         loop {
-            tokio::time::sleep(WINDOW).await;
+            tokio::time::sleep(NOTICE_WINDOW).await;
             let waiting = {
                 let mut rooms = self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(waiting) = rooms.get_mut(&room) else {
@@ -138,7 +138,7 @@ impl Notices {
             client_id: None,
             others: Others::after_first(users),
         };
-        if let Err(e) = self.inner.broker.append(room, &draft).await {
+        if let Err(e) = self.inner.log.append(room, &draft).await {
             tracing::warn!(error = %e, ?kind, users = users.len(), "could not post a notice");
         }
     }
@@ -147,26 +147,18 @@ impl Notices {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{backend, config::Config};
-    use app::protocol::{ChatMessage, UserName};
+    use crate::{backend, settings::StoreSettings, testing::user};
+    use app::protocol::ChatMessage;
 
-    fn user(name: &str) -> User {
-        User {
-            id: UserId(uuid::Uuid::new_v4()),
-            name: UserName::parse(name).unwrap(),
-        }
-    }
-
-    async fn setup() -> (Notices, Arc<dyn Broker>, RoomName) {
-        let config = Config::from_lookup(|_| None).expect("default config");
-        let broker = backend::memory::start(&config).broker;
-        (Notices::new(broker.clone()), broker, RoomName::lobby())
+    async fn setup() -> (Notices, Arc<dyn MessageLog>, RoomName) {
+        let log = backend::memory::start(&StoreSettings::default()).stores.log;
+        (Notices::new(log.clone()), log, RoomName::lobby())
     }
 
     /// Waits (in paused time) until the room holds `n` notices, and returns them.
-    async fn posted(broker: &Arc<dyn Broker>, room: &RoomName, n: usize) -> Vec<ChatMessage> {
+    async fn posted(log: &Arc<dyn MessageLog>, room: &RoomName, n: usize) -> Vec<ChatMessage> {
         for _ in 0..100 {
-            let recent = broker.recent(room, 100).await.unwrap();
+            let recent = log.recent(room, 100).await.unwrap();
             if recent.len() >= n {
                 return recent;
             }
@@ -177,18 +169,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_room_hears_at_once_and_a_crowd_in_one_notice() {
-        let (notices, broker, room) = setup().await;
+        let (notices, log, room) = setup().await;
         let crowd: Vec<User> = (0..25).map(|i| user(&format!("u{i}"))).collect();
         for u in &crowd {
             notices.announce(&room, MessageKind::Join, u);
         }
-        let first = posted(&broker, &room, 1).await;
+        let first = posted(&log, &room, 1).await;
         assert_eq!(first[0].user, crowd[0]);
         assert_eq!(first[0].others, None);
         assert_eq!(first.len(), 1, "the rest wait for the window to end");
         // The other 24 come together at the end of the window: one as the user, 3 more named,
         // 20 counted.
-        let both = posted(&broker, &room, 2).await;
+        let both = posted(&log, &room, 2).await;
         let others = both[1].others.clone().expect("a crowd notice");
         assert_eq!(both[1].user, crowd[1]);
         assert_eq!(others.users, crowd[2..5]);
@@ -197,22 +189,22 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn leaving_and_coming_back_within_the_window_posts_nothing() {
-        let (notices, broker, room) = setup().await;
+        let (notices, log, room) = setup().await;
         let (alice, bob) = (user("alice"), user("bob"));
         notices.announce(&room, MessageKind::Join, &alice);
-        posted(&broker, &room, 1).await;
+        posted(&log, &room, 1).await;
         // Bob refreshes: leaves and joins again; Alice's second tab joins.
         notices.announce(&room, MessageKind::Leave, &bob);
         notices.announce(&room, MessageKind::Join, &bob);
         notices.announce(&room, MessageKind::Join, &alice);
         notices.announce(&room, MessageKind::Join, &alice);
-        tokio::time::sleep(WINDOW * 3).await;
-        let all = broker.recent(&room, 100).await.unwrap();
+        tokio::time::sleep(NOTICE_WINDOW * 3).await;
+        let all = log.recent(&room, 100).await.unwrap();
         assert_eq!(all.len(), 2, "{all:?}");
         assert_eq!((all[1].kind, &all[1].user), (MessageKind::Join, &alice));
         // The window closed with nothing waiting: the next notice is immediate again.
         notices.announce(&room, MessageKind::Leave, &bob);
-        let last = posted(&broker, &room, 3).await;
+        let last = posted(&log, &room, 3).await;
         assert_eq!((last[2].kind, &last[2].user), (MessageKind::Leave, &bob));
     }
 }

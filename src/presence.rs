@@ -3,18 +3,18 @@
 //!
 //! Presence is held in the store, not in instance memory, so it is true across instances and
 //! survives the death of one: each instance holds an entry per (room, user) it has sockets for,
-//! pushing its deadline [`Settings::ttl`] ahead every third of it. A `kill -9`'d instance stops
+//! pushing its deadline [`PresenceSettings::ttl`] ahead every third of it. A `kill -9`'d instance stops
 //! pushing; its users' entries end within the TTL and the next sweep (by any instance with
 //! sockets in the room) removes them, unless they reconnected elsewhere, which added an entry
 //! of the new instance first: then they never flicker out.
 //!
 //! When a user's last socket on this instance leaves a room, the entry is not removed but given
-//! a short [`Settings::grace`]: a refresh, a reconnect or a move to another instance within it
+//! a short [`PresenceSettings::grace`]: a refresh, a reconnect or a move to another instance within it
 //! finds the user still present, so it changes nothing and posts no notice. Notices come only
 //! from transitions the store reports — a first entry (arrived) or a last entry swept (departed)
 //! — and each transition is reported to exactly one caller.
 
-use crate::{backend::PresenceStore, clock::unix_ms, notices::Notices};
+use crate::{backend::PresenceStore, clock::unix_ms, notices::Notices, settings::PresenceSettings};
 use app::protocol::{MessageKind, RoomName, User, UserId};
 use std::{
     collections::HashMap,
@@ -24,23 +24,6 @@ use std::{
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-/// How presence is timed.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// How long an entry lives without being held again: the most a dead instance's users stay
-    /// listed (plus one sweep interval).
-    pub ttl: Duration,
-    /// How long a user stays present after their last socket on an instance left.
-    pub grace: Duration,
-}
-
-impl Settings {
-    /// Entries are held again, and ended ones swept, this often.
-    pub fn tick(&self) -> Duration {
-        self.ttl / 3
-    }
-}
-
 #[derive(Clone)]
 pub struct Presence {
     inner: Arc<Inner>,
@@ -49,7 +32,7 @@ pub struct Presence {
 struct Inner {
     store: Arc<dyn PresenceStore>,
     notices: Notices,
-    settings: Settings,
+    settings: PresenceSettings,
     /// This instance's sockets per room and user, and rooms it still sweeps for a while after
     /// its last socket there left (so that user's departure is announced even in a room no
     /// other instance watches). Short critical sections only.
@@ -83,7 +66,11 @@ impl Drop for Here {
 }
 
 impl Presence {
-    pub fn new(store: Arc<dyn PresenceStore>, notices: Notices, settings: Settings) -> Self {
+    pub fn new(
+        store: Arc<dyn PresenceStore>,
+        notices: Notices,
+        settings: PresenceSettings,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -190,7 +177,7 @@ impl Presence {
     }
 
     /// Holds this instance's entries again and sweeps ended ones in its rooms, every
-    /// [`Settings::tick`], until `stop`.
+    /// [`PresenceSettings::tick`], until `stop`.
     pub async fn run(self, stop: CancellationToken) {
         let mut tick = tokio::time::interval(self.inner.settings.tick());
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -1,50 +1,74 @@
-//! What every handler can reach. Cheap to clone: one pointer to what every handler and socket
-//! shares (a socket's task holds a clone for its whole life, so its size counts per socket).
+//! What every handler and socket can reach, and the one place it is wired together.
+//!
+//! [`Services::new`] builds the instance's services over a backend's [`Stores`]: the
+//! [`crate::application::Application`] calls it, and so do the tests, so both run the same
+//! wiring. [`AppState`] is cheap to clone: one pointer to the services (a socket's task holds a
+//! clone for its whole life, so its size counts per socket).
 
 use crate::{
-    backend::{Broker, Health, Limiter},
-    config::Config,
+    admission::Admission,
+    backend::{Deliveries, Health, Limiter, MessageLog, Signals, Stores},
     history::History,
     hub::Hub,
     metrics::Metrics,
     notices::Notices,
+    origins::Origins,
     presence::Presence,
+    settings::{Limits, PresenceSettings, SessionSettings, SocketSettings},
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use std::sync::Arc;
+use secrecy::SecretString;
+use std::{future::Future, sync::Arc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 #[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
+pub struct AppState(Arc<Services>);
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
+    type Target = Services;
+    fn deref(&self) -> &Services {
         &self.0
     }
 }
 
-/// The contents of [`AppState`].
-pub struct Shared {
-    pub config: Arc<Config>,
+/// What the services are told (each takes its own part).
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
     /// This instance's name, as users see it.
     pub instance: String,
-    pub broker: Arc<dyn Broker>,
+    pub socket: SocketSettings,
+    pub limits: Limits,
+    pub presence: PresenceSettings,
+    pub sessions: SessionSettings,
+    /// Which sites may act with a user's cookie (the socket's `Origin` is checked).
+    pub origins: Arc<Origins>,
+    /// When set, `GET /metrics` needs this bearer token.
+    pub metrics_token: Option<SecretString>,
+    pub leptos: LeptosOptions,
+}
+
+/// The instance's services: the contents of [`AppState`].
+pub struct Services {
+    /// This instance's name, as users see it.
+    pub instance: String,
+    pub socket: SocketSettings,
+    pub limits: Limits,
+    pub sessions: SessionSettings,
+    pub origins: Arc<Origins>,
+    pub metrics_token: Option<SecretString>,
+    /// The rooms' shared message logs (appends; history reads go through [`Self::history`]).
+    pub log: Arc<dyn MessageLog>,
+    /// Logouts and typing, between instances.
+    pub signals: Arc<dyn Signals>,
     /// Rate-limit buckets, shared by every instance.
     pub limiter: Arc<dyn Limiter>,
     /// Sockets open on this instance, per user: the caps.
-    pub admission: crate::ws::Admission,
+    pub admission: Admission,
     /// Whether the backend can deliver right now (readiness).
     pub health: Health,
     pub hub: Hub,
-    pub history: Arc<History>,
+    pub history: History,
     /// Join and leave notices, throttled per room.
     pub notices: Notices,
     /// This instance's share of every room's presence.
@@ -56,6 +80,69 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Tracks socket tasks, so shutdown can wait until every socket is closed.
     pub sockets: TaskTracker,
+}
+
+impl Services {
+    /// Wires the services over `stores`. Returns the state and the background work the caller
+    /// runs for as long as the instance lives: presence keeping, and the fan-out pump that
+    /// hands `deliveries` to the hub (a test may hold the deliveries back and hand them over
+    /// itself, see [`Background::pump`]).
+    pub fn new(
+        stores: Stores,
+        deliveries: Deliveries,
+        settings: ServiceSettings,
+        metrics: Arc<Metrics>,
+    ) -> (AppState, Background) {
+        let hub = Hub::new(stores.subscriptions, stores.presence.clone());
+        let notices = Notices::new(stores.log.clone());
+        let presence = Presence::new(stores.presence, notices.clone(), settings.presence);
+        let services = Services {
+            instance: settings.instance,
+            socket: settings.socket,
+            limits: settings.limits,
+            sessions: settings.sessions,
+            origins: settings.origins,
+            metrics_token: settings.metrics_token,
+            history: History::new(stores.log.clone()),
+            log: stores.log,
+            signals: stores.signals,
+            limiter: stores.limiter,
+            admission: Admission::default(),
+            health: stores.health,
+            hub: hub.clone(),
+            notices,
+            presence: presence.clone(),
+            leptos: settings.leptos,
+            metrics,
+            shutdown: CancellationToken::new(),
+            sockets: TaskTracker::new(),
+        };
+        let background = Background {
+            presence,
+            hub,
+            deliveries,
+        };
+        (AppState(Arc::new(services)), background)
+    }
+}
+
+/// The work that keeps an instance's services current, for the caller to run.
+pub struct Background {
+    presence: Presence,
+    hub: Hub,
+    pub deliveries: Deliveries,
+}
+
+impl Background {
+    /// Holds this instance's presence entries until `stop`.
+    pub fn presence(&self, stop: CancellationToken) -> impl Future<Output = ()> + Send + 'static {
+        self.presence.clone().run(stop)
+    }
+
+    /// Hands every delivery to the hub until the backend closes the channel.
+    pub fn pump(self) -> impl Future<Output = ()> + Send + 'static {
+        self.hub.pump(self.deliveries)
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

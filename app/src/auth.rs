@@ -2,7 +2,11 @@
 //!
 //! The functions are thin: they validate input and call [`crate::session`] (server-only), which owns
 //! how a user is kept in the session. The `/ws` handler reads the user through the same module.
+//! What the server does around them is in plain sight here, through the [`ssr::Doorman`] the
+//! server provides: a login is limited per client address, and a logout reaches the user's
+//! sockets on every instance.
 
+use crate::calls::CallFailure;
 use crate::protocol::{NameError, User};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
@@ -44,25 +48,10 @@ impl FromServerFnError for AuthError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
-            // On the server, these are about the request: the client sent what cannot be read.
-            #[cfg(feature = "ssr")]
-            ServerFnErrorErr::Args(why) | ServerFnErrorErr::MissingArg(why) => {
-                ssr::status(http::StatusCode::BAD_REQUEST);
-                Self::BadRequest(why)
-            }
-            // Reading the body failed: the body limit (axum's, 2 MB), or a broken upload.
-            #[cfg(feature = "ssr")]
-            ServerFnErrorErr::Deserialization(why) => {
-                if why.contains("length limit exceeded") {
-                    ssr::status(http::StatusCode::PAYLOAD_TOO_LARGE);
-                    Self::TooLarge
-                } else {
-                    ssr::status(http::StatusCode::BAD_REQUEST);
-                    Self::BadRequest(why)
-                }
-            }
-            other => Self::Transport(other.to_string()),
+        match crate::calls::classify(value) {
+            CallFailure::BadRequest(why) => Self::BadRequest(why),
+            CallFailure::TooLarge => Self::TooLarge,
+            CallFailure::Transport(why) => Self::Transport(why),
         }
     }
 }
@@ -83,9 +72,11 @@ pub async fn whoami() -> Result<Viewer, AuthError> {
     })
 }
 
-/// Logs in under `name`. The session id is cycled so a cookie planted before login is worthless.
+/// Logs in under `name`, unless this address tried too often (`429`, with `Retry-After`). The
+/// session id is cycled so a cookie planted before login is worthless.
 #[server(endpoint = "login")]
 pub async fn login(name: String) -> Result<User, AuthError> {
+    ssr::admit_login().await?;
     let name = crate::protocol::UserName::parse(&name).map_err(ssr::invalid_name)?;
     let session = ssr::session().await?;
     crate::session::log_in(&session, name)
@@ -93,23 +84,71 @@ pub async fn login(name: String) -> Result<User, AuthError> {
         .map_err(ssr::unavailable)
 }
 
-/// Logs out: the session is deleted on the server, not only forgotten by the browser.
+/// Logs out: the session is deleted on the server, not only forgotten by the browser, and every
+/// instance is told, so the user's open sockets close (4401) wherever they are.
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AuthError> {
     let session = ssr::session().await?;
+    let user = crate::session::user(&session)
+        .await
+        .map_err(ssr::unavailable)?;
     crate::session::log_out(&session)
         .await
-        .map_err(ssr::unavailable)
+        .map_err(ssr::unavailable)?;
+    if let Some(user) = user {
+        ssr::doorman().logged_out(user.id).await;
+    }
+    Ok(())
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub mod ssr {
     use super::AuthError;
-    use crate::protocol::NameError;
-    use http::StatusCode;
+    use crate::calls::status;
+    use crate::protocol::{NameError, UserId};
+    use http::{request::Parts, HeaderValue, StatusCode};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
+    use std::{future::Future, pin::Pin, sync::Arc};
     use tower_sessions::Session;
+
+    /// A future the [`Doorman`] returns.
+    pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+    /// What the server does around logins and logouts (it provides one as context).
+    pub trait Doorman: Send + Sync + 'static {
+        /// Whether the client that sent `request` may try to log in now; `Err(seconds)` until it
+        /// may try again.
+        fn admit_login<'a>(&'a self, request: &'a Parts) -> Pending<'a, Result<(), u64>>;
+
+        /// `user` logged out: every instance is told, and their sockets close.
+        fn logged_out(&self, user: UserId) -> Pending<'_, ()>;
+    }
+
+    /// The server's [`Doorman`], as context.
+    #[derive(Clone)]
+    pub struct Doors(pub Arc<dyn Doorman>);
+
+    pub fn doorman() -> Arc<dyn Doorman> {
+        expect_context::<Doors>().0
+    }
+
+    /// Refuses a login from an address over its limit: `429` with `Retry-After`.
+    pub async fn admit_login() -> Result<(), AuthError> {
+        let Some(parts) = use_context::<Parts>() else {
+            return Ok(());
+        };
+        match doorman().admit_login(&parts).await {
+            Ok(()) => Ok(()),
+            Err(secs) => {
+                if let Some(res) = use_context::<ResponseOptions>() {
+                    res.set_status(StatusCode::TOO_MANY_REQUESTS);
+                    res.insert_header(http::header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                Err(AuthError::RateLimited(secs))
+            }
+        }
+    }
 
     /// Which instance this server is, provided by the server as context for server fns and SSR.
     #[derive(Debug, Clone)]
@@ -151,12 +190,6 @@ mod ssr {
         AuthError::InvalidName(reason)
     }
 
-    pub fn status(code: StatusCode) {
-        if let Some(res) = use_context::<ResponseOptions>() {
-            res.set_status(code);
-        }
-    }
-
     pub fn unavailable(err: impl std::fmt::Display) -> AuthError {
         tracing::warn!(error = %err, "session store failed");
         status(StatusCode::SERVICE_UNAVAILABLE);
@@ -165,4 +198,4 @@ mod ssr {
 }
 
 #[cfg(feature = "ssr")]
-pub use ssr::InstanceName;
+pub use ssr::{Doors, InstanceName};

@@ -8,6 +8,7 @@
 //! Server-only code is behind the `ssr` feature, browser-only code behind `hydrate`.
 
 pub mod auth;
+pub mod calls;
 pub mod live;
 pub mod pages;
 pub mod protocol;

@@ -1,7 +1,10 @@
 //! Where messages are kept and how they reach every instance.
 //!
-//! A [`Broker`] stores a room's messages in order and publishes each one to every instance that
-//! has the room open. Two implementations sit behind it and pass the same behavioural tests:
+//! A backend plays a few roles, each behind its own trait: the [`MessageLog`] stores a room's
+//! messages in order and publishes each one to every instance that has the room open;
+//! [`Subscriptions`] choose which rooms reach this instance; [`Signals`] carry logouts and
+//! typing; the [`PresenceStore`], the [`Limiter`] and the session store ([`Sessions`]) keep the
+//! rest. Two implementations sit behind it and pass the same behavioural tests:
 //! [`redis`] (a Redis Stream per room, pub/sub between instances, one subscriber connection per
 //! instance; on one Redis or a Redis Cluster) and [`memory`] (one process, no Redis: for development and single-instance use).
 //!
@@ -18,8 +21,8 @@ pub mod redis;
 pub use delivery::{Deliveries, Delivery};
 pub use health::Health;
 
-use crate::config::Config;
-use crate::limits::Rate;
+use crate::rate::Rate;
+use crate::settings::StoreSettings;
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
@@ -59,7 +62,7 @@ pub struct Replay {
 
 /// A room's ordered, shared message log.
 #[async_trait]
-pub trait Broker: Send + Sync + 'static {
+pub trait MessageLog: Send + Sync + 'static {
     /// Stores `draft` as the room's next message and publishes it to every subscribed instance,
     /// in one atomic step (so publish order is storage order). A draft whose sender sent the same
     /// `client_id` recently in this room is not stored again.
@@ -86,7 +89,11 @@ pub trait Broker: Send + Sync + 'static {
         after: MessageId,
         limit: usize,
     ) -> Result<Replay, BackendError>;
+}
 
+/// Which rooms' messages reach this instance (on the [`Deliveries`] channel).
+#[async_trait]
+pub trait Subscriptions: Send + Sync + 'static {
     /// Starts delivering the room's messages to this instance. Returns once delivery is active,
     /// so anything appended after it returns is delivered.
     async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError>;
@@ -94,7 +101,11 @@ pub trait Broker: Send + Sync + 'static {
     /// Stops delivering the room's messages to this instance. Does not wait: the request is
     /// queued behind earlier subscribe requests, so the two always take effect in order.
     fn unsubscribe(&self, room: &RoomName);
+}
 
+/// What instances tell each other that is not a message: logouts and typing.
+#[async_trait]
+pub trait Signals: Send + Sync + 'static {
     /// Tells every instance that `user` logged out, so their open sockets close, and remembers
     /// it for `ttl` (the session lifetime) for instances that missed the announcement.
     async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError>;
@@ -144,7 +155,7 @@ pub trait PresenceStore: Send + Sync + 'static {
     async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError>;
 }
 
-/// Rate-limit buckets shared by every instance (see [`crate::limits`]).
+/// Rate-limit buckets shared by every instance (see [`crate::rate`]).
 #[async_trait]
 pub trait Limiter: Send + Sync + 'static {
     /// Takes a token from the bucket `key` (of shape `rate`): `Ok(None)` when there was one,
@@ -165,13 +176,16 @@ tokio::task_local! {
     static ROTATING: ();
 }
 
-/// Runs `f` (a `Session::cycle_id`) so that the old id is retired rather than deleted.
+/// Gives `session` a new id and *retires* the old one (see [`RetiringStore`]): what `GET /` does
+/// on every page load and reconnect.
 ///
 /// tower-sessions rotates by deleting the old id through [`SessionStore::delete`]; [`Sessions`]
-/// is the one store it holds, and inside this scope it turns that delete into
-/// [`RetiringStore::retire`]. No backend store needs to know about the scope.
-pub async fn retiring<F: std::future::Future>(f: F) -> F::Output {
-    ROTATING.scope((), f).await
+/// is the one store it holds, and while this call runs it turns that delete into
+/// [`RetiringStore::retire`] (a task-local marks the call). No backend store needs to know.
+pub async fn rotate(
+    session: &tower_sessions::Session,
+) -> Result<(), tower_sessions::session::Error> {
+    ROTATING.scope((), session.cycle_id()).await
 }
 
 /// The session store in use, whichever backend it is.
@@ -204,29 +218,41 @@ impl SessionStore for Sessions {
     }
 }
 
-/// A connected backend: the broker, the session store, the deliveries for the fan-out, and
-/// whether it can deliver right now.
-pub struct Backend {
-    pub kind: &'static str,
-    pub broker: Arc<dyn Broker>,
+/// The stores a connected backend offers, each role behind its own trait. One backend object
+/// usually plays several roles; a test double replaces the one role it changes
+/// (`Stores { log: Arc::new(Wrapped(stores.log)), ..stores }`).
+#[derive(Clone)]
+pub struct Stores {
+    pub log: Arc<dyn MessageLog>,
+    pub subscriptions: Arc<dyn Subscriptions>,
+    pub signals: Arc<dyn Signals>,
     pub presence: Arc<dyn PresenceStore>,
     pub limiter: Arc<dyn Limiter>,
+    /// Whether the backend can deliver right now (readiness).
+    pub health: Health,
+}
+
+/// A connected backend: its stores, the session store, and the deliveries for the fan-out.
+pub struct Backend {
+    pub kind: &'static str,
+    pub stores: Stores,
     pub sessions: Sessions,
     pub deliveries: Deliveries,
-    pub health: Health,
 }
 
 /// Connects to Redis when one is configured, or starts the in-memory backend. Background tasks
 /// (the Redis subscriber) are spawned on `tracker` and stop when `shutdown` is cancelled.
 pub async fn connect(
-    config: &Config,
+    settings: &StoreSettings,
     instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     metrics: &std::sync::Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Backend> {
-    match &config.redis {
-        Some(target) => redis::connect(target, config, instance, tracker, shutdown, metrics).await,
-        None => Ok(memory::start(config)),
+    match &settings.redis {
+        Some(target) => {
+            redis::connect(target, settings, instance, tracker, shutdown, metrics).await
+        }
+        None => Ok(memory::start(settings)),
     }
 }

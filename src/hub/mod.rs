@@ -10,7 +10,7 @@
 //! than that gets `RecvError::Lagged`; the connection then tells the client and closes, and the
 //! client reconnects and catches up from history. A slow reader never slows the room down.
 //!
-//! Presence: each room also holds who is present ([`presence`]), read from the backend when the
+//! Presence: each room also holds who is present ([`roster`]), read from the backend when the
 //! room opens here and kept current by the transitions it delivers; sockets get a `presence`
 //! frame when they join and whenever it changes (at most once a second per room).
 //!
@@ -19,16 +19,16 @@
 //! from the room's stream after the last message it sent (see `ws::connection`). Logouts reach
 //! every room as [`RoomEvent::LoggedOut`]; the user's sockets close.
 
-mod presence;
+mod roster;
 mod typing;
 mod window;
 
-pub use presence::Frame as PresenceFrame;
+pub use roster::Frame as PresenceFrame;
 
-use crate::backend::{BackendError, Broker, Deliveries, Delivery, PresenceStore};
+use crate::backend::{BackendError, Deliveries, Delivery, PresenceStore, Subscriptions};
 use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, User, UserId};
 use axum::extract::ws::Utf8Bytes;
-use presence::RoomPresence;
+use roster::Roster;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -82,7 +82,7 @@ struct Slot {
     /// Set once the backend confirmed the subscription and the room's presence was read;
     /// joiners wait for it.
     subscribed: Arc<OnceCell<()>>,
-    presence: RoomPresence,
+    presence: Roster,
     typing: RoomTyping,
 }
 
@@ -94,7 +94,7 @@ pub struct Hub {
 struct Inner {
     /// Short critical sections only, never held across an await (std `Mutex` is right for that).
     rooms: Mutex<HashMap<RoomName, Slot>>,
-    broker: Arc<dyn Broker>,
+    subscriptions: Arc<dyn Subscriptions>,
     presence: Arc<dyn PresenceStore>,
 }
 
@@ -114,11 +114,11 @@ impl Drop for Membership {
 }
 
 impl Hub {
-    pub fn new(broker: Arc<dyn Broker>, presence: Arc<dyn PresenceStore>) -> Self {
+    pub fn new(subscriptions: Arc<dyn Subscriptions>, presence: Arc<dyn PresenceStore>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
-                broker,
+                subscriptions,
                 presence,
             }),
         }
@@ -143,7 +143,7 @@ impl Hub {
                 tx: broadcast::channel(ROOM_BUFFER).0,
                 members: 0,
                 subscribed: Arc::new(OnceCell::new()),
-                presence: RoomPresence::default(),
+                presence: Roster::default(),
                 typing: RoomTyping::default(),
             });
             slot.members += 1;
@@ -156,7 +156,7 @@ impl Hub {
         };
         subscribed
             .get_or_try_init(|| async {
-                self.inner.broker.subscribe(room).await?;
+                self.inner.subscriptions.subscribe(room).await?;
                 // Read after subscribing: transitions published from here on are delivered.
                 let present = self.inner.presence.online(room).await?;
                 self.presence_loaded(room, present);
@@ -276,13 +276,13 @@ impl Hub {
             if slot.members == 0 {
                 rooms.remove(room);
                 // Under the lock, so a new joiner's subscribe is requested after this.
-                self.inner.broker.unsubscribe(room);
+                self.inner.subscriptions.unsubscribe(room);
             }
         }
     }
 
     /// Hands a published message to every local socket in its room.
-    pub fn deliver(&self, message: ChatMessage) {
+    pub fn fan_out(&self, message: ChatMessage) {
         let Some(tx) = self.rooms().get(&message.room).map(|slot| slot.tx.clone()) else {
             return;
         };
@@ -325,7 +325,7 @@ impl Hub {
     /// Passes one delivery from the backend to the rooms it concerns.
     pub fn handle(&self, delivery: Delivery) {
         match delivery {
-            Delivery::Message(message) => self.deliver(message),
+            Delivery::Message(message) => self.fan_out(message),
             Delivery::Interrupted { rooms } => self.interrupted(&rooms),
             Delivery::LoggedOut(user) => self.logged_out(user),
             Delivery::Presence {

@@ -1,5 +1,5 @@
 //! Who is typing in a room: ephemeral, never stored. Typing signals from every instance gather
-//! here and go to the room's sockets as one `typing` frame per [`super::window::WINDOW`] at most,
+//! here and go to the room's sockets as one `typing` frame per [`super::window::FRAME_WINDOW`] at most,
 //! naming who typed since the last one; clients show each name for a few seconds.
 
 use super::window::{Flush, Window};

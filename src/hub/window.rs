@@ -1,4 +1,4 @@
-//! At most one frame of a kind per room and instance per [`WINDOW`]: the first change in a quiet
+//! At most one frame of a kind per room and instance per [`FRAME_WINDOW`]: the first change in a quiet
 //! room goes out at once, the changes during the window together at its end. Frames that every
 //! socket of a room gets for every change (presence, typing) would otherwise cost a crowd of N
 //! N² frames.
@@ -6,7 +6,7 @@
 use tokio::time::{Duration, Instant};
 
 /// The shortest time between two frames of a kind in one room.
-pub const WINDOW: Duration = Duration::from_secs(1);
+pub const FRAME_WINDOW: Duration = Duration::from_secs(1);
 
 /// What a change asks of the hub.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,9 +32,9 @@ impl Window {
             return Flush::Nothing;
         }
         match self.last {
-            Some(at) if now < at + WINDOW => {
+            Some(at) if now < at + FRAME_WINDOW => {
                 self.scheduled = true;
-                Flush::At(at + WINDOW)
+                Flush::At(at + FRAME_WINDOW)
             }
             _ => Flush::Now,
         }
@@ -60,11 +60,11 @@ mod tests {
         assert_eq!(w.changed(t0), Flush::Now);
         w.flushed(t0, true);
         let later = t0 + Duration::from_millis(300);
-        assert_eq!(w.changed(later), Flush::At(t0 + WINDOW));
+        assert_eq!(w.changed(later), Flush::At(t0 + FRAME_WINDOW));
         assert_eq!(w.changed(later), Flush::Nothing, "already scheduled");
-        w.flushed(t0 + WINDOW, true);
+        w.flushed(t0 + FRAME_WINDOW, true);
         assert_eq!(
-            w.changed(t0 + WINDOW * 3),
+            w.changed(t0 + FRAME_WINDOW * 3),
             Flush::Now,
             "a quiet window passed"
         );

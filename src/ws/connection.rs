@@ -1,6 +1,7 @@
 //! One socket's life: join the URL's room, catch up (recent history, or exactly what was missed),
-//! then one loop over shutdown, the rooms' events, the client's frames and the heartbeat. A
-//! `join` frame adds a room the same way (catch-up included), a `leave` frame drops one.
+//! then one loop over shutdown, the rooms' events, the client's frames and the heartbeat. The
+//! client's frames arrive decoded (`super::transport::Incoming`) and go to their command
+//! (`super::commands`); catching up on a room is `super::catch_up`.
 //!
 //! The loop is generic over its [`Transport`], so its timing (heartbeats, the drain, backfills)
 //! is unit-tested with paused time (see `ws::tests`).
@@ -13,20 +14,18 @@
 //! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
 //!   1003; a logout anywhere ends it with 4401.
 
-use super::admission::Ticket;
-use super::rooms::{take_newer, Entered, Room, Rooms, MAX_ROOMS_PER_SOCKET};
-use super::transport::{close, feed, flush, is_too_big, send_msg, send_raw, SendFailed, Transport};
-use crate::limits::{LocalBucket, Rate};
+use super::commands::Pace;
+use super::rooms::{take_newer, Entered, Room, Rooms};
+use super::transport::{
+    self, close, feed, flush, send_msg, send_raw, Incoming, SendFailed, Transport,
+};
+use crate::admission::Ticket;
 use crate::metrics::Closed;
 use crate::{
-    backend::{BackendError, Replay},
     hub::{Outgoing, RoomEvent},
     state::AppState,
 };
-use app::protocol::{
-    client_id_of, close_code, ChatMessage, ClientId, ClientMsg, Draft, ErrorCode, MessageId,
-    RoomName, Said, ServerMsg, User, HISTORY_PAGE, MAX_FRAME_BYTES,
-};
+use app::protocol::{close_code, ErrorCode, MessageId, RoomName, ServerMsg, User};
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use std::{future::Future, ops::ControlFlow, sync::Arc, time::Duration};
@@ -36,66 +35,16 @@ use tokio::{
 };
 use tracing::Instrument;
 
-/// Messages a new socket gets from the room's history before live ones: a page, so a client
-/// that gets fewer knows it has the room's whole history (and the page rendered with them, too).
-pub const HISTORY_ON_JOIN: usize = app::protocol::HISTORY_PAGE;
-/// A resuming socket's missed messages are read in pages of this many.
-const REPLAY_PAGE: usize = 500;
-/// A replay read that fails is tried again after these waits (7.75 s in all, well inside a
-/// client's heartbeat patience), then the socket closes with 1013 and the client resumes
-/// elsewhere. Most failures are brief: an interruption is reported once the subscription is
-/// back, while the store may still refuse reads for a few seconds (a Redis Cluster subscribes
-/// a replica before it is promoted); closing every socket of the room then would turn one
-/// failover into a reconnect storm.
-const REPLAY_RETRIES: [Duration; 5] = [
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(2),
-    Duration::from_secs(4),
-];
 /// Most room frames written with one flush: whatever is already waiting in the room's channel
 /// when one arrives, up to this many, goes out in one write.
 const BATCH: usize = 64;
-/// Joins, leaves and history requests one socket may make: 10 a second, 20 at once (enough to
-/// rejoin every open room after a reconnect).
-const REQUEST_RATE: Rate = Rate {
-    interval: Duration::from_millis(100),
-    burst: 20,
-};
-/// How fast one socket goes: its requests' bucket, and the message its others wait behind.
-struct Pace {
-    requests: LocalBucket,
-    held: Option<Held>,
-}
-
-/// A socket's message that was slowed down: the socket's other messages wait until it is sent
-/// again (or, from a client that never sends it again, [`HELD_AT_MOST`] past its wait).
-struct Held {
-    client_id: ClientId,
-    until_ms: u64,
-}
-
-const HELD_AT_MOST: Duration = Duration::from_secs(5);
-
-impl Default for Pace {
-    fn default() -> Self {
-        Self {
-            requests: LocalBucket::new(REQUEST_RATE),
-            held: None,
-        }
-    }
-}
-
-/// A socket's typing signals for one room beyond one in this time are ignored.
-const TYPING_LIMIT: Duration = Duration::from_secs(1);
 /// After closing for an oversize frame, how long the socket stays open unread, so the client
 /// reads the close frame before the rest of its frame makes the kernel reset the connection.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 pub struct Connection {
-    state: AppState,
-    user: User,
+    pub(super) state: AppState,
+    pub(super) user: User,
     /// The room the URL named: joined before anything else, announced in `hello`.
     room: RoomName,
     /// Set when the client is resuming that room: the last id it has.
@@ -105,7 +54,7 @@ pub struct Connection {
 }
 
 /// Why a room could not be entered.
-enum NotEntered {
+pub(super) enum NotEntered {
     /// The backend could not subscribe this instance to the room; the client was told.
     Unavailable,
     /// The socket can no longer be written to.
@@ -175,7 +124,7 @@ impl Connection {
             instance: self.state.instance.clone(),
             user: self.user.clone(),
             room: self.room.clone(),
-            heartbeat_ms: u64::try_from(self.state.config.heartbeat.as_millis())
+            heartbeat_ms: u64::try_from(self.state.socket.heartbeat.as_millis())
                 .unwrap_or(u64::MAX),
         };
         match self.enter(socket, &self.room, self.after, hello).await {
@@ -194,7 +143,7 @@ impl Connection {
 
     /// Joins `room` on this instance, sends `greeting`, catches up (from `after`, or the recent
     /// history), enters the room's presence and sends who is there.
-    async fn enter<T: Transport>(
+    pub(super) async fn enter<T: Transport>(
         &self,
         socket: &mut T,
         room: &RoomName,
@@ -239,7 +188,7 @@ impl Connection {
     /// The socket's live loop: shutdown, room events, client frames and heartbeats. Returns why
     /// it ended.
     async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) -> Closed {
-        let heartbeat_every = self.state.config.heartbeat;
+        let heartbeat_every = self.state.socket.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -251,7 +200,7 @@ impl Connection {
         loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
-                    close_at = Some(Instant::now() + drain_close_delay(self.state.config.drain));
+                    close_at = Some(Instant::now() + drain_close_delay(self.state.socket.drain));
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(socket, close_code::RESTART, "server restarting").await;
@@ -269,44 +218,57 @@ impl Connection {
                 (index, event) = rooms.next_event() => {
                     let room = rooms.get_mut(index);
                     let flow = match event {
-                        Ok(RoomEvent::Message(outgoing)) => self.deliver(socket, room, outgoing).await,
+                        Ok(RoomEvent::Message(outgoing)) => self.write_messages(socket, room, outgoing).await,
                         other => Box::pin(self.room_event(socket, room, other)).await,
                     };
                     if let ControlFlow::Break(why) = flow {
                         return why;
                     }
                 }
-                frame = socket.next() => match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if Box::pin(self.handle_text(socket, rooms, &mut pace, &text)).await.is_err() {
-                            return Closed::WriteFailed;
-                        }
+                frame = socket.next() => {
+                    let flow = Box::pin(self.on_frame(socket, rooms, &mut pace, frame)).await;
+                    if let ControlFlow::Break(why) = flow {
+                        return why;
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        tracing::info!("binary frame; closing with 1003");
-                        let _ = close(socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
-                        return Closed::Protocol;
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return Closed::Client,
-                    Some(Err(e)) if is_too_big(&e) => {
-                        tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
-                        if close(socket, close_code::TOO_BIG, "frame too large").await.is_ok() {
-                            tokio::time::sleep(CLOSE_LINGER).await;
-                        }
-                        return Closed::Protocol;
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "socket read failed");
-                        return Closed::Client;
-                    }
-                },
+                }
             }
         }
     }
 
-    /// Writes a room's message, with whatever else of the room is already waiting.
-    async fn deliver<T: Transport>(
+    /// Handles what the client sent, decoded by the transport. Breaks with why the socket is
+    /// done.
+    async fn on_frame<T: Transport>(
+        &self,
+        socket: &mut T,
+        rooms: &mut Rooms,
+        pace: &mut Pace,
+        frame: Option<Result<Message, axum::Error>>,
+    ) -> ControlFlow<Closed> {
+        match transport::decode(frame) {
+            Incoming::Command(command) => go_on(self.dispatch(socket, rooms, pace, command).await),
+            Incoming::Unreadable(refusal) => go_on(send_msg(socket, &refusal).await),
+            Incoming::Control => ControlFlow::Continue(()),
+            Incoming::Binary => {
+                tracing::info!("binary frame; closing with 1003");
+                let _ = close(socket, close_code::UNSUPPORTED, "frames must be JSON text").await;
+                ControlFlow::Break(Closed::Protocol)
+            }
+            Incoming::TooBig => {
+                if close(socket, close_code::TOO_BIG, "frame too large")
+                    .await
+                    .is_ok()
+                {
+                    tokio::time::sleep(CLOSE_LINGER).await;
+                }
+                ControlFlow::Break(Closed::Protocol)
+            }
+            Incoming::Gone => ControlFlow::Break(Closed::Client),
+        }
+    }
+
+    /// Writes a room's message, with whatever else of the room is already waiting (the last step
+    /// of a message's path: `Hub::fan_out` handed it to the room's sockets).
+    async fn write_messages<T: Transport>(
         &self,
         socket: &mut T,
         room: &mut Room,
@@ -326,7 +288,7 @@ impl Connection {
         event: Result<RoomEvent, RecvError>,
     ) -> ControlFlow<Closed> {
         match event {
-            Ok(RoomEvent::Message(outgoing)) => self.deliver(socket, room, outgoing).await,
+            Ok(RoomEvent::Message(outgoing)) => self.write_messages(socket, room, outgoing).await,
             Ok(RoomEvent::Interrupted { since }) => {
                 if self.revoked().await {
                     let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
@@ -373,359 +335,12 @@ impl Connection {
     /// may have swallowed the announcement). A failed check keeps the socket: the session was
     /// valid when it opened, and the next interruption or announcement checks again.
     async fn revoked(&self) -> bool {
-        match self.state.broker.is_revoked(self.user.id).await {
+        match self.state.signals.is_revoked(self.user.id).await {
             Ok(revoked) => revoked,
             Err(e) => {
                 tracing::warn!(error = %e, "could not check for a logout");
                 false
             }
-        }
-    }
-
-    /// Sends what the client lacks of `room`: everything after `after` (preceded by a `gap`
-    /// frame if some of it is gone), else the recent history. `since` is when this socket's
-    /// delivery became live (its join, or the end of an interruption): only reads started after
-    /// it are shared with it. Returns the last id sent (or `after`).
-    async fn catch_up<T: Transport>(
-        &self,
-        socket: &mut T,
-        room: &RoomName,
-        after: Option<MessageId>,
-        since: Instant,
-    ) -> Result<Option<MessageId>, SendFailed> {
-        let history = &self.state.history;
-        let Some(after) = after else {
-            return match history.recent(room, HISTORY_ON_JOIN, since).await {
-                Ok(page) => send_page(socket, &page.messages).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, %room, "could not read history");
-                    let unavailable = ServerMsg::about_room(
-                        ErrorCode::Unavailable,
-                        "History is unavailable right now.",
-                        room.clone(),
-                    );
-                    send_msg(socket, &unavailable).await?;
-                    Ok(None)
-                }
-            };
-        };
-        let metrics = &self.state.metrics;
-        metrics.resumes.inc();
-        let mut cursor = after;
-        loop {
-            let page = match self.replay_page(room, cursor, since).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(error = %e, %room, "could not replay history; closing");
-                    // Without the replay the client would silently miss messages: close, so it
-                    // tries again (elsewhere, if need be) with the same `after`.
-                    let unavailable = ServerMsg::about_room(
-                        ErrorCode::Unavailable,
-                        "Could not catch up on missed messages.",
-                        room.clone(),
-                    );
-                    send_msg(socket, &unavailable).await?;
-                    let _ = close(socket, close_code::AGAIN, "backend unavailable").await;
-                    return Err(SendFailed);
-                }
-            };
-            metrics.replayed.inc_by(page.messages.len() as u64);
-            if cursor == after && page.gap {
-                metrics.gaps.inc();
-                let gap = ServerMsg::Gap {
-                    room: room.clone(),
-                    after,
-                    first: page.messages.first().map(|m| m.id),
-                };
-                send_msg(socket, &gap).await?;
-            }
-            if let Some(last) = send_page(socket, &page.messages).await? {
-                cursor = last;
-            }
-            if page.messages.len() < REPLAY_PAGE {
-                // The client has everything up to `cursor` (at least `after`, which it had).
-                return Ok(Some(cursor));
-            }
-        }
-    }
-
-    /// Handles one text frame: a `send` gets its one answer (an `ack`, or an `error` that names
-    /// its `client_id`), a `join` or `leave` changes the socket's rooms.
-    async fn handle_text<T: Transport>(
-        &self,
-        socket: &mut T,
-        rooms: &mut Rooms,
-        pace: &mut Pace,
-        text: &str,
-    ) -> Result<(), SendFailed> {
-        if text.len() > MAX_FRAME_BYTES {
-            let refusal = ServerMsg::refused(
-                ErrorCode::TooLarge,
-                format!(
-                    "Frames can be at most {MAX_FRAME_BYTES} bytes; this one was {}.",
-                    text.len()
-                ),
-                client_id_of(text),
-            );
-            return send_msg(socket, &refusal).await;
-        }
-        let frame = serde_json::from_str::<ClientMsg>(text);
-        // Requests that cost reads and subscriptions are limited per socket.
-        if let Ok(
-            ClientMsg::Join { room, .. }
-            | ClientMsg::Leave { room }
-            | ClientMsg::History { room, .. },
-        ) = &frame
-        {
-            if let Err(limited) = pace.requests.take(crate::clock::unix_ms()) {
-                self.state.metrics.rate_limited_requests.inc();
-                let refusal = ServerMsg::rate_limited(
-                    "Too many requests on this connection; try again shortly.",
-                    None,
-                    Some(room.clone()),
-                    limited.retry_after_ms(),
-                );
-                return send_msg(socket, &refusal).await;
-            }
-        }
-        let reply = match frame {
-            Ok(ClientMsg::Send {
-                room,
-                text,
-                client_id,
-            }) => {
-                // Typing after a message is typing a new one: its first signal goes at once.
-                if let Some(joined) = rooms.find(&room) {
-                    joined.typed_at = None;
-                }
-                self.say(rooms, pace, room, text, client_id).await
-            }
-            Ok(ClientMsg::Join { room, after }) => {
-                return Box::pin(self.join(socket, rooms, room, after)).await
-            }
-            Ok(ClientMsg::Typing { room }) => {
-                self.typing(rooms, &room).await;
-                return Ok(());
-            }
-            Ok(ClientMsg::History { room, before }) => self.older(rooms, room, before).await,
-            Ok(ClientMsg::Leave { room }) => {
-                if rooms.remove(&room) {
-                    tracing::info!(%room, "left a room");
-                }
-                ServerMsg::Left { room }
-            }
-            Err(e) => ServerMsg::refused(
-                ErrorCode::BadFrame,
-                format!("Unreadable frame: {e}"),
-                client_id_of(text),
-            ),
-        };
-        send_msg(socket, &reply).await
-    }
-
-    /// Stores what the user said in `room` and returns the answer: `ack` or `error`.
-    async fn say(
-        &self,
-        rooms: &Rooms,
-        pace: &mut Pace,
-        room: RoomName,
-        text: String,
-        client_id: ClientId,
-    ) -> ServerMsg {
-        let metrics = &self.state.metrics;
-        metrics.messages_received.inc();
-        let refuse = |code, message: String| {
-            metrics.messages_refused.inc();
-            ServerMsg::refused(code, message, Some(client_id))
-        };
-        if !rooms.contains(&room) {
-            return refuse(ErrorCode::WrongRoom, not_joined(&room));
-        }
-        let said = match Said::parse(&text) {
-            Ok(said) => said,
-            Err(e) => return refuse(ErrorCode::InvalidText, format!("Not sent: {e}.")),
-        };
-        if let Some(ms) = self.over_message_rate(pace, client_id).await {
-            metrics.messages_refused.inc();
-            metrics.rate_limited_messages.inc();
-            return ServerMsg::rate_limited(
-                format!(
-                    "You are sending too fast; this one goes out in {:.1} s.",
-                    ms as f64 / 1000.0
-                ),
-                Some(client_id),
-                None,
-                ms,
-            );
-        }
-        let draft = Draft {
-            user: self.user.clone(),
-            text: said.text,
-            kind: said.kind,
-            client_id: Some(client_id),
-            others: None,
-        };
-        match self.state.broker.append(&room, &draft).await {
-            Ok(appended) => {
-                if appended.duplicate {
-                    metrics.messages_duplicate.inc();
-                } else {
-                    metrics.messages_stored.inc();
-                }
-                ServerMsg::Ack {
-                    client_id,
-                    id: appended.id,
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, %room, "could not store a message");
-                metrics.messages_refused.inc();
-                unavailable(
-                    "Not sent: the chat backend is unavailable. Retrying…",
-                    Some(client_id),
-                )
-            }
-        }
-    }
-
-    /// Takes a token from the user's message bucket (shared by all their sockets and
-    /// instances). Returns how long to wait when there was none. If the limiter cannot be
-    /// reached the message goes through: storing it needs the same backend, and will say so.
-    ///
-    /// Once a message of the socket was slowed down, the socket's other messages are refused too
-    /// (without asking the limiter) until that one comes again: a client that sent several at
-    /// once gets them all back to send again in order, and a later one is never stored before
-    /// an earlier one. Returns the wait in milliseconds.
-    async fn over_message_rate(&self, pace: &mut Pace, client_id: ClientId) -> Option<u64> {
-        let now = crate::clock::unix_ms();
-        if let Some(held) = pace.held.take() {
-            let expired = now
-                > held
-                    .until_ms
-                    .saturating_add(HELD_AT_MOST.as_millis() as u64);
-            if held.client_id != client_id && !expired {
-                let wait = held.until_ms.saturating_sub(now).max(1);
-                pace.held = Some(held);
-                return Some(wait);
-            }
-        }
-        let key = format!("message:{}", self.user.id);
-        match self
-            .state
-            .limiter
-            .take(&key, self.state.config.limits.messages)
-            .await
-        {
-            Ok(None) => None,
-            Ok(Some(wait)) => {
-                let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-                pace.held = Some(Held {
-                    client_id,
-                    until_ms: now + ms,
-                });
-                Some(ms)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limiter unavailable; not limiting");
-                None
-            }
-        }
-    }
-
-    /// The page of `room` after `cursor`, tried again (see [`REPLAY_RETRIES`]) while the
-    /// backend refuses.
-    async fn replay_page(
-        &self,
-        room: &RoomName,
-        cursor: MessageId,
-        since: Instant,
-    ) -> Result<Arc<Replay>, Arc<BackendError>> {
-        let history = &self.state.history;
-        for wait in REPLAY_RETRIES {
-            match history.after(room, cursor, REPLAY_PAGE, since).await {
-                Ok(page) => return Ok(page),
-                Err(e) => {
-                    tracing::info!(error = %e, %room, ?wait, "could not replay history; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-        history.after(room, cursor, REPLAY_PAGE, since).await
-    }
-
-    /// A `history` request: the page of `room` before `before`.
-    async fn older(&self, rooms: &Rooms, room: RoomName, before: MessageId) -> ServerMsg {
-        if !rooms.contains(&room) {
-            let message = not_joined(&room);
-            return ServerMsg::about_room(ErrorCode::WrongRoom, message, room);
-        }
-        match self.state.broker.older(&room, before, HISTORY_PAGE).await {
-            Ok(messages) => ServerMsg::History {
-                complete: messages.len() < HISTORY_PAGE,
-                room,
-                before,
-                messages,
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, %room, "could not read older history");
-                let message = "Older messages are unavailable right now.";
-                ServerMsg::about_room(ErrorCode::Unavailable, message, room)
-            }
-        }
-    }
-
-    /// A `typing` frame: passed on to the room on every instance, at most once a second per
-    /// socket and room; nothing is answered (and a failure only loses the signal).
-    async fn typing(&self, rooms: &mut Rooms, room: &RoomName) {
-        let Some(joined) = rooms.find(room) else {
-            return;
-        };
-        let now = Instant::now();
-        if joined
-            .typed_at
-            .is_some_and(|at| now.duration_since(at) < TYPING_LIMIT)
-        {
-            return;
-        }
-        joined.typed_at = Some(now);
-        if let Err(e) = self.state.broker.typing(room, &self.user).await {
-            tracing::debug!(error = %e, %room, "could not pass on a typing signal");
-        }
-    }
-
-    /// A `join` frame: adds `room` to the socket, answered by `joined` and the room's catch-up.
-    /// A room the socket is in already is answered by `joined` alone (it has been sent
-    /// everything).
-    async fn join<T: Transport>(
-        &self,
-        socket: &mut T,
-        rooms: &mut Rooms,
-        room: RoomName,
-        after: Option<MessageId>,
-    ) -> Result<(), SendFailed> {
-        if rooms.contains(&room) {
-            return send_msg(socket, &ServerMsg::Joined { room }).await;
-        }
-        if rooms.len() >= MAX_ROOMS_PER_SOCKET {
-            let refusal = ServerMsg::about_room(
-                ErrorCode::TooManyRooms,
-                format!(
-                    "A socket can be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first."
-                ),
-                room,
-            );
-            return send_msg(socket, &refusal).await;
-        }
-        let greeting = ServerMsg::Joined { room: room.clone() };
-        match self.enter(socket, &room, after, greeting).await {
-            Ok(entered) => {
-                tracing::info!(%room, resume = after.is_some(), "joined a room");
-                rooms.add(entered);
-                Ok(())
-            }
-            // The client was told; the socket and its other rooms carry on.
-            Err(NotEntered::Unavailable) => Ok(()),
-            Err(NotEntered::SendFailed) => Err(SendFailed),
         }
     }
 }
@@ -741,12 +356,12 @@ pub fn drain_close_delay(window: Duration) -> Duration {
 }
 
 /// Why a frame naming a room the socket is not in was refused.
-fn not_joined(room: &RoomName) -> String {
+pub(super) fn not_joined(room: &RoomName) -> String {
     format!("This socket has not joined #{room}.")
 }
 
 /// The loop goes on while the socket can be written to.
-fn go_on(sent: Result<(), SendFailed>) -> ControlFlow<Closed> {
+pub(super) fn go_on(sent: Result<(), SendFailed>) -> ControlFlow<Closed> {
     match sent {
         Ok(()) => ControlFlow::Continue(()),
         Err(SendFailed) => ControlFlow::Break(Closed::WriteFailed),
@@ -786,23 +401,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// Sends history messages in order, written with one flush; returns the last id sent.
-async fn send_page<T: Transport>(
-    socket: &mut T,
-    messages: &[ChatMessage],
-) -> Result<Option<MessageId>, SendFailed> {
-    for message in messages {
-        let frame = ServerMsg::Message(message.clone()).to_json();
-        feed(socket, Message::Text(frame.into())).await?;
-    }
-    if !messages.is_empty() {
-        flush(socket).await?;
-    }
-    Ok(messages.last().map(|m| m.id))
-}
-
-fn unavailable(message: &str, client_id: Option<app::protocol::ClientId>) -> ServerMsg {
-    ServerMsg::refused(ErrorCode::Unavailable, message, client_id)
 }

@@ -4,7 +4,8 @@
 //! the answer is `401` and no upgrade happens. A cross-site page cannot open a socket with the
 //! user's cookie: the `Origin` must be the page's own or one of `ALLOWED_ORIGINS`.
 
-mod admission;
+mod catch_up;
+mod commands;
 mod connection;
 mod rooms;
 mod socket;
@@ -12,11 +13,11 @@ mod socket;
 mod tests;
 mod transport;
 
-pub use admission::{Admission, Refusal, Ticket};
-pub use connection::{Connection, HISTORY_ON_JOIN};
+pub use catch_up::HISTORY_ON_JOIN;
+pub use connection::Connection;
 pub use transport::Transport;
 
-use crate::state::AppState;
+use crate::{admission::Refusal, state::AppState};
 use axum::{
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
@@ -63,7 +64,7 @@ pub async fn upgrade(
             return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response();
         }
     };
-    if !state.config.origins.allow(&headers) {
+    if !state.origins.allow(&headers) {
         return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
     }
     let (room, after) =
@@ -75,7 +76,7 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let limits = state.config.limits;
+    let limits = state.limits;
     let ticket = match state
         .admission
         .admit(user.id, limits.sockets_per_user, limits.sockets)

@@ -3,31 +3,24 @@
 
 use super::Connection;
 use crate::{
-    backend::{self, Appended, BackendError, Broker, Deliveries, Delivery, Replay},
-    config::Config,
-    history::History,
-    hub::Hub,
-    notices::Notices,
-    presence::Presence,
-    state::{AppState, Shared},
+    backend::{self, Deliveries, Delivery, Stores},
+    settings::{Limits, PresenceSettings, SessionSettings, SocketSettings, StoreSettings},
+    state::{AppState, ServiceSettings, Services},
+    testing::{user, Unreliable},
 };
 use app::protocol::{
-    close_code, ChatMessage, ClientId, Draft, ErrorCode, MessageId, MessageKind, RoomName,
-    ServerMsg, User, UserId, UserName,
+    close_code, ChatMessage, ClientId, Draft, ErrorCode, MessageKind, RoomName, ServerMsg, User,
 };
 use axum::extract::ws::Message;
 use futures_util::{Sink, Stream};
 use std::{
     pin::Pin,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    },
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 use tokio::{sync::mpsc, time::Instant};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
 /// The server's end of a socket: what the client sent comes in, what the server sends goes out.
 struct ServerEnd {
@@ -131,131 +124,52 @@ impl Client {
     }
 }
 
-fn user(name: &str) -> User {
-    User {
-        id: UserId(uuid::Uuid::new_v4()),
-        name: UserName::parse(name).expect("valid name"),
-    }
-}
-
 /// An application state over the in-memory backend. The deliveries are returned rather than
 /// pumped, so each test decides what the hub hears.
 fn state() -> (AppState, Deliveries) {
-    state_over(|broker| broker)
+    state_over(|stores| stores)
 }
 
-/// The in-memory broker, with `replay` refusing its next `failures` reads (a store that is
-/// still failing over when the subscription is already back).
-struct Refusing {
-    inner: Arc<dyn Broker>,
-    failures: AtomicUsize,
-}
-
-impl Refusing {
-    fn refuse(&self, reads: usize) {
-        self.failures.store(reads, Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl Broker for Refusing {
-    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
-        self.inner.append(room, draft).await
-    }
-    async fn recent(
-        &self,
-        room: &RoomName,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
-        self.inner.recent(room, limit).await
-    }
-    async fn older(
-        &self,
-        room: &RoomName,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
-        self.inner.older(room, before, limit).await
-    }
-    async fn replay(
-        &self,
-        room: &RoomName,
-        after: MessageId,
-        limit: usize,
-    ) -> Result<Replay, BackendError> {
-        let refused = self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if refused {
-            return Err(BackendError::Unavailable("failing over".to_owned()));
-        }
-        self.inner.replay(room, after, limit).await
-    }
-    async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {
-        self.inner.subscribe(room).await
-    }
-    fn unsubscribe(&self, room: &RoomName) {
-        self.inner.unsubscribe(room)
-    }
-    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
-        self.inner.revoke(user, ttl).await
-    }
-    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
-        self.inner.is_revoked(user).await
-    }
-    async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
-        self.inner.typing(room, user).await
-    }
-}
-
-/// [`state`] over a [`Refusing`] broker.
-fn refusing_state() -> (AppState, Deliveries, Arc<Refusing>) {
+/// [`state`] over a message log whose reads can be refused (a store that is still failing over
+/// when the subscription is already back).
+fn refusing_state() -> (AppState, Deliveries, Arc<Unreliable>) {
     let mut refusing = None;
-    let (state, deliveries) = state_over(|inner| {
-        let broker = Arc::new(Refusing {
-            inner,
-            failures: AtomicUsize::new(0),
-        });
-        refusing = Some(broker.clone());
-        broker
+    let (state, deliveries) = state_over(|stores| {
+        let log = Arc::new(Unreliable::over(stores.log.clone()));
+        refusing = Some(log.clone());
+        Stores { log, ..stores }
     });
-    (state, deliveries, refusing.expect("the broker was wrapped"))
+    (state, deliveries, refusing.expect("the log was wrapped"))
 }
 
-/// [`state`] with the in-memory broker as `wrap` returns it.
-fn state_over(wrap: impl FnOnce(Arc<dyn Broker>) -> Arc<dyn Broker>) -> (AppState, Deliveries) {
-    let config = Config::from_lookup(|name| match name {
-        "HEARTBEAT_SECS" => Some("15".to_owned()),
-        "DRAIN_SECS" => Some("5".to_owned()),
-        _ => None,
-    })
-    .expect("default config");
-    let backend = backend::memory::start(&config);
-    let broker = wrap(backend.broker);
-    let hub = Hub::new(broker.clone(), backend.presence.clone());
-    let notices = Notices::new(broker.clone());
-    let presence = Presence::new(backend.presence.clone(), notices.clone(), config.presence);
-    tokio::spawn(presence.clone().run(CancellationToken::new()));
-    let state = AppState::new(Shared {
-        config: Arc::new(config),
+/// [`state`] with the in-memory stores as `wrap` returns them, wired as the application wires
+/// them.
+fn state_over(wrap: impl FnOnce(Stores) -> Stores) -> (AppState, Deliveries) {
+    let backend = backend::memory::start(&StoreSettings::default());
+    let settings = ServiceSettings {
         instance: "test".to_owned(),
-        history: Arc::new(History::new(broker.clone())),
-        notices,
-        presence,
-        broker,
-        limiter: backend.limiter,
-        admission: crate::ws::Admission::default(),
-        health: backend.health,
-        hub,
+        socket: SocketSettings {
+            heartbeat: Duration::from_secs(15),
+            drain: Duration::from_secs(5),
+        },
+        limits: Limits::default(),
+        presence: PresenceSettings::default(),
+        sessions: SessionSettings {
+            cookie: "JSESSIONID".to_owned(),
+            ttl: Duration::from_secs(3600),
+            secure: false,
+        },
+        origins: Default::default(),
+        metrics_token: None,
         leptos: leptos::config::LeptosOptions::builder()
             .output_name("switchboard")
             .build(),
-        metrics: crate::metrics::Metrics::new("test", "memory"),
-        shutdown: CancellationToken::new(),
-        sockets: TaskTracker::new(),
-    });
-    (state, backend.deliveries)
+    };
+    let metrics = crate::metrics::Metrics::new("test", "memory");
+    let (state, background) =
+        Services::new(wrap(backend.stores), backend.deliveries, settings, metrics);
+    tokio::spawn(background.presence(CancellationToken::new()));
+    (state, background.deliveries)
 }
 
 /// Passes every delivery on to the hub, as the application does.
@@ -284,7 +198,7 @@ async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
         others: None,
     };
     let id = state
-        .broker
+        .log
         .append(&RoomName::lobby(), &draft)
         .await
         .expect("stored")
@@ -295,7 +209,7 @@ async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
 /// What the logout route does, on any instance.
 async fn log_out(state: &AppState, who: &User) {
     state
-        .broker
+        .signals
         .revoke(who.id, Duration::from_secs(60))
         .await
         .expect("revoked");
@@ -406,9 +320,9 @@ async fn missed_one(state: &AppState, deliveries: &mut Deliveries) -> Client {
 
 #[tokio::test(start_paused = true)]
 async fn a_backfill_the_store_refuses_for_a_moment_is_retried_not_closed() {
-    let (state, mut deliveries, broker) = refusing_state();
+    let (state, mut deliveries, log) = refusing_state();
     let mut client = missed_one(&state, &mut deliveries).await;
-    broker.refuse(3);
+    log.refuse(3);
     let interrupted = Instant::now();
     state.hub.interrupted(&[RoomName::lobby()]);
     pump(&state, deliveries);
@@ -428,9 +342,9 @@ async fn a_backfill_the_store_refuses_for_a_moment_is_retried_not_closed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_backfill_the_store_keeps_refusing_closes_with_1013() {
-    let (state, mut deliveries, broker) = refusing_state();
+    let (state, mut deliveries, log) = refusing_state();
     let mut client = missed_one(&state, &mut deliveries).await;
-    broker.refuse(usize::MAX);
+    log.refuse(usize::MAX);
     let interrupted = Instant::now();
     state.hub.interrupted(&[RoomName::lobby()]);
     pump(&state, deliveries);
@@ -493,9 +407,9 @@ async fn a_drain_closes_with_1012_inside_the_window() {
         assert_eq!(client.closed().await, close_code::RESTART);
         let at = start.elapsed();
         assert!(
-            at >= state.config.drain / 5 && at <= state.config.drain,
+            at >= state.socket.drain / 5 && at <= state.socket.drain,
             "closed {at:?} into a {:?} drain",
-            state.config.drain
+            state.socket.drain
         );
     }
 }

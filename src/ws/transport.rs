@@ -1,10 +1,11 @@
-//! The socket as the connection loop sees it: any `Sink` + `Stream` of WebSocket messages.
+//! The socket as the connection loop sees it: any `Sink` + `Stream` of WebSocket messages, with
+//! the client's frames decoded into [`Incoming`] here, so the loop gets typed commands.
 //!
 //! In production that is `ws::socket::ChatSocket`; unit tests drive the same loop through a pair of
 //! channels under paused time. Sending has one policy, written here: a client that does not take
 //! a frame within [`SEND_TIMEOUT`] is dropped.
 
-use app::protocol::ServerMsg;
+use app::protocol::{client_id_of, ClientMsg, ErrorCode, ServerMsg, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{
     sink::{self, Feed, Flush},
@@ -123,9 +124,67 @@ where
     }
 }
 
+/// What the client's next frame means to the connection.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A command to carry out.
+    Command(ClientMsg),
+    /// A text frame that is not a command (unreadable, or over [`MAX_FRAME_BYTES`]): the
+    /// refusal to send, naming the frame's `client_id` if it has one. The socket stays open.
+    Unreadable(ServerMsg),
+    /// A ping or a pong: nothing to do (the WebSocket layer answers pings).
+    Control,
+    /// A binary frame: this protocol is JSON text; the socket closes with 1003.
+    Binary,
+    /// A frame over the hard limit, which the WebSocket layer refused to read: the socket
+    /// closes with 1009.
+    TooBig,
+    /// The client closed the socket, or the connection failed.
+    Gone,
+}
+
+/// Decodes what the socket read (`socket.next()`).
+pub fn decode(frame: Option<Result<Message, axum::Error>>) -> Incoming {
+    match frame {
+        Some(Ok(Message::Text(text))) => decode_text(&text),
+        Some(Ok(Message::Binary(_))) => Incoming::Binary,
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Incoming::Control,
+        Some(Ok(Message::Close(_))) | None => Incoming::Gone,
+        Some(Err(e)) if is_too_big(&e) => {
+            tracing::info!(error = %e, "frame over the hard limit; closing with 1009");
+            Incoming::TooBig
+        }
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "socket read failed");
+            Incoming::Gone
+        }
+    }
+}
+
+fn decode_text(text: &str) -> Incoming {
+    if text.len() > MAX_FRAME_BYTES {
+        return Incoming::Unreadable(ServerMsg::refused(
+            ErrorCode::TooLarge,
+            format!(
+                "Frames can be at most {MAX_FRAME_BYTES} bytes; this one was {}.",
+                text.len()
+            ),
+            client_id_of(text),
+        ));
+    }
+    match serde_json::from_str::<ClientMsg>(text) {
+        Ok(command) => Incoming::Command(command),
+        Err(e) => Incoming::Unreadable(ServerMsg::refused(
+            ErrorCode::BadFrame,
+            format!("Unreadable frame: {e}"),
+            client_id_of(text),
+        )),
+    }
+}
+
 /// Whether a read failed because the client's frame was over the hard limit (the WebSocket
 /// layer refuses to buffer it), as opposed to the connection failing.
-pub fn is_too_big(error: &axum::Error) -> bool {
+fn is_too_big(error: &axum::Error) -> bool {
     std::error::Error::source(error)
         .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
         .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))

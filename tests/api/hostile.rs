@@ -90,7 +90,7 @@ fn corpus() -> Vec<Probe> {
             "/api/login",
             &[
                 b"name=".as_slice(),
-                &vec![b'a'; switchboard::routes::BODY_LIMIT + 1],
+                &vec![b'a'; switchboard::http::BODY_LIMIT + 1],
             ]
             .concat(),
             413,

@@ -2,16 +2,19 @@
 //! so the same tests pass against both; nothing survives a restart and nothing is shared between
 //! instances.
 
-mod limits;
+mod limiter;
 mod sessions;
 
-pub use limits::MemoryLimiter;
+pub use limiter::MemoryLimiter;
 
 pub use sessions::MemorySessionStore;
 
 use super::delivery::{self, Delivery, DeliverySender, DELIVERY_BUFFER};
-use super::{Appended, Backend, BackendError, Broker, Health, PresenceStore, Replay, Sessions};
-use crate::config::Config;
+use super::{
+    Appended, Backend, BackendError, Health, MessageLog, PresenceStore, Replay, Sessions, Signals,
+    Stores, Subscriptions,
+};
+use crate::settings::StoreSettings;
 use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use std::{
@@ -24,18 +27,23 @@ use std::{
 const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Starts an in-memory backend.
-pub fn start(config: &Config) -> Backend {
+pub fn start(settings: &StoreSettings) -> Backend {
     let (tx, deliveries) = delivery::channel(DELIVERY_BUFFER);
-    let broker =
-        Arc::new(MemoryBroker::new(config.history_max as usize, tx).idle_after(config.room_idle));
+    let broker = Arc::new(
+        MemoryBroker::new(settings.history_max as usize, tx).idle_after(settings.room_idle),
+    );
     Backend {
         kind: "memory",
-        presence: broker.clone(),
-        broker,
-        limiter: Arc::new(MemoryLimiter::default()),
-        sessions: Sessions::new(MemorySessionStore::new(config.session_grace)),
+        stores: Stores {
+            log: broker.clone(),
+            subscriptions: broker.clone(),
+            signals: broker.clone(),
+            presence: broker,
+            limiter: Arc::new(MemoryLimiter::default()),
+            health: Health::always(),
+        },
+        sessions: Sessions::new(MemorySessionStore::new(settings.session_grace)),
         deliveries,
-        health: Health::always(),
     }
 }
 
@@ -62,7 +70,8 @@ impl Room {
     }
 }
 
-/// Rooms held in a map behind one std `Mutex`: every operation is short and never awaits while
+/// Every store of the in-memory backend but the limiter and the sessions: rooms held in a map
+/// behind one std `Mutex`: every operation is short and never awaits while
 /// holding it, and taking the lock is what makes "store, then publish" one step.
 pub struct MemoryBroker {
     state: Mutex<State>,
@@ -136,7 +145,7 @@ fn next_id(last: Option<MessageId>) -> MessageId {
 }
 
 #[async_trait]
-impl Broker for MemoryBroker {
+impl MessageLog for MemoryBroker {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         let mut guard = self.state();
         let State {
@@ -235,13 +244,19 @@ impl Broker for MemoryBroker {
             gap: state.max_trimmed.is_some_and(|trimmed| trimmed > after),
         })
     }
+}
 
+#[async_trait]
+impl Subscriptions for MemoryBroker {
     async fn subscribe(&self, _room: &RoomName) -> Result<(), BackendError> {
         Ok(())
     }
 
     fn unsubscribe(&self, _room: &RoomName) {}
+}
 
+#[async_trait]
+impl Signals for MemoryBroker {
     async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
         let mut state = self.state();
         let now = Instant::now();

@@ -1,7 +1,7 @@
 //! Messages in Redis: a Stream per room for order and history, published in the same script.
 
-use super::{codec, subscriber::SubscriberHandle, Connection, Keys, Timed};
-use crate::backend::{Appended, BackendError, Broker, Replay};
+use super::{codec, subscriber::SubscriberHandle, Keys, RedisConnection, Timed};
+use crate::backend::{Appended, BackendError, MessageLog, Replay, Signals, Subscriptions};
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use redis::{streams::StreamRangeReply, AsyncCommands, Script};
@@ -12,6 +12,7 @@ const DEDUP_SECS: u64 = 24 * 3600;
 
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
 
+/// The message log, subscriptions and signals over Redis.
 pub struct RedisBroker<C> {
     conn: Timed<C>,
     keys: Keys,
@@ -38,7 +39,7 @@ impl<C> RedisBroker<C> {
     }
 }
 
-impl<C: Connection> RedisBroker<C> {
+impl<C: RedisConnection> RedisBroker<C> {
     /// Publishes on one of our channels, sharded on a cluster.
     async fn publish(&self, channel: String, payload: String) -> Result<(), BackendError> {
         let _: () = redis::cmd(self.keys.publish_command())
@@ -51,7 +52,7 @@ impl<C: Connection> RedisBroker<C> {
 }
 
 #[async_trait]
-impl<C: Connection> Broker for RedisBroker<C> {
+impl<C: RedisConnection> MessageLog for RedisBroker<C> {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         let body =
             serde_json::to_string(draft).map_err(|e| BackendError::Corrupt(e.to_string()))?;
@@ -153,7 +154,10 @@ impl<C: Connection> Broker for RedisBroker<C> {
             gap,
         })
     }
+}
 
+#[async_trait]
+impl<C: RedisConnection> Subscriptions for RedisBroker<C> {
     async fn subscribe(&self, room: &RoomName) -> Result<(), BackendError> {
         self.subscriber.subscribe(room.clone()).await
     }
@@ -161,7 +165,10 @@ impl<C: Connection> Broker for RedisBroker<C> {
     fn unsubscribe(&self, room: &RoomName) {
         self.subscriber.unsubscribe(room.clone());
     }
+}
 
+#[async_trait]
+impl<C: RedisConnection> Signals for RedisBroker<C> {
     /// The mark first, then the announcement: an instance that hears the announcement, or
     /// checks after it, finds the mark. (Two commands, not one transaction: on a cluster the
     /// mark and the control channel live in different slots.)

@@ -5,13 +5,13 @@
 //! reconnects by itself; on a cluster it routes each command to the node owning its slot), and
 //! the instance's subscriber: one pub/sub connection to one Redis ([`subscriber`]), or sharded
 //! subscriptions over one connection per node that owns subscribed rooms ([`sharded`]). The
-//! stores are generic over the command connection ([`Connection`]); [`Keys`] names everything
+//! stores are generic over the command connection ([`RedisConnection`]); [`Keys`] names everything
 //! for the topology in use.
 
 mod broker;
 mod codec;
-mod limits;
-mod presence;
+mod limiter;
+mod presence_store;
 mod sessions;
 mod sharded;
 mod subscriber;
@@ -20,12 +20,12 @@ mod timed;
 pub use timed::Timed;
 
 pub use broker::RedisBroker;
-pub use presence::RedisPresence;
+pub use presence_store::RedisPresence;
 pub use sessions::RedisSessionStore;
 
-use super::{delivery, Backend, Health, Sessions};
-use crate::config::{Config, RedisTarget, RedisUrl};
+use super::{delivery, Backend, Health, Sessions, Stores};
 use crate::metrics::Metrics;
+use crate::settings::{RedisTarget, RedisUrl, StoreSettings};
 use anyhow::Context;
 use app::protocol::RoomName;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -177,8 +177,8 @@ impl Keys {
 
 /// What the stores need of a Redis connection: one Redis' [`ConnectionManager`] or a cluster's
 /// [`ClusterConnection`], both multiplexed, reconnecting and cheap to clone.
-pub trait Connection: ConnectionLike + Clone + Send + Sync + 'static {}
-impl<C: ConnectionLike + Clone + Send + Sync + 'static> Connection for C {}
+pub trait RedisConnection: ConnectionLike + Clone + Send + Sync + 'static {}
+impl<C: ConnectionLike + Clone + Send + Sync + 'static> RedisConnection for C {}
 
 impl From<::redis::RedisError> for super::BackendError {
     fn from(e: ::redis::RedisError) -> Self {
@@ -190,23 +190,25 @@ impl From<::redis::RedisError> for super::BackendError {
 /// the subscriber task.
 pub async fn connect(
     target: &RedisTarget,
-    config: &Config,
+    settings: &StoreSettings,
     instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<Backend> {
     match target {
-        RedisTarget::Single(url) => single(url, config, instance, tracker, shutdown, metrics).await,
+        RedisTarget::Single(url) => {
+            single(url, settings, instance, tracker, shutdown, metrics).await
+        }
         RedisTarget::Cluster(urls) => {
-            cluster(urls, config, instance, tracker, shutdown, metrics).await
+            cluster(urls, settings, instance, tracker, shutdown, metrics).await
         }
     }
 }
 
 async fn single(
     url: &RedisUrl,
-    config: &Config,
+    settings: &StoreSettings,
     instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
@@ -223,7 +225,7 @@ async fn single(
         .with_context(|| format!("cannot connect to Redis at {}", url.redacted()))?;
     let commands = Timed::new(commands, metrics.clone());
 
-    let keys = Keys::new(config.redis_prefix.clone());
+    let keys = Keys::new(settings.prefix.clone());
     let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
     let health = Health::probed(subscriber::PROBE_DEADLINE);
     let subscriber = subscriber::spawn(
@@ -242,13 +244,13 @@ async fn single(
     .await
     .with_context(|| format!("cannot open a pub/sub connection to {}", url.redacted()))?;
     Ok(assemble(
-        "redis", commands, keys, config, instance, subscriber, deliveries, health,
+        "redis", commands, keys, settings, instance, subscriber, deliveries, health,
     ))
 }
 
 async fn cluster(
     urls: &[RedisUrl],
-    config: &Config,
+    settings: &StoreSettings,
     instance: &str,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
@@ -271,7 +273,7 @@ async fn cluster(
         .with_context(|| format!("cannot connect to the Redis Cluster at {target:?}"))?;
     let commands = Timed::new(commands, metrics.clone());
 
-    let keys = Keys::sharded(config.redis_prefix.clone());
+    let keys = Keys::sharded(settings.prefix.clone());
     let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
     let health = Health::probed(sharded::PROBE_DEADLINE);
     let subscriber = sharded::spawn(
@@ -292,7 +294,7 @@ async fn cluster(
         "redis-cluster",
         commands,
         keys,
-        config,
+        settings,
         instance,
         subscriber,
         deliveries,
@@ -302,34 +304,43 @@ async fn cluster(
 
 /// The stores over one command connection, whichever topology it reaches.
 #[allow(clippy::too_many_arguments)]
-fn assemble<C: Connection>(
+fn assemble<C: RedisConnection>(
     kind: &'static str,
     commands: Timed<C>,
     keys: Keys,
-    config: &Config,
+    settings: &StoreSettings,
     instance: &str,
     subscriber: SubscriberHandle,
     deliveries: super::Deliveries,
     health: Health,
 ) -> Backend {
+    let broker = Arc::new(RedisBroker::new(
+        commands.clone(),
+        keys.clone(),
+        settings.history_max,
+        settings.room_idle,
+        subscriber,
+    ));
     Backend {
         kind,
-        broker: Arc::new(RedisBroker::new(
-            commands.clone(),
-            keys.clone(),
-            config.history_max,
-            config.room_idle,
-            subscriber,
+        stores: Stores {
+            log: broker.clone(),
+            subscriptions: broker.clone(),
+            signals: broker,
+            presence: Arc::new(RedisPresence::new(
+                commands.clone(),
+                keys.clone(),
+                instance.to_owned(),
+            )),
+            limiter: Arc::new(limiter::RedisLimiter::new(commands.clone(), keys.clone())),
+            health,
+        },
+        sessions: Sessions::new(RedisSessionStore::new(
+            commands,
+            keys,
+            settings.session_grace,
         )),
-        presence: Arc::new(RedisPresence::new(
-            commands.clone(),
-            keys.clone(),
-            instance.to_owned(),
-        )),
-        limiter: Arc::new(limits::RedisLimiter::new(commands.clone(), keys.clone())),
-        sessions: Sessions::new(RedisSessionStore::new(commands, keys, config.session_grace)),
         deliveries,
-        health,
     }
 }
 

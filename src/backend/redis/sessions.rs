@@ -6,7 +6,7 @@
 //! saved or extended, and then it is gone. On a cluster both keys carry the id as their hash
 //! tag, so the script that moves one to the other touches one slot.
 
-use super::{Connection, Keys, Timed};
+use super::{Keys, RedisConnection, Timed};
 use crate::backend::RetiringStore;
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script, SetExpiry, SetOptions};
@@ -44,7 +44,7 @@ impl<C> std::fmt::Debug for RedisSessionStore<C> {
     }
 }
 
-impl<C: Connection> RedisSessionStore<C> {
+impl<C: RedisConnection> RedisSessionStore<C> {
     pub fn new(conn: Timed<C>, keys: Keys, grace: Duration) -> Self {
         Self { conn, keys, grace }
     }
@@ -76,7 +76,7 @@ fn backend(e: redis::RedisError) -> Error {
 }
 
 #[async_trait]
-impl<C: Connection> SessionStore for RedisSessionStore<C> {
+impl<C: RedisConnection> SessionStore for RedisSessionStore<C> {
     async fn create(&self, record: &mut Record) -> Result<()> {
         // Ids are 128 random bits; a collision is not expected, but never overwrite one.
         while !self.write(record, redis::ExistenceCheck::NX).await? {
@@ -114,7 +114,7 @@ impl<C: Connection> SessionStore for RedisSessionStore<C> {
 }
 
 #[async_trait]
-impl<C: Connection> RetiringStore for RedisSessionStore<C> {
+impl<C: RedisConnection> RetiringStore for RedisSessionStore<C> {
     async fn retire(&self, id: &Id) -> Result<()> {
         RETIRE
             .key(self.keys.session(id))

@@ -292,7 +292,7 @@ impl Subscriber {
             return ControlFlow::Break(Ended::ConnectionLost("closed"));
         };
         if message.get_channel_name() != self.probe {
-            return if self.deliver(&message) {
+            return if self.forward(&message) {
                 ControlFlow::Continue(())
             } else {
                 ControlFlow::Break(Ended::Shutdown)
@@ -314,7 +314,7 @@ impl Subscriber {
     }
 
     /// Hands one published message to the fan-out; false once the fan-out is gone.
-    fn deliver(&mut self, message: &redis::Msg) -> bool {
+    fn forward(&mut self, message: &redis::Msg) -> bool {
         self.metrics.fanout_received.inc();
         match decode(
             &self.keys,

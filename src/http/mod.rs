@@ -2,21 +2,31 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | the page (server-rendered; login form or chat) |
-//! | `/api/login`, `/api/logout`, `/api/whoami` | server functions |
+//! | `/` | the page (server-rendered; login form or chat); rotates the session id ([`front`]) |
+//! | `/r/<room>` | a room's page |
+//! | `/api/login`, `/api/logout`, `/api/whoami`, `/api/recent` | server functions (`app::auth`; their server side is [`doorman`]) |
 //! | `/ws?room=` | the WebSocket (logged-in sessions only) |
 //! | `/healthz` | liveness: 200 while the process serves |
 //! | `/readyz` | readiness: 503 while draining or while Redis does not answer, for the load balancer |
 //! | `/pkg/*`, assets | the built site |
 //!
-//! Only the first three rows sit behind the session layer: serving the WASM bundle needs no
-//! session look-up.
+//! Only the pages, the server functions and the socket sit behind the session layer: serving the
+//! WASM bundle needs no session look-up. Around everything: the cross-site guard ([`origin`]),
+//! the body limit, the security headers ([`security`]), request logs and compression.
 
-use crate::{
-    backend::Sessions, cookies, limits, logout, origin, rotation, security, state::AppState,
-    telemetry, ws,
+mod cookies;
+mod doorman;
+mod front;
+mod origin;
+mod security;
+
+pub use doorman::client_address;
+
+use crate::{backend::Sessions, state::AppState, telemetry, ws};
+use app::{
+    auth::{Doors, InstanceName},
+    shell, App,
 };
-use app::{auth::InstanceName, shell, App};
 use axum::{
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, StatusCode},
@@ -26,7 +36,10 @@ use axum::{
     Router,
 };
 use leptos::prelude::provide_context;
-use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use leptos_axum::{
+    file_and_error_handler_with_context, generate_route_list_with_exclusions,
+    render_app_async_with_context, LeptosRoutes,
+};
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
@@ -36,46 +49,57 @@ use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState, sessions: Sessions) -> Router {
-    let config = state.config.clone();
     let ttl =
-        time::Duration::seconds(i64::try_from(config.session_ttl.as_secs()).unwrap_or(i64::MAX));
+        time::Duration::seconds(i64::try_from(state.sessions.ttl.as_secs()).unwrap_or(i64::MAX));
+    let cookie = state.sessions.cookie.clone();
     let session_layer = SessionManagerLayer::new(sessions)
-        .with_name(config.session_cookie.clone())
+        .with_name(cookie.clone())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_secure(config.secure_cookies)
+        .with_secure(state.sessions.secure)
         .with_expiry(Expiry::OnInactivity(ttl))
         // Saving on every request slides an active user's expiry in the store.
         .with_always_save(true);
 
     let instance = InstanceName(state.instance.clone());
-    let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.history.clone())));
+    let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.clone())));
+    let doors = Doors(Arc::new(doorman::Doors(state.clone())));
     let leptos_options = state.leptos.clone();
 
     // What every page and server function gets in its context.
     let context = move || {
         provide_context(instance.clone());
         provide_context(recent.clone());
+        provide_context(doors.clone());
         security::provide_content_security_policy();
     };
-
-    Router::new()
-        .route("/ws", get(ws::upgrade))
-        .leptos_routes_with_context(
-            &state,
-            generate_route_list(App),
-            context.clone(),
-            move || shell(leptos_options.clone()),
-        )
-        .layer(middleware::from_fn(rotation::on_page_load))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            logout::everywhere,
+    let app = move || shell(leptos_options.clone());
+    // `/` is served by its own handler (it rotates the session), the other routes by Leptos'.
+    let routes = generate_route_list_with_exclusions(App, Some(vec!["/".to_owned()]));
+    let render_front: Arc<front::Render> = {
+        let state = state.clone();
+        let context = context.clone();
+        Arc::new(render_app_async_with_context(
+            move || {
+                provide_context(state.clone());
+                provide_context(leptos_router::Method::Get);
+                context();
+            },
+            app.clone(),
         ))
+    };
+
+    let router = Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route(
+            "/",
+            get(move |request| async move { front::page(request, &*render_front).await }),
+        )
+        .leptos_routes_with_context(&state, routes, context.clone(), app)
         .layer(session_layer)
         .layer(middleware::from_fn_with_state(
-            config.session_cookie.clone(),
+            cookie,
             cookies::session_cookie,
         ))
         .route("/healthz", get(|| async { "ok" }))
@@ -85,15 +109,11 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
             context, shell,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            limits::logins,
-        ))
-        .layer(middleware::from_fn_with_state(
-            config.origins.clone(),
+            state.origins.clone(),
             origin::guard,
         ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(security::headers))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    security::headers(router)
         .layer(telemetry::requests())
         .layer(CompressionLayer::new())
         .with_state(state)
@@ -104,7 +124,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let metrics = &state.metrics;
     metrics.rooms_open.set(gauge(state.hub.room_count()));
     metrics.presence_held.set(gauge(state.presence.held()));
-    crate::metrics::respond(metrics, state.config.metrics_token.as_deref(), &headers)
+    crate::metrics::respond(metrics, state.metrics_token.as_ref(), &headers)
 }
 
 fn gauge(n: usize) -> i64 {
@@ -125,7 +145,7 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
 }
 
 /// Recent messages for the page a room opens on, from the same shared history reads sockets use.
-struct RecentFromHistory(Arc<crate::history::History>);
+struct RecentFromHistory(AppState);
 
 impl app::recent::ssr::Source for RecentFromHistory {
     fn recent(
@@ -141,6 +161,7 @@ impl app::recent::ssr::Source for RecentFromHistory {
         Box::pin(async move {
             let page = self
                 .0
+                .history
                 .recent(
                     &room,
                     crate::ws::HISTORY_ON_JOIN,

@@ -1,9 +1,9 @@
 //! Rate-limit buckets in Redis, shared by every instance: one key per bucket, taken from by one
-//! script call (`rate.lua`, the same GCRA step as `crate::limits::take`).
+//! script call (`rate.lua`, the same GCRA step as `crate::rate::take`).
 
-use super::{Connection, Keys, Timed};
+use super::{Keys, RedisConnection, Timed};
 use crate::backend::{BackendError, Limiter};
-use crate::limits::Rate;
+use crate::rate::Rate;
 use async_trait::async_trait;
 use redis::Script;
 use std::{sync::LazyLock, time::Duration};
@@ -22,7 +22,7 @@ impl<C> RedisLimiter<C> {
 }
 
 #[async_trait]
-impl<C: Connection> Limiter for RedisLimiter<C> {
+impl<C: RedisConnection> Limiter for RedisLimiter<C> {
     async fn take(&self, key: &str, rate: Rate) -> Result<Option<Duration>, BackendError> {
         let wait: u64 = RATE
             .key(self.keys.rate(key))

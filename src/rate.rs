@@ -1,17 +1,12 @@
-//! Rate limits: how often one user may send, one address may log in, one socket may ask for
-//! rooms and history. Each limit is a token bucket — `burst` at once, then one token every
-//! `interval` — kept as GCRA (the generic cell rate algorithm): one number per bucket, the
+//! Rate maths: how often one user may send, one address may log in, one socket may ask for
+//! rooms and history. A value type at the bottom of the crate: config parses [`Rate`]s, the
+//! backends keep the shared buckets, a socket keeps its own.
+//!
+//! Each limit is a token bucket — `burst` at once, then one token every `interval` — kept as GCRA (the generic cell rate algorithm): one number per bucket, the
 //! *theoretical arrival time* of the next token, so a bucket is a single key with an expiry in
 //! Redis (shared by every instance, see `backend/redis/rate.lua`) or a single entry in memory.
 
-use crate::{listener::Peer, state::AppState};
-use axum::{
-    extract::{connect_info::ConnectInfo, Request, State},
-    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 /// A token bucket's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +32,13 @@ impl Rate {
             interval: Duration::from_secs(60) / per_min.max(1),
             burst: burst.max(1),
         }
+    }
+
+    /// Tokens a second (whole; at least 1).
+    pub fn tokens_per_second(self) -> u32 {
+        u32::try_from(1_000 / self.interval_ms())
+            .unwrap_or(u32::MAX)
+            .max(1)
     }
 
     pub fn interval_ms(self) -> u64 {
@@ -102,93 +104,9 @@ impl LocalBucket {
     }
 }
 
-/// The client's address: `hops` entries from the right of `X-Forwarded-For` (each proxy in
-/// front appends the address it was reached from, so the entries further left are the client's
-/// own say and cannot be trusted), or the peer's address without proxies.
-pub fn client_address(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
-    if hops == 0 {
-        return peer;
-    }
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    forwarded
-        .len()
-        .checked_sub(hops)
-        .and_then(|i| forwarded[i].parse().ok())
-        .or(peer)
-}
-
-/// Limits `POST /api/login` per client address: `429` with the wait (and `Retry-After`) beyond
-/// `RATE_LOGINS_PER_MIN`. Anything else passes untouched.
-pub async fn logins(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::POST || request.uri().path() != "/api/login" {
-        return next.run(request).await;
-    }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<Peer>>()
-        .map(|ConnectInfo(Peer(addr))| addr.ip());
-    let Some(address) = client_address(request.headers(), peer, state.config.limits.proxy_hops)
-    else {
-        return next.run(request).await;
-    };
-    let key = format!("login:{address}");
-    match state.limiter.take(&key, state.config.limits.logins).await {
-        Ok(None) => next.run(request).await,
-        Ok(Some(wait)) => {
-            state.metrics.rate_limited_logins.inc();
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let body =
-                serde_json::to_string(&app::auth::AuthError::RateLimited(secs)).unwrap_or_default();
-            let mut response = (StatusCode::TOO_MANY_REQUESTS, body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "rate limiter unavailable; not limiting logins");
-            next.run(request).await
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_client_address_is_counted_from_the_nearest_proxy() {
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        let headers: HeaderMap = [(
-            "x-forwarded-for".parse().unwrap(),
-            "6.6.6.6, 203.0.113.9".parse().unwrap(),
-        )]
-        .into_iter()
-        .collect();
-        // No proxy: the peer, whatever the client wrote in the header.
-        assert_eq!(client_address(&headers, Some(peer), 0), Some(peer));
-        // One proxy: the address it saw, not the one the client claimed before it.
-        assert_eq!(
-            client_address(&headers, Some(peer), 1),
-            Some("203.0.113.9".parse().unwrap())
-        );
-        assert_eq!(
-            client_address(&headers, Some(peer), 2),
-            Some("6.6.6.6".parse().unwrap())
-        );
-        // More hops configured than entries: the peer.
-        assert_eq!(client_address(&headers, Some(peer), 3), Some(peer));
-        assert_eq!(client_address(&HeaderMap::new(), Some(peer), 1), Some(peer));
-    }
 
     #[test]
     fn a_burst_then_one_per_interval() {

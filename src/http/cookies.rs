@@ -15,6 +15,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use cookie::Cookie;
 
 pub async fn session_cookie(
     State(cookie_name): State<String>,
@@ -25,7 +26,6 @@ pub async fn session_cookie(
     let sent = cookie_value(request.headers(), &cookie_name);
     let mut response = next.run(request).await;
 
-    let prefix = format!("{cookie_name}=");
     let headers = response.headers_mut();
     let cookies: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
@@ -33,21 +33,26 @@ pub async fn session_cookie(
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);
-    for cookie in cookies {
-        let Some(text) = cookie.to_str().ok().filter(|t| t.starts_with(&prefix)) else {
-            headers.append(header::SET_COOKIE, cookie);
+    for value in cookies {
+        let Some(mut cookie) = value
+            .to_str()
+            .ok()
+            .and_then(|text| Cookie::parse(text).ok())
+            .filter(|cookie| cookie.name() == cookie_name)
+        else {
+            headers.append(header::SET_COOKIE, value);
             continue;
         };
-        let value = text[prefix.len()..].split(';').next().unwrap_or_default();
-        if sent.as_deref() == Some(value) {
+        if sent.as_deref() == Some(cookie.value()) {
             continue;
         }
-        let cookie = if https && !has_secure(text) {
-            HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+        let value = if https && cookie.secure() != Some(true) {
+            cookie.set_secure(true);
+            HeaderValue::from_str(&cookie.to_string()).unwrap_or(value)
         } else {
-            cookie
+            value
         };
-        headers.append(header::SET_COOKIE, cookie);
+        headers.append(header::SET_COOKIE, value);
     }
     response
 }
@@ -72,14 +77,8 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-fn has_secure(cookie: &str) -> bool {
-    cookie
-        .split(';')
-        .any(|attr| attr.trim().eq_ignore_ascii_case("secure"))
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_owned())
 }

@@ -1,7 +1,7 @@
 //! Rate-limit buckets in this process's memory (one instance, so that is everywhere).
 
 use crate::backend::{BackendError, Limiter};
-use crate::limits::{take, Rate};
+use crate::rate::{take, Rate};
 use async_trait::async_trait;
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 

@@ -13,9 +13,10 @@
 use axum::{
     extract::Request,
     http::{header, HeaderName, HeaderValue},
-    middleware::Next,
+    middleware::{self, Next},
     response::Response,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The policy for a page whose inline scripts carry `nonce`.
 pub fn content_security_policy(nonce: &str) -> String {
@@ -40,29 +41,46 @@ pub fn provide_content_security_policy() {
     }
 }
 
+/// The headers every response carries, whatever it is (a layer each; a handler that set one
+/// keeps its own).
+pub fn headers<S>(router: axum::Router<S>) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let fixed = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ];
+    fixed.into_iter().fold(
+        router.layer(middleware::from_fn(hsts)),
+        |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::if_not_present(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        },
+    )
+}
+
 /// How long a browser that saw the app over https keeps to https (a year).
 const HSTS: &str = "max-age=31536000";
 
-/// Adds the headers every response carries (see the module).
-pub async fn headers(request: Request, next: Next) -> Response {
-    let https = crate::cookies::came_over_https(&request);
+/// `Strict-Transport-Security` over https only. A middleware rather than a header layer: it
+/// depends on the request (its scheme, or the proxy's `X-Forwarded-Proto`), which a response
+/// header layer does not see.
+async fn hsts(request: Request, next: Next) -> Response {
+    let https = super::cookies::came_over_https(&request);
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
-        headers
-            .entry(name)
-            .or_insert(HeaderValue::from_static(value));
-    };
-    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(headers, header::REFERRER_POLICY, "same-origin");
-    set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(
-        headers,
-        HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
     if https {
-        set(headers, header::STRICT_TRANSPORT_SECURITY, HSTS);
+        response
+            .headers_mut()
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert(HeaderValue::from_static(HSTS));
     }
     response
 }

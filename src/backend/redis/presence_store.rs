@@ -4,7 +4,7 @@
 //! transitions on the room's channel, so every instance hears each one once, in order with the
 //! room's messages. On a cluster the three keys and the channel share the room's hash tag.
 
-use super::{Connection, Keys, Timed};
+use super::{Keys, RedisConnection, Timed};
 use crate::backend::{BackendError, PresenceStore};
 use app::protocol::{RoomName, User, UserId};
 use async_trait::async_trait;
@@ -56,7 +56,7 @@ fn decode_user(json: &str) -> Result<User, BackendError> {
 }
 
 #[async_trait]
-impl<C: Connection> PresenceStore for RedisPresence<C> {
+impl<C: RedisConnection> PresenceStore for RedisPresence<C> {
     async fn hold(
         &self,
         room: &RoomName,

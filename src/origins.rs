@@ -1,7 +1,7 @@
 //! Which sites may act with a user's cookie: the app's own pages, and the origins configured in
-//! `ALLOWED_ORIGINS`. Checked for every WebSocket upgrade and every server function call, on
-//! top of the session cookie's `SameSite=Lax` (which a sibling subdomain, or an older browser,
-//! gets past).
+//! `ALLOWED_ORIGINS`. A value, asked by the WebSocket upgrade and by the HTTP guard
+//! (`http::origin`), on top of the session cookie's `SameSite=Lax` (which a sibling subdomain,
+//! or an older browser, gets past).
 //!
 //! The app's own origin is the one the request was addressed to: its `Host`, or the
 //! `X-Forwarded-Host` of a proxy that rewrites `Host`, or the configured `PUBLIC_URL`. A page on
@@ -9,14 +9,7 @@
 //! request with a custom header needs a CORS preflight this app never grants), so trusting them
 //! here is safe.
 
-use axum::{
-    extract::{Request, State},
-    http::{header, HeaderMap, Method, StatusCode},
-    middleware::Next,
-    response::{IntoResponse, Response},
-    Json,
-};
-use std::sync::Arc;
+use axum::http::{header, HeaderMap};
 
 /// The sites trusted to act with a user's cookie.
 #[derive(Debug, Clone, Default)]
@@ -76,20 +69,6 @@ impl Origins {
         .flatten()
         .any(|host| host.eq_ignore_ascii_case(origin_host))
     }
-}
-
-/// Refuses a server function call (a `POST` under `/api/`) from another site with `403` and a
-/// JSON reason, before it reaches the function.
-pub async fn guard(State(origins): State<Arc<Origins>>, request: Request, next: Next) -> Response {
-    let api_call = request.method() == Method::POST && request.uri().path().starts_with("/api/");
-    if api_call && !origins.allow(request.headers()) {
-        let body = serde_json::json!({
-            "error": "cross_site",
-            "reason": "This request came from another site, which may not act for you here.",
-        });
-        return (StatusCode::FORBIDDEN, Json(body)).into_response();
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

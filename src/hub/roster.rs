@@ -3,7 +3,7 @@
 //! delivers) and the `presence` frame that shows them.
 //!
 //! A frame is encoded once per change for every socket in the room, and at most once per
-//! [`super::window::WINDOW`]: a crowd of N arriving costs each socket a few frames, not N. Each
+//! [`super::window::FRAME_WINDOW`]: a crowd of N arriving costs each socket a few frames, not N. Each
 //! frame carries a version, so a socket that took the current frame when it joined skips older
 //! ones still in its channel.
 
@@ -24,7 +24,7 @@ pub struct Frame {
 }
 
 #[derive(Default)]
-pub struct RoomPresence {
+pub struct Roster {
     users: Users,
     /// False until the snapshot is read (and while it is read again after an interruption):
     /// transitions are kept aside meanwhile and applied to the snapshot once it arrives.
@@ -41,7 +41,7 @@ fn key(user: &User) -> (String, UserId) {
     (user.name.to_string(), user.id)
 }
 
-impl RoomPresence {
+impl Roster {
     /// Users arrived and departed (a transition the backend delivered).
     pub fn changed(&mut self, arrived: Vec<User>, departed: Vec<User>, now: Instant) -> Flush {
         if !self.loaded {
@@ -124,16 +124,9 @@ impl RoomPresence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::window::WINDOW;
-    use app::protocol::UserName;
+    use crate::hub::window::FRAME_WINDOW;
+    use crate::testing::user;
     use tokio::time::Duration;
-
-    fn user(name: &str) -> User {
-        User {
-            id: UserId(uuid::Uuid::new_v4()),
-            name: UserName::parse(name).unwrap(),
-        }
-    }
 
     fn listed(frame: &Frame) -> (u32, Vec<String>) {
         match serde_json::from_str(&frame.bytes).unwrap() {
@@ -150,7 +143,7 @@ mod tests {
         let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
         let room = RoomName::lobby();
         let now = Instant::now();
-        let mut p = RoomPresence::default();
+        let mut p = Roster::default();
         // Delivered while the snapshot was being read: bob left, carol came.
         assert_eq!(
             p.changed(vec![carol.clone()], vec![bob.clone()], now),
@@ -165,27 +158,27 @@ mod tests {
     fn one_frame_per_window_and_versions_increase() {
         let room = RoomName::lobby();
         let t0 = Instant::now();
-        let mut p = RoomPresence::default();
+        let mut p = Roster::default();
         p.loaded(Vec::new(), t0);
         let first = p.flush(&room, t0).unwrap();
         // A crowd arrives within the window: one scheduled flush at its end.
         assert_eq!(
             p.changed(vec![user("a")], vec![], t0 + Duration::from_millis(10)),
-            Flush::At(t0 + WINDOW)
+            Flush::At(t0 + FRAME_WINDOW)
         );
         for name in ["b", "c", "d"] {
             assert_eq!(p.changed(vec![user(name)], vec![], t0), Flush::Nothing);
         }
-        let second = p.flush(&room, t0 + WINDOW).unwrap();
+        let second = p.flush(&room, t0 + FRAME_WINDOW).unwrap();
         assert_eq!(listed(&second).0, 4);
         assert!(second.version > first.version);
         assert!(
-            p.flush(&room, t0 + WINDOW).is_none(),
+            p.flush(&room, t0 + FRAME_WINDOW).is_none(),
             "nothing changed since"
         );
         // After a quiet window, the next change goes out at once.
         assert_eq!(
-            p.changed(vec![user("e")], vec![], t0 + WINDOW * 3),
+            p.changed(vec![user("e")], vec![], t0 + FRAME_WINDOW * 3),
             Flush::Now
         );
     }
@@ -194,7 +187,7 @@ mod tests {
     fn a_big_room_lists_the_first_names_and_counts_everyone() {
         let room = RoomName::lobby();
         let now = Instant::now();
-        let mut p = RoomPresence::default();
+        let mut p = Roster::default();
         let crowd: Vec<User> = (0..MAX_LISTED_ONLINE + 20)
             .map(|i| user(&format!("u{i:04}")))
             .collect();

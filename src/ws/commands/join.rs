@@ -1,0 +1,55 @@
+//! `join` and `leave`: the rooms a socket is in beyond the one its URL names. A join enters the
+//! room the same way the first room is entered (`Connection::enter`: catch-up included).
+
+use super::Connection;
+use crate::ws::connection::NotEntered;
+use crate::ws::rooms::{Rooms, MAX_ROOMS_PER_SOCKET};
+use crate::ws::transport::{send_msg, SendFailed, Transport};
+use app::protocol::{ErrorCode, MessageId, RoomName, ServerMsg};
+
+impl Connection {
+    /// A `join` frame: adds `room` to the socket, answered by `joined` and the room's catch-up.
+    /// A room the socket is in already is answered by `joined` alone (it has been sent
+    /// everything).
+    pub(super) async fn join<T: Transport>(
+        &self,
+        socket: &mut T,
+        rooms: &mut Rooms,
+        room: RoomName,
+        after: Option<MessageId>,
+    ) -> Result<(), SendFailed> {
+        if rooms.contains(&room) {
+            return send_msg(socket, &ServerMsg::Joined { room }).await;
+        }
+        if rooms.len() >= MAX_ROOMS_PER_SOCKET {
+            let refusal = ServerMsg::about_room(
+                ErrorCode::TooManyRooms,
+                format!(
+                    "A socket can be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first."
+                ),
+                room,
+            );
+            return send_msg(socket, &refusal).await;
+        }
+        let greeting = ServerMsg::Joined { room: room.clone() };
+        match self.enter(socket, &room, after, greeting).await {
+            Ok(entered) => {
+                tracing::info!(%room, resume = after.is_some(), "joined a room");
+                rooms.add(entered);
+                Ok(())
+            }
+            // The client was told; the socket and its other rooms carry on.
+            Err(NotEntered::Unavailable) => Ok(()),
+            Err(NotEntered::SendFailed) => Err(SendFailed),
+        }
+    }
+
+    /// A `leave` frame: takes `room` off the socket, answered by `left` (also for a room the
+    /// socket was not in: the client's view is right either way).
+    pub(super) fn leave(&self, rooms: &mut Rooms, room: RoomName) -> ServerMsg {
+        if rooms.remove(&room) {
+            tracing::info!(%room, "left a room");
+        }
+        ServerMsg::Left { room }
+    }
+}
