@@ -106,7 +106,7 @@ impl Application {
             leptos,
         };
         let (state, services) =
-            Services::new(backend.stores, backend.deliveries, settings, metrics);
+            Services::wire(backend.stores, backend.deliveries, settings, metrics);
         background
             .tasks
             .spawn(services.presence(background.stop.clone()));
@@ -134,7 +134,7 @@ impl Application {
     }
 
     pub fn instance(&self) -> &str {
-        &self.state.instance
+        &self.state.settings.instance
     }
 
     /// Serves until `stop` completes, then closes every socket and waits for background tasks.
@@ -144,13 +144,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         tracing::info!(
-            instance = %self.state.instance,
+            instance = %self.state.settings.instance,
             backend = self.backend_kind,
             "listening on http://{addr}"
         );
         let shutdown = self.state.shutdown.clone();
         let sockets = self.state.sockets.clone();
-        let drain = self.state.socket.drain;
+        let drain = self.state.settings.socket.drain;
         let signalled = {
             let shutdown = shutdown.clone();
             let metrics = self.state.metrics.clone();

@@ -1,6 +1,6 @@
 //! What every handler and socket can reach, and the one place it is wired together.
 //!
-//! [`Services::new`] builds the instance's services over a backend's [`Stores`]: the
+//! [`Services::wire`] builds the instance's services over a backend's [`Stores`]: the
 //! [`crate::application::Application`] calls it, and so do the tests, so both run the same
 //! wiring. [`AppState`] is cheap to clone: one pointer to the services (a socket's task holds a
 //! clone for its whole life, so its size counts per socket).
@@ -50,13 +50,7 @@ pub struct ServiceSettings {
 
 /// The instance's services: the contents of [`AppState`].
 pub struct Services {
-    /// This instance's name, as users see it.
-    pub instance: String,
-    pub socket: SocketSettings,
-    pub limits: Limits,
-    pub sessions: SessionSettings,
-    pub origins: Arc<Origins>,
-    pub metrics_token: Option<SecretString>,
+    pub settings: ServiceSettings,
     /// The rooms' shared message logs (appends; history reads go through [`Self::history`]).
     pub log: Arc<dyn MessageLog>,
     /// Logouts and typing, between instances.
@@ -73,7 +67,6 @@ pub struct Services {
     pub notices: Notices,
     /// This instance's share of every room's presence.
     pub presence: Presence,
-    pub leptos: LeptosOptions,
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server starts draining: readiness turns 503, new sockets are refused,
     /// and every socket task schedules its close.
@@ -87,7 +80,7 @@ impl Services {
     /// runs for as long as the instance lives: presence keeping, and the fan-out pump that
     /// hands `deliveries` to the hub (a test may hold the deliveries back and hand them over
     /// itself, see [`Background::pump`]).
-    pub fn new(
+    pub fn wire(
         stores: Stores,
         deliveries: Deliveries,
         settings: ServiceSettings,
@@ -97,12 +90,7 @@ impl Services {
         let notices = Notices::new(stores.log.clone());
         let presence = Presence::new(stores.presence, notices.clone(), settings.presence);
         let services = Services {
-            instance: settings.instance,
-            socket: settings.socket,
-            limits: settings.limits,
-            sessions: settings.sessions,
-            origins: settings.origins,
-            metrics_token: settings.metrics_token,
+            settings,
             history: History::new(stores.log.clone()),
             log: stores.log,
             signals: stores.signals,
@@ -112,7 +100,6 @@ impl Services {
             hub: hub.clone(),
             notices,
             presence: presence.clone(),
-            leptos: settings.leptos,
             metrics,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
@@ -147,6 +134,6 @@ impl Background {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos.clone()
+        state.settings.leptos.clone()
     }
 }

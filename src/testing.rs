@@ -1,7 +1,7 @@
 //! What the unit tests share: a user to act as, and a message log that misbehaves on demand.
 
-use crate::backend::{Appended, BackendError, MessageLog, Replay};
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId, UserName};
+use crate::backend::{Appended, BackendError, MessageLog, Messages, Replay};
+use app::protocol::{Draft, MessageId, RoomName, User, UserId, UserName};
 use async_trait::async_trait;
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -85,20 +85,11 @@ impl MessageLog for Unreliable {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         self.inner.append(room, draft).await
     }
-    async fn recent(
-        &self,
-        room: &RoomName,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
+    async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
         self.read().await?;
         self.inner.recent(room, limit).await
     }
-    async fn older(
-        &self,
-        room: &RoomName,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
+    async fn older(&self, room: &RoomName, before: MessageId, limit: usize) -> Messages {
         self.inner.older(room, before, limit).await
     }
     async fn replay(

@@ -6,7 +6,7 @@
 //! server provides: a login is limited per client address, and a logout reaches the user's
 //! sockets on every instance.
 
-use crate::calls::CallFailure;
+use crate::calls::CallError;
 use crate::protocol::{NameError, User};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
@@ -48,10 +48,17 @@ impl FromServerFnError for AuthError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match crate::calls::classify(value) {
-            CallFailure::BadRequest(why) => Self::BadRequest(why),
-            CallFailure::TooLarge => Self::TooLarge,
-            CallFailure::Transport(why) => Self::Transport(why),
+        CallError::from_server_fn_error(value).into()
+    }
+}
+
+impl From<CallError> for AuthError {
+    fn from(failure: CallError) -> Self {
+        match failure {
+            CallError::Unavailable => Self::Unavailable,
+            CallError::BadRequest(why) => Self::BadRequest(why),
+            CallError::TooLarge => Self::TooLarge,
+            CallError::Transport(why) => Self::Transport(why),
         }
     }
 }

@@ -1,40 +1,55 @@
-//! What can go wrong with a server function call itself, before the function runs: arguments
-//! that cannot be read, or a body over the limit. Every server function's error type takes
-//! these the same way, with the same status codes.
+//! What can go wrong with a server function call that is not the function's own answer: the
+//! store behind it is down, the arguments cannot be read, the body is over the limit, or the
+//! browser could not reach the server. Every server function's error takes these the same way,
+//! with the same status codes.
 
-use leptos::server_fn::error::ServerFnErrorErr;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
 
-/// A call that failed on its way to or from the function.
-pub enum CallFailure {
+/// A call that failed around the function. On the wire: `{"error":"unavailable"}`,
+/// `{"error":"bad_request","reason":"missing field `room`"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", content = "reason", rename_all = "snake_case")]
+pub enum CallError {
+    /// The store behind the function (sessions, history) is unavailable (`503`).
+    #[error("This is unavailable right now. Please try again in a moment.")]
+    Unavailable,
     /// The server could not read the call's arguments (`400`, never a `500`).
+    #[error("The request was not understood: {0}")]
     BadRequest(String),
     /// A body beyond the server's limit for a call (`413`).
+    #[error("The request is too large.")]
     TooLarge,
-    /// Anything else: the browser could not reach the server, or read its answer.
+    /// The browser could not reach the server, or read its answer.
+    #[error("Something went wrong talking to the server: {0}")]
     Transport(String),
 }
 
-/// Sorts a server function error, setting the response's status on the server.
-pub fn classify(value: ServerFnErrorErr) -> CallFailure {
-    match value {
-        // On the server, these are about the request: the client sent what cannot be read.
-        #[cfg(feature = "ssr")]
-        ServerFnErrorErr::Args(why) | ServerFnErrorErr::MissingArg(why) => {
-            status(http::StatusCode::BAD_REQUEST);
-            CallFailure::BadRequest(why)
-        }
-        // Reading the body failed: the body limit, or a broken upload.
-        #[cfg(feature = "ssr")]
-        ServerFnErrorErr::Deserialization(why) => {
-            if why.contains("length limit exceeded") {
-                status(http::StatusCode::PAYLOAD_TOO_LARGE);
-                CallFailure::TooLarge
-            } else {
+impl FromServerFnError for CallError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            // On the server, these are about the request: the client sent what cannot be read.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Args(why) | ServerFnErrorErr::MissingArg(why) => {
                 status(http::StatusCode::BAD_REQUEST);
-                CallFailure::BadRequest(why)
+                Self::BadRequest(why)
             }
+            // Reading the body failed: the body limit, or a broken upload.
+            #[cfg(feature = "ssr")]
+            ServerFnErrorErr::Deserialization(why) => {
+                if why.contains("length limit exceeded") {
+                    status(http::StatusCode::PAYLOAD_TOO_LARGE);
+                    Self::TooLarge
+                } else {
+                    status(http::StatusCode::BAD_REQUEST);
+                    Self::BadRequest(why)
+                }
+            }
+            other => Self::Transport(other.to_string()),
         }
-        other => CallFailure::Transport(other.to_string()),
     }
 }
 

@@ -2,11 +2,9 @@
 //! response: the chat shows at once (even before the WASM loads), and the socket then resumes
 //! after the last message rendered, so the hand-over has no gap and no duplicate.
 
-use crate::calls::CallFailure;
+use crate::calls::CallError;
 use crate::protocol::{ChatMessage, RoomName};
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
-use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
 /// A room's last messages, oldest first.
@@ -18,40 +16,13 @@ pub struct RecentPage {
     pub complete: bool,
 }
 
-/// Why the recent messages could not be had. On the wire: `{"error":"unavailable"}`,
-/// `{"error":"bad_request","reason":"..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "error", content = "reason", rename_all = "snake_case")]
-pub enum RecentError {
-    #[error("Sessions are unavailable right now.")]
-    Unavailable,
-    #[error("The request was not understood: {0}")]
-    BadRequest(String),
-    #[error("The request is too large.")]
-    TooLarge,
-    #[error("Something went wrong talking to the server: {0}")]
-    Transport(String),
-}
-
-impl FromServerFnError for RecentError {
-    type Encoder = JsonEncoding;
-
-    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match crate::calls::classify(value) {
-            CallFailure::BadRequest(why) => Self::BadRequest(why),
-            CallFailure::TooLarge => Self::TooLarge,
-            CallFailure::Transport(why) => Self::Transport(why),
-        }
-    }
-}
-
 /// The room's last page of messages, for a logged-in session; nothing otherwise, or when
 /// history cannot be read (the socket's catch-up then sends it).
 #[server(endpoint = "recent")]
-pub async fn recent(room: RoomName) -> Result<RecentPage, RecentError> {
+pub async fn recent(room: RoomName) -> Result<RecentPage, CallError> {
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|_| RecentError::Unavailable)?;
+        .map_err(|_| CallError::Unavailable)?;
     if crate::session::user(&session)
         .await
         .ok()

@@ -43,6 +43,11 @@ pub enum BackendError {
     SubscriberGone,
 }
 
+/// Some of a room's messages, oldest first.
+pub type Messages = Result<Vec<ChatMessage>, BackendError>;
+/// Some users of a room.
+pub type Users = Result<Vec<User>, BackendError>;
+
 /// The result of storing a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -69,17 +74,11 @@ pub trait MessageLog: Send + Sync + 'static {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError>;
 
     /// The last `limit` messages of the room, oldest first.
-    async fn recent(&self, room: &RoomName, limit: usize)
-        -> Result<Vec<ChatMessage>, BackendError>;
+    async fn recent(&self, room: &RoomName, limit: usize) -> Messages;
 
     /// The `limit` messages of the room before `before` (not including it), oldest first: a
     /// page of older history. Fewer than `limit` means the room's retained history ends there.
-    async fn older(
-        &self,
-        room: &RoomName,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError>;
+    async fn older(&self, room: &RoomName, before: MessageId, limit: usize) -> Messages;
 
     /// Messages of the room after `after`, oldest first, at most `limit` of them; and whether
     /// any message after `after` has been trimmed away (a gap the caller cannot fill).
@@ -131,12 +130,7 @@ pub trait Signals: Send + Sync + 'static {
 pub trait PresenceStore: Send + Sync + 'static {
     /// Holds an entry for each of `users` in `room` on this instance until `until_ms` (unix
     /// ms), adding the ones that have none. Returns the users who arrived.
-    async fn hold(
-        &self,
-        room: &RoomName,
-        users: &[User],
-        until_ms: u64,
-    ) -> Result<Vec<User>, BackendError>;
+    async fn hold(&self, room: &RoomName, users: &[User], until_ms: u64) -> Users;
 
     /// Moves this instance's entry for `user` in `room` to end at `until_ms`, if it still has
     /// one (never adds one).
@@ -152,7 +146,7 @@ pub trait PresenceStore: Send + Sync + 'static {
     async fn sweep(&self, room: &RoomName, now_ms: u64) -> Result<Vec<(User, u64)>, BackendError>;
 
     /// Everyone present in `room` (including entries that ended but were not swept yet).
-    async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError>;
+    async fn online(&self, room: &RoomName) -> Users;
 }
 
 /// Rate-limit buckets shared by every instance (see [`crate::rate`]).

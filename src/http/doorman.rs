@@ -26,12 +26,13 @@ impl Doorman for Doors {
                 .extensions
                 .get::<ConnectInfo<Peer>>()
                 .map(|ConnectInfo(Peer(addr))| addr.ip());
-            let Some(address) = client_address(&request.headers, peer, state.limits.proxy_hops)
+            let Some(address) =
+                client_address(&request.headers, peer, state.settings.limits.proxy_hops)
             else {
                 return Ok(());
             };
             let key = format!("login:{address}");
-            match state.limiter.take(&key, state.limits.logins).await {
+            match state.limiter.take(&key, state.settings.limits.logins).await {
                 Ok(None) => Ok(()),
                 Ok(Some(wait)) => {
                     state.metrics.rate_limited_logins.inc();
@@ -48,7 +49,11 @@ impl Doorman for Doors {
     fn logged_out(&self, user: UserId) -> Pending<'_, ()> {
         Box::pin(async move {
             let state = &self.0;
-            if let Err(e) = state.signals.revoke(user, state.sessions.ttl).await {
+            if let Err(e) = state
+                .signals
+                .revoke(user, state.settings.sessions.ttl)
+                .await
+            {
                 // The session is gone, so no new socket opens; open ones close at the next
                 // interruption check. Worth a warning, not a failed logout.
                 tracing::warn!(error = %e, "could not announce a logout to the other instances");

@@ -49,23 +49,24 @@ use tower_sessions::{cookie::SameSite, Expiry, SessionManagerLayer};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState, sessions: Sessions) -> Router {
-    let ttl =
-        time::Duration::seconds(i64::try_from(state.sessions.ttl.as_secs()).unwrap_or(i64::MAX));
-    let cookie = state.sessions.cookie.clone();
+    let ttl = time::Duration::seconds(
+        i64::try_from(state.settings.sessions.ttl.as_secs()).unwrap_or(i64::MAX),
+    );
+    let cookie = state.settings.sessions.cookie.clone();
     let session_layer = SessionManagerLayer::new(sessions)
         .with_name(cookie.clone())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_secure(state.sessions.secure)
+        .with_secure(state.settings.sessions.secure)
         .with_expiry(Expiry::OnInactivity(ttl))
         // Saving on every request slides an active user's expiry in the store.
         .with_always_save(true);
 
-    let instance = InstanceName(state.instance.clone());
+    let instance = InstanceName(state.settings.instance.clone());
     let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.clone())));
     let doors = Doors(Arc::new(doorman::Doors(state.clone())));
-    let leptos_options = state.leptos.clone();
+    let leptos_options = state.settings.leptos.clone();
 
     // What every page and server function gets in its context.
     let context = move || {
@@ -109,7 +110,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
             context, shell,
         ))
         .layer(middleware::from_fn_with_state(
-            state.origins.clone(),
+            state.settings.origins.clone(),
             origin::guard,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
@@ -124,7 +125,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let metrics = &state.metrics;
     metrics.rooms_open.set(gauge(state.hub.room_count()));
     metrics.presence_held.set(gauge(state.presence.held()));
-    crate::metrics::respond(metrics, state.metrics_token.as_ref(), &headers)
+    crate::metrics::respond(metrics, state.settings.metrics_token.as_ref(), &headers)
 }
 
 fn gauge(n: usize) -> i64 {

@@ -2,8 +2,8 @@
 //! (`crate::history`), before live messages flow. Used when a room is entered (the recent page,
 //! or exactly what a resuming client missed) and after an interruption (the backfill).
 
-use super::connection::Connection;
 use super::transport::{close, feed, flush, send_msg, SendFailed, Transport};
+use super::Connection;
 use crate::backend::{BackendError, Replay};
 use app::protocol::{close_code, ChatMessage, ErrorCode, MessageId, RoomName, ServerMsg};
 use axum::extract::ws::Message;

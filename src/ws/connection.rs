@@ -1,4 +1,4 @@
-//! One socket's life: join the URL's room, catch up (recent history, or exactly what was missed),
+//! One socket's life (the [`Connection`]'s loop): join the URL's room, catch up (recent history, or exactly what was missed),
 //! then one loop over shutdown, the rooms' events, the client's frames and the heartbeat. The
 //! client's frames arrive decoded (`super::transport::Incoming`) and go to their command
 //! (`super::commands`); catching up on a room is `super::catch_up`.
@@ -15,17 +15,14 @@
 //!   1003; a logout anywhere ends it with 4401.
 
 use super::commands::Pace;
-use super::rooms::{take_newer, Entered, Room, Rooms};
+use super::rooms::{take_newer, Entered, NotEntered, Room, Rooms};
 use super::transport::{
     self, close, feed, flush, send_msg, send_raw, Incoming, SendFailed, Transport,
 };
-use crate::admission::Ticket;
+use super::Connection;
+use crate::hub::{Outgoing, RoomEvent};
 use crate::metrics::Closed;
-use crate::{
-    hub::{Outgoing, RoomEvent},
-    state::AppState,
-};
-use app::protocol::{close_code, ErrorCode, MessageId, RoomName, ServerMsg, User};
+use app::protocol::{close_code, ErrorCode, MessageId, RoomName, ServerMsg};
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use std::{future::Future, ops::ControlFlow, sync::Arc, time::Duration};
@@ -42,48 +39,7 @@ const BATCH: usize = 64;
 /// reads the close frame before the rest of its frame makes the kernel reset the connection.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-pub struct Connection {
-    pub(super) state: AppState,
-    pub(super) user: User,
-    /// The room the URL named: joined before anything else, announced in `hello`.
-    room: RoomName,
-    /// Set when the client is resuming that room: the last id it has.
-    after: Option<MessageId>,
-    /// Its place under the socket caps, given back when the connection ends.
-    _ticket: Ticket,
-}
-
-/// Why a room could not be entered.
-pub(super) enum NotEntered {
-    /// The backend could not subscribe this instance to the room; the client was told.
-    Unavailable,
-    /// The socket can no longer be written to.
-    SendFailed,
-}
-
-impl From<SendFailed> for NotEntered {
-    fn from(_: SendFailed) -> Self {
-        NotEntered::SendFailed
-    }
-}
-
 impl Connection {
-    pub fn new(
-        state: AppState,
-        user: User,
-        room: RoomName,
-        after: Option<MessageId>,
-        ticket: Ticket,
-    ) -> Self {
-        Self {
-            state,
-            user,
-            room,
-            after,
-            _ticket: ticket,
-        }
-    }
-
     /// The socket's whole life, in its span. Not an `async fn`: a wrapper state machine around
     /// `serve` would keep its own copy of the connection and of `serve`'s state, in the task of
     /// every socket.
@@ -93,7 +49,7 @@ impl Connection {
             user = %self.user.name,
             user_id = %self.user.id,
             room = %self.room,
-            instance = %self.state.instance,
+            instance = %self.state.settings.instance,
             resume = self.after.is_some(),
         );
         self.serve(socket).instrument(span)
@@ -121,10 +77,10 @@ impl Connection {
     /// done.
     async fn greet<T: Transport>(&self, socket: &mut T) -> Result<Rooms, Closed> {
         let hello = ServerMsg::Hello {
-            instance: self.state.instance.clone(),
+            instance: self.state.settings.instance.clone(),
             user: self.user.clone(),
             room: self.room.clone(),
-            heartbeat_ms: u64::try_from(self.state.socket.heartbeat.as_millis())
+            heartbeat_ms: u64::try_from(self.state.settings.socket.heartbeat.as_millis())
                 .unwrap_or(u64::MAX),
         };
         match self.enter(socket, &self.room, self.after, hello).await {
@@ -188,7 +144,7 @@ impl Connection {
     /// The socket's live loop: shutdown, room events, client frames and heartbeats. Returns why
     /// it ended.
     async fn live<T: Transport>(&self, socket: &mut T, rooms: &mut Rooms) -> Closed {
-        let heartbeat_every = self.state.socket.heartbeat;
+        let heartbeat_every = self.state.settings.socket.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
         heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -200,7 +156,7 @@ impl Connection {
         loop {
             tokio::select! {
                 _ = self.state.shutdown.cancelled(), if close_at.is_none() => {
-                    close_at = Some(Instant::now() + drain_close_delay(self.state.socket.drain));
+                    close_at = Some(Instant::now() + drain_close_delay(self.state.settings.socket.drain));
                 }
                 _ = sleep_until(close_at), if close_at.is_some() => {
                     let _ = close(socket, close_code::RESTART, "server restarting").await;
@@ -353,11 +309,6 @@ pub fn drain_close_delay(window: Duration) -> Duration {
     let notice = window / 5;
     let spread = u64::try_from((window - notice).as_millis()).unwrap_or(u64::MAX);
     notice + Duration::from_millis(fastrand::u64(0..=spread))
-}
-
-/// Why a frame naming a room the socket is not in was refused.
-pub(super) fn not_joined(room: &RoomName) -> String {
-    format!("This socket has not joined #{room}.")
 }
 
 /// The loop goes on while the socket can be written to.

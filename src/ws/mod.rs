@@ -1,5 +1,9 @@
 //! `GET /ws`: checks who is asking before upgrading, then hands the socket to a [`Connection`].
 //!
+//! A socket's modules: [`connection`] (its loop), [`commands`] (what the client asks),
+//! [`catch_up`] (history before live messages), [`rooms`] (the rooms it is in), [`transport`]
+//! (frames in and out, decoded), [`socket`] (the handshake and the fragmenting writer).
+//!
 //! The user comes from the session cookie, never from the client. Without a logged-in session
 //! the answer is `401` and no upgrade happens. A cross-site page cannot open a socket with the
 //! user's cookie: the `Origin` must be the page's own or one of `ALLOWED_ORIGINS`.
@@ -14,10 +18,13 @@ mod tests;
 mod transport;
 
 pub use catch_up::HISTORY_ON_JOIN;
-pub use connection::Connection;
 pub use transport::Transport;
 
-use crate::{admission::Refusal, state::AppState};
+use crate::{
+    admission::{Refusal, Ticket},
+    state::AppState,
+};
+use app::protocol::{MessageId, RoomName, User};
 use axum::{
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
@@ -64,7 +71,7 @@ pub async fn upgrade(
             return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response();
         }
     };
-    if !state.origins.allow(&headers) {
+    if !state.settings.origins.allow(&headers) {
         return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
     }
     let (room, after) =
@@ -76,7 +83,7 @@ pub async fn upgrade(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let limits = state.limits;
+    let limits = state.settings.limits;
     let ticket = match state
         .admission
         .admit(user.id, limits.sockets_per_user, limits.sockets)
@@ -105,4 +112,35 @@ pub async fn upgrade(
         .max_message_size(Some(HARD_FRAME_LIMIT))
         .max_frame_size(Some(HARD_FRAME_LIMIT));
     upgrade.on_upgrade(config, &state.sockets, move |socket| connection.run(socket))
+}
+
+/// One socket: who it serves, the room its URL named, and its place under the caps. Its life is
+/// the loop in [`connection`]; each command it takes is a file of [`commands`].
+pub struct Connection {
+    state: AppState,
+    user: User,
+    /// The room the URL named: joined before anything else, announced in `hello`.
+    room: RoomName,
+    /// Set when the client is resuming that room: the last id it has.
+    after: Option<MessageId>,
+    /// Its place under the socket caps, given back when the connection ends.
+    _ticket: Ticket,
+}
+
+impl Connection {
+    pub fn new(
+        state: AppState,
+        user: User,
+        room: RoomName,
+        after: Option<MessageId>,
+        ticket: Ticket,
+    ) -> Self {
+        Self {
+            state,
+            user,
+            room,
+            after,
+            _ticket: ticket,
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! while the socket waits (a dropped receive future forgets its waker), so each room keeps its
 //! receive in a [`Feed`]: one small allocation per room, reused for every event.
 
+use super::transport::SendFailed;
 use crate::hub::{Membership, Outgoing, RoomEvent, RoomReceiver};
 use crate::presence::Here;
 use app::protocol::{MessageId, RoomName};
@@ -183,6 +184,25 @@ impl Rooms {
         }
         Poll::Pending
     }
+}
+
+/// Why a room could not be entered.
+pub enum NotEntered {
+    /// The backend could not subscribe this instance to the room; the client was told.
+    Unavailable,
+    /// The socket can no longer be written to.
+    SendFailed,
+}
+
+impl From<SendFailed> for NotEntered {
+    fn from(_: SendFailed) -> Self {
+        NotEntered::SendFailed
+    }
+}
+
+/// Why a frame naming a room the socket is not in was refused.
+pub fn not_joined(room: &RoomName) -> String {
+    format!("This socket has not joined #{room}.")
 }
 
 #[cfg(test)]

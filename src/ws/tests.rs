@@ -167,7 +167,7 @@ fn state_over(wrap: impl FnOnce(Stores) -> Stores) -> (AppState, Deliveries) {
     };
     let metrics = crate::metrics::Metrics::new("test", "memory");
     let (state, background) =
-        Services::new(wrap(backend.stores), backend.deliveries, settings, metrics);
+        Services::wire(wrap(backend.stores), backend.deliveries, settings, metrics);
     tokio::spawn(background.presence(CancellationToken::new()));
     (state, background.deliveries)
 }
@@ -407,9 +407,9 @@ async fn a_drain_closes_with_1012_inside_the_window() {
         assert_eq!(client.closed().await, close_code::RESTART);
         let at = start.elapsed();
         assert!(
-            at >= state.socket.drain / 5 && at <= state.socket.drain,
+            at >= state.settings.socket.drain / 5 && at <= state.settings.socket.drain,
             "closed {at:?} into a {:?} drain",
-            state.socket.drain
+            state.settings.socket.drain
         );
     }
 }

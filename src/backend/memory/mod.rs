@@ -11,8 +11,8 @@ pub use sessions::MemorySessionStore;
 
 use super::delivery::{self, Delivery, DeliverySender, DELIVERY_BUFFER};
 use super::{
-    Appended, Backend, BackendError, Health, MessageLog, PresenceStore, Replay, Sessions, Signals,
-    Stores, Subscriptions,
+    Appended, Backend, BackendError, Health, MessageLog, Messages, PresenceStore, Replay, Sessions,
+    Signals, Stores, Subscriptions, Users,
 };
 use crate::settings::StoreSettings;
 use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, User, UserId};
@@ -184,11 +184,7 @@ impl MessageLog for MemoryBroker {
         })
     }
 
-    async fn recent(
-        &self,
-        room: &RoomName,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
+    async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
         let state = self.state();
         Ok(state
             .rooms
@@ -203,12 +199,7 @@ impl MessageLog for MemoryBroker {
             .unwrap_or_default())
     }
 
-    async fn older(
-        &self,
-        room: &RoomName,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
+    async fn older(&self, room: &RoomName, before: MessageId, limit: usize) -> Messages {
         let guard = self.state();
         let Some(state) = guard.rooms.get(room) else {
             return Ok(Vec::new());
@@ -281,12 +272,7 @@ impl Signals for MemoryBroker {
 
 #[async_trait]
 impl PresenceStore for MemoryBroker {
-    async fn hold(
-        &self,
-        room: &RoomName,
-        users: &[User],
-        until_ms: u64,
-    ) -> Result<Vec<User>, BackendError> {
+    async fn hold(&self, room: &RoomName, users: &[User], until_ms: u64) -> Users {
         let mut guard = self.state();
         let State {
             presence,
@@ -358,7 +344,7 @@ impl PresenceStore for MemoryBroker {
         Ok(departed)
     }
 
-    async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError> {
+    async fn online(&self, room: &RoomName) -> Users {
         Ok(self
             .state()
             .presence

@@ -1,8 +1,10 @@
 //! Messages in Redis: a Stream per room for order and history, published in the same script.
 
 use super::{codec, subscriber::SubscriberHandle, Keys, RedisConnection, Timed};
-use crate::backend::{Appended, BackendError, MessageLog, Replay, Signals, Subscriptions};
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
+use crate::backend::{
+    Appended, BackendError, MessageLog, Messages, Replay, Signals, Subscriptions,
+};
+use app::protocol::{Draft, MessageId, RoomName, User, UserId};
 use async_trait::async_trait;
 use redis::{streams::StreamRangeReply, AsyncCommands, Script};
 use std::{sync::LazyLock, time::Duration};
@@ -90,11 +92,7 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
         })
     }
 
-    async fn recent(
-        &self,
-        room: &RoomName,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
+    async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
         let mut conn = self.conn.clone();
         let reply: StreamRangeReply = conn
             .xrevrange_count(self.keys.log(room), "+", "-", limit)
@@ -102,12 +100,7 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
         Ok(codec::entries(room, reply.ids.iter().rev()))
     }
 
-    async fn older(
-        &self,
-        room: &RoomName,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Vec<ChatMessage>, BackendError> {
+    async fn older(&self, room: &RoomName, before: MessageId, limit: usize) -> Messages {
         let mut conn = self.conn.clone();
         let reply: StreamRangeReply = conn
             .xrevrange_count(self.keys.log(room), format!("({before}"), "-", limit)

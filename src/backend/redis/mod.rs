@@ -43,6 +43,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// before the caller hears `unavailable`.
 const CLUSTER_RETRIES: u32 = 5;
 
+/// The longest wait between two tries of a subscriber's retry loop.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The subscribers' retry loops (reconnecting, renewing lost subscriptions): waits from `first`,
+/// doubling up to [`RETRY_MAX`], for as long as it takes.
+const fn retrying(first: Duration) -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::new()
+        .with_min_delay(first)
+        .with_max_delay(RETRY_MAX)
+        .with_factor(2.0)
+        .without_max_times()
+}
+
 /// Names of everything this app keeps in Redis, all under one prefix.
 ///
 /// On a cluster ([`Keys::sharded`]) every name that a script or command uses together with

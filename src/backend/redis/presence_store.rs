@@ -5,7 +5,7 @@
 //! room's messages. On a cluster the three keys and the channel share the room's hash tag.
 
 use super::{Keys, RedisConnection, Timed};
-use crate::backend::{BackendError, PresenceStore};
+use crate::backend::{BackendError, PresenceStore, Users};
 use app::protocol::{RoomName, User, UserId};
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
@@ -57,12 +57,7 @@ fn decode_user(json: &str) -> Result<User, BackendError> {
 
 #[async_trait]
 impl<C: RedisConnection> PresenceStore for RedisPresence<C> {
-    async fn hold(
-        &self,
-        room: &RoomName,
-        users: &[User],
-        until_ms: u64,
-    ) -> Result<Vec<User>, BackendError> {
+    async fn hold(&self, room: &RoomName, users: &[User], until_ms: u64) -> Users {
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -107,7 +102,7 @@ impl<C: RedisConnection> PresenceStore for RedisPresence<C> {
             .collect()
     }
 
-    async fn online(&self, room: &RoomName) -> Result<Vec<User>, BackendError> {
+    async fn online(&self, room: &RoomName) -> Users {
         let users: Vec<String> = self
             .conn
             .clone()

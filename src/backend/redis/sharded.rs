@@ -25,6 +25,7 @@ use super::{
 use crate::backend::{delivery::DeliverySender, BackendError, Health};
 use crate::metrics::Metrics;
 use app::protocol::RoomName;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::{stream, StreamExt};
 use redis::{
     cluster::ClusterClientBuilder, cluster_async::ClusterConnection, ProtocolVersion, PushInfo,
@@ -46,9 +47,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use super::subscriber::{PROBE_DEADLINE, PROBE_EVERY};
 /// How long one (un)subscribe may take (the library retries `MOVED` and lost nodes within it).
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// Renewal backoff: first wait, and the longest.
-const RETRY_FIRST: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(2);
+/// Renewal backoff: 50 ms, doubling to 2 s.
+const RENEWAL: ExponentialBuilder = super::retrying(Duration::from_millis(50));
 /// Subscriptions renewed at once.
 const RENEW_CONCURRENCY: usize = 256;
 
@@ -139,7 +139,8 @@ impl Sharded {
         let mut probe = tokio::time::interval(PROBE_EVERY);
         probe.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut heard_at = Instant::now();
-        let mut delay = RETRY_FIRST;
+        let mut backoff = RENEWAL.build();
+        let mut delay = backoff.next().unwrap_or(super::RETRY_MAX);
         let renew = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(renew);
         loop {
@@ -198,9 +199,10 @@ impl Sharded {
                 },
                 () = &mut renew, if !self.lost.is_empty() => {
                     if self.renew().await {
-                        delay = RETRY_FIRST;
+                        backoff = RENEWAL.build();
+                        delay = backoff.next().unwrap_or(super::RETRY_MAX);
                     } else {
-                        delay = (delay * 2).min(RETRY_MAX);
+                        delay = backoff.next().unwrap_or(super::RETRY_MAX);
                         renew.as_mut().reset(Instant::now() + delay);
                     }
                     if !self.deliveries.interrupted([]) {

@@ -24,6 +24,7 @@ use crate::backend::{
 };
 use crate::metrics::Metrics;
 use app::protocol::RoomName;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, PubSub, PubSubSink, PubSubStream};
 use std::ops::ControlFlow;
@@ -41,9 +42,8 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(3);
 /// How long a (un)subscribe may take before the connection counts as lost.
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnect backoff: first wait, and the longest.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(2);
+/// Reconnect backoff: 100 ms, doubling to 2 s.
+const RECONNECT: ExponentialBuilder = super::retrying(Duration::from_millis(100));
 
 pub(super) enum Command {
     Subscribe(RoomName, oneshot::Sender<Result<(), BackendError>>),
@@ -144,14 +144,14 @@ enum Ended {
 impl Subscriber {
     async fn run(mut self, first: PubSub) {
         let mut connection = Some(first);
-        let mut delay = RETRY_FIRST;
+        let mut backoff = RECONNECT.build();
         let mut reconnecting = false;
         loop {
             if let Some(pubsub) = connection.take() {
                 let (mut sink, mut stream) = pubsub.split();
                 match self.resubscribe(&mut sink).await {
                     Ok(()) => {
-                        delay = RETRY_FIRST;
+                        backoff = RECONNECT.build();
                         // A fresh connection gets the full deadline to hear its first probe.
                         let since = Instant::now();
                         if reconnecting {
@@ -174,6 +174,7 @@ impl Subscriber {
             }
             reconnecting = true;
             // Wait, answering requests meanwhile, then try again.
+            let delay = backoff.next().unwrap_or(super::RETRY_MAX);
             let retry = tokio::time::sleep(delay);
             tokio::pin!(retry);
             loop {
@@ -183,7 +184,6 @@ impl Subscriber {
                     Some(command) = self.commands.recv() => self.while_offline(command),
                 }
             }
-            delay = (delay * 2).min(RETRY_MAX);
             match timeout(self.connect_timeout, self.client.get_async_pubsub()).await {
                 Ok(Ok(pubsub)) => connection = Some(pubsub),
                 Ok(Err(e)) => tracing::warn!(error = %e, "redis pub/sub reconnect failed"),

@@ -1,8 +1,7 @@
 //! `history`: the page of a room's older messages before an id (the client scrolled up).
 
 use super::Connection;
-use crate::ws::connection::not_joined;
-use crate::ws::rooms::Rooms;
+use crate::ws::rooms::{not_joined, Rooms};
 use app::protocol::{ErrorCode, MessageId, RoomName, ServerMsg, HISTORY_PAGE};
 
 impl Connection {

@@ -2,8 +2,7 @@
 //! room the same way the first room is entered (`Connection::enter`: catch-up included).
 
 use super::Connection;
-use crate::ws::connection::NotEntered;
-use crate::ws::rooms::{Rooms, MAX_ROOMS_PER_SOCKET};
+use crate::ws::rooms::{NotEntered, Rooms, MAX_ROOMS_PER_SOCKET};
 use crate::ws::transport::{send_msg, SendFailed, Transport};
 use app::protocol::{ErrorCode, MessageId, RoomName, ServerMsg};
 

@@ -7,9 +7,9 @@ mod join;
 mod send;
 mod typing;
 
-use super::connection::Connection;
 use super::rooms::Rooms;
 use super::transport::{send_msg, SendFailed, Transport};
+use super::Connection;
 use crate::rate::{LocalBucket, Rate};
 use app::protocol::{ClientMsg, ServerMsg};
 use std::time::Duration;

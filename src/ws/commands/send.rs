@@ -2,8 +2,7 @@
 //! published in one step, answered by `ack` or by an `error` that names its `client_id`.
 
 use super::{Connection, Pace};
-use crate::ws::connection::not_joined;
-use crate::ws::rooms::Rooms;
+use crate::ws::rooms::{not_joined, Rooms};
 use app::protocol::{ClientId, Draft, ErrorCode, RoomName, Said, ServerMsg};
 use std::time::Duration;
 
@@ -107,7 +106,7 @@ impl Connection {
         match self
             .state
             .limiter
-            .take(&key, self.state.limits.messages)
+            .take(&key, self.state.settings.limits.messages)
             .await
         {
             Ok(None) => None,
