@@ -116,11 +116,10 @@ pub mod ssr {
     use http::{request::Parts, HeaderValue, StatusCode};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
-    use std::{future::Future, pin::Pin, sync::Arc};
+    use std::sync::Arc;
     use tower_sessions::Session;
 
-    /// A future the [`Doorman`] returns.
-    pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+    pub use crate::calls::Pending;
 
     /// What the server does around logins and logouts (it provides one as context).
     pub trait Doorman: Send + Sync + 'static {

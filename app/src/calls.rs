@@ -53,6 +53,10 @@ impl FromServerFnError for CallError {
     }
 }
 
+/// A future that a service the server provides to server functions returns (on the server).
+#[cfg(feature = "ssr")]
+pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// Sets the status of the response being made (on the server).
 #[cfg(feature = "ssr")]
 pub fn status(code: http::StatusCode) {

@@ -48,16 +48,14 @@ pub async fn recent(room: RoomName) -> Result<RecentPage, CallError> {
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
+    use crate::calls::Pending;
     use crate::protocol::{ChatMessage, RoomName};
-    use std::{future::Future, pin::Pin, sync::Arc};
+    use std::sync::Arc;
 
     /// Where the server reads a room's last [`HISTORY_PAGE`](crate::protocol::HISTORY_PAGE)
     /// messages from (provided as context by the server).
     pub trait Source: Send + Sync + 'static {
-        fn recent(
-            &self,
-            room: RoomName,
-        ) -> Pin<Box<dyn Future<Output = Result<Vec<ChatMessage>, String>> + Send + '_>>;
+        fn recent(&self, room: RoomName) -> Pending<'_, Result<Vec<ChatMessage>, String>>;
     }
 
     #[derive(Clone)]

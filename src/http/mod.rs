@@ -20,11 +20,11 @@ mod front;
 mod origin;
 mod security;
 
-pub use doorman::client_address;
-
 use crate::{backend::Sessions, state::AppState, telemetry, ws};
 use app::{
     auth::{Doors, InstanceName},
+    calls::Pending,
+    protocol::{ChatMessage, RoomName},
     shell, App,
 };
 use axum::{
@@ -149,28 +149,14 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
 struct RecentFromHistory(AppState);
 
 impl app::recent::ssr::Source for RecentFromHistory {
-    fn recent(
-        &self,
-        room: app::protocol::RoomName,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<Vec<app::protocol::ChatMessage>, String>>
-                + Send
-                + '_,
-        >,
-    > {
+    fn recent(&self, room: RoomName) -> Pending<'_, Result<Vec<ChatMessage>, String>> {
         Box::pin(async move {
-            let page = self
-                .0
-                .history
-                .recent(
-                    &room,
-                    crate::ws::HISTORY_ON_JOIN,
-                    tokio::time::Instant::now(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(page.messages.to_vec())
+            let now = tokio::time::Instant::now();
+            let history = &self.0.history;
+            match history.recent(&room, ws::HISTORY_ON_JOIN, now).await {
+                Ok(page) => Ok(page.messages.to_vec()),
+                Err(e) => Err(e.to_string()),
+            }
         })
     }
 }
