@@ -9,8 +9,8 @@
 # instances, 20 senders, a rate ladder), join (10,000 users log in and join one room), rooms
 # (1,000 rooms of 5), storm (5,000 clients on one of three instances behind HAProxy, kill -9, a
 # sender throughout), drain (the same with SIGTERM), page (the first page in Chromium, cold, until
-# the chat is live). The reference has no resume and no page, so storm, drain and page run
-# Switchboard only.
+# the chat is live), typing (what one typing frame costs the page with 500 messages shown). The
+# reference has no resume and no page, so storm, drain, page and typing run Switchboard only.
 #
 # Environment: ONLY (scenarios to run), REPEAT (runs per fan-out step, default 3; the report takes
 # medians), RATES (messages/s, default "100 200 400 800 1200 1600"), RESULTS (where JSONL goes,
@@ -19,7 +19,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-ONLY="${ONLY:-idle fanout join rooms storm drain page}"
+ONLY="${ONLY:-idle fanout join rooms storm drain page typing}"
 REPEAT="${REPEAT:-3}"
 RATES="${RATES:-100 200 400 800 1200 1600}"
 RESULTS="${RESULTS:-$root/bench/results/$(date +%Y-%m-%d-%H%M)}"
@@ -159,6 +159,14 @@ if wants page; then
   start_stack sb 1
   quiet
   node bench/page-load.cjs "$urls" 9 page-sb "$RESULTS/results.jsonl"
+fi
+
+if wants typing; then
+  say "typing: one typing frame's cost in Chromium with 500 messages shown (one instance)"
+  [ -x end2end/node_modules/.bin/playwright ] || scripts/setup.sh test
+  start_stack sb 1
+  quiet
+  node bench/typing-frame.cjs "$urls" 25 typing-sb "$RESULTS/results.jsonl"
 fi
 
 say "writing docs/performance.md"

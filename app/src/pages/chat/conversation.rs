@@ -1,0 +1,256 @@
+//! The room on screen: its banners (the connection, a gap in history, the last error), the
+//! message list with the outbox below it, who is typing, and the composer.
+//!
+//! The list re-renders only when the room's messages change: a typing frame, a presence change
+//! or a clock tick touches the chat state too, but the rows read it through [`Messages`], a memo
+//! of what the list shows, so none of those rebuild or re-diff the list.
+
+use super::composer::Composer;
+use super::messages::{rows, MessageRow, OutboxRow, Row};
+use super::{chat, ChatContext, Hydrated};
+use crate::live::state::Chat;
+use crate::live::{Live, Status};
+use crate::pages::days::Day;
+use crate::protocol::{MessageId, MessageKind, RoomName};
+use leptos::prelude::*;
+
+/// What the message list shows of the room on screen: which room, how many messages, and the
+/// first and last id. Messages only ever arrive (live at the end, older pages at the start), so
+/// any change to them changes this.
+#[derive(Clone, PartialEq)]
+struct Messages {
+    room: RoomName,
+    count: usize,
+    first: Option<MessageId>,
+    last: Option<MessageId>,
+}
+
+#[component]
+pub fn Conversation() -> impl IntoView {
+    let ChatContext {
+        live,
+        me,
+        current,
+        clock,
+        no_ids,
+        scroll,
+        ..
+    } = chat();
+    let typing = move || {
+        let now = clock.get();
+        live.chat.with(|chat| {
+            let typists = chat.current().typists(now);
+            let names: Vec<&str> = typists.iter().map(|u| u.name.as_str()).collect();
+            typing_text(&names)
+        })
+    };
+    // Days are the reader's once the page is hydrated (UTC before, as on the server); today is
+    // unknown (the clock reads 0) until then, so no label says "Today" before it is sure.
+    let hydrated = use_context::<Hydrated>().map(|Hydrated(h)| h);
+    let local = move || hydrated.is_some_and(|h| h.get());
+    let today = Memo::new(move |_| Day::of(clock.get(), local()));
+    let messages = Memo::new(move |_| {
+        live.chat.with(|chat| {
+            let room = chat.current();
+            Messages {
+                room: room.name.clone(),
+                count: room.messages.len(),
+                first: room.messages.keys().next().copied(),
+                last: room.messages.keys().next_back().copied(),
+            }
+        })
+    });
+    let rows = move || {
+        messages.track();
+        let local = local();
+        let today = today.get();
+        live.chat
+            .with_untracked(|chat| rows(chat.current().messages.values(), local, today))
+    };
+    let pending = Memo::new(move |_| live.chat.with(|chat| chat.pending().to_vec()));
+    view! {
+        <StatusBanner live />
+        <Show when=move || no_ids.with(Option::is_some)>
+            <div class="banner error" role="alert" data-testid="no-random-ids">
+                {move || no_ids.get().unwrap_or_default()}
+            </div>
+        </Show>
+        <div class="messages-wrap">
+        <div
+            class="messages"
+            node_ref=scroll.list
+            role="log"
+            aria-live="polite"
+            tabindex="0"
+            aria-label=move || format!("Messages in #{}", current.get())
+            data-testid="messages"
+            on:scroll=move |_| scroll.scrolled(live)
+        >
+            <HistoryEdge live current />
+            <For
+                each=rows
+                key=|row| (row.message.room.clone(), row.message.id, row.grouped, row.day.clone())
+                children=move |row| {
+                    let Row { message, grouped, day } = row;
+                    view! {
+                        {day.map(|label| {
+                            // A separator's own text is not read out: its label is.
+                            let spoken = label.clone();
+                            view! {
+                                <div class="day" role="separator" aria-label=spoken>
+                                    <span>{label}</span>
+                                </div>
+                            }
+                        })}
+                        <MessageRow m=message me grouped />
+                    }
+                }
+            />
+            // Keyed by state too: an entry that changes state is drawn afresh.
+            <For
+                each=move || pending.get()
+                key=|entry| (entry.client_id, entry.state.clone())
+                children=move |entry| view! { <OutboxRow entry /> }
+            />
+        </div>
+            <Show when=move || scroll.unseen.get()>
+                <button
+                    type="button"
+                    class="new-messages"
+                    data-testid="new-messages"
+                    on:click=move |_| scroll.to_bottom()
+                >
+                    "New messages ↓"
+                </button>
+            </Show>
+        </div>
+        <div class="typing" data-testid="typing" aria-live="polite">{typing}</div>
+        <Composer />
+    }
+    .into_any()
+}
+
+/// The top of the message list: where older messages load, or where the room's history begins;
+/// for a room with no messages, that it is loading or that it is empty.
+#[component]
+fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
+    let scroll = chat().scroll;
+    #[derive(Clone, Copy, PartialEq)]
+    enum Edge {
+        /// Nothing to show yet: the room's messages are on their way.
+        Loading,
+        /// Nobody has said anything in the room (there may be notices of who came and went).
+        Empty,
+        Beginning,
+        LoadingOlder,
+        MayHaveOlder,
+    }
+    let edge = Memo::new(move |_| {
+        live.chat.with(|chat| {
+            let room = chat.current();
+            let empty = room.messages.is_empty();
+            let quiet = room.outbox.is_empty()
+                && !room
+                    .messages
+                    .values()
+                    .any(|m| matches!(m.kind, MessageKind::Text | MessageKind::Me));
+            match (empty, room.history_end, room.loading_older) {
+                (_, true, _) if quiet => Edge::Empty,
+                (true, false, _) => Edge::Loading,
+                (_, true, _) => Edge::Beginning,
+                (_, _, true) => Edge::LoadingOlder,
+                _ => Edge::MayHaveOlder,
+            }
+        })
+    });
+    view! {
+        <div class="history-edge" data-testid="history-edge">
+            {move || match edge.get() {
+                Edge::Loading => {
+                    view! {
+                        <div class="room-state" role="status" data-testid="room-loading">
+                            <span class="spinner" aria-hidden="true"></span>
+                            <span>{format!("Loading #{}…", current.get())}</span>
+                        </div>
+                    }
+                        .into_any()
+                }
+                Edge::Empty => {
+                    view! {
+                        <div class="room-state empty" data-testid="room-empty">
+                            <p class="headline">{format!("#{} is quiet", current.get())}</p>
+                            <p>"No messages yet. Say hello: everyone who opens this room sees it."</p>
+                        </div>
+                    }
+                        .into_any()
+                }
+                Edge::Beginning => {
+                    view! { <span>{format!("This is the beginning of #{}.", current.get())}</span> }
+                        .into_any()
+                }
+                Edge::LoadingOlder => view! { <span>"Loading older messages…"</span> }.into_any(),
+                Edge::MayHaveOlder => {
+                    view! {
+                        <button type="button" class="older" on:click=move |_| scroll.load_older(live)>
+                            "Load older messages"
+                        </button>
+                    }
+                        .into_any()
+                }
+            }}
+        </div>
+    }
+}
+
+/// "alice is typing…", "alice and bob are typing…", "several people are typing…".
+fn typing_text(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [one, two] => format!("{one} and {two} are typing…"),
+        _ => "Several people are typing…".to_owned(),
+    }
+}
+
+/// Connection state and the last error, above the messages.
+#[component]
+fn StatusBanner(live: Live) -> impl IntoView {
+    view! {
+        <Show when=move || !live.status.with(Status::is_connected)>
+            <div class="banner" role="status" data-testid="status">
+                <span>{move || live.status.get().describe()}</span>
+                <Show when=move || matches!(live.status.get(), Status::Waiting { .. })>
+                    <button class="retry" on:click=move |_| live.retry_now()>"Retry now"</button>
+                </Show>
+            </div>
+        </Show>
+        <Show when=move || live.chat.with(|chat| chat.current().gap)>
+            <div class="banner" role="status" data-testid="gap">
+                "Some messages from while you were away are no longer available."
+                <button class="dismiss" on:click=move |_| live.chat.update(Chat::dismiss_gap) aria-label="Dismiss">
+                    "×"
+                </button>
+            </div>
+        </Show>
+        <Show when=move || live.error.with(Option::is_some)>
+            <div class="banner error" role="alert" data-testid="error">
+                {move || live.error.get().unwrap_or_default()}
+                <button class="dismiss" on:click=move |_| live.error.set(None) aria-label="Dismiss">
+                    "×"
+                </button>
+            </div>
+        </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn typing_reads_naturally() {
+        use super::typing_text;
+        assert_eq!(typing_text(&[]), "");
+        assert_eq!(typing_text(&["alice"]), "alice is typing…");
+        assert_eq!(typing_text(&["alice", "bob"]), "alice and bob are typing…");
+        assert_eq!(typing_text(&["a", "b", "c"]), "Several people are typing…");
+    }
+}

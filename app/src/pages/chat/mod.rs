@@ -1,0 +1,206 @@
+//! The chat page: header, the rooms drawer, the room on screen. Its live state comes from
+//! [`crate::live`]; its parts share it through one [`ChatContext`] provided here:
+//!
+//! - [`conversation`]: the room on screen (banners, the message list, the typing line);
+//! - [`messages`]: one message, one outbox entry, and how rows are grouped by day and turn;
+//! - [`composer`]: the message box and sending;
+//! - [`rooms`]: the rooms drawer, who is online, and the page of a room that cannot be;
+//! - [`scroll`]: following new messages, keeping the reader's place, loading older ones;
+//! - [`keys`]: keyboard shortcuts and where the focus goes when the drawer opens or closes;
+//! - [`title`]: the tab's title, with the count of what arrived while it was hidden.
+
+mod composer;
+mod conversation;
+mod keys;
+mod messages;
+mod rooms;
+mod scroll;
+mod title;
+
+use crate::auth::Logout;
+use crate::live::{new_client_id, now_ms, Live};
+use crate::protocol::{RoomError, RoomName, User, UserId};
+use crate::recent::RecentPage;
+use conversation::Conversation;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use rooms::{BadRoom, RoomList};
+use scroll::Scroll;
+
+/// What the chat page's parts share (every field is a handle: the context is `Copy`).
+#[derive(Clone, Copy)]
+struct ChatContext {
+    live: Live,
+    /// Who is reading.
+    me: UserId,
+    /// The room on screen.
+    current: Memo<RoomName>,
+    /// The page's clock, a tick a second: typing indicators expire by it, days turn by it.
+    clock: RwSignal<u64>,
+    /// Whether the rooms drawer is open (on a narrow screen).
+    drawer: RwSignal<bool>,
+    /// Set when this browser cannot make random message ids: then nothing may be sent (see
+    /// `NoRandomIds`). Checked up front so the user learns it before typing, not after.
+    no_ids: RwSignal<Option<String>>,
+    /// What is in the message box (kept while the room on screen changes).
+    draft: RwSignal<String>,
+    scroll: Scroll,
+}
+
+fn chat() -> ChatContext {
+    expect_context::<ChatContext>()
+}
+
+/// Set once the page is hydrated: times render in the reader's time zone, which only the
+/// browser knows (the server's page says UTC, and every time is redrawn once hydrated).
+#[derive(Clone, Copy)]
+struct Hydrated(RwSignal<bool>);
+
+/// Moves the keyboard focus to `element` (if it can take it).
+fn focus(element: &leptos::web_sys::Element) {
+    use leptos::wasm_bindgen::JsCast;
+    if let Some(element) = element.dyn_ref::<leptos::web_sys::HtmlElement>() {
+        let _ = element.focus();
+    }
+}
+
+#[component]
+pub fn ChatPage(
+    user: User,
+    instance: String,
+    logout: ServerAction<Logout>,
+    /// The room the URL names (or why it cannot be one).
+    room: Memo<Result<RoomName, RoomError>>,
+    /// Its recent messages, rendered with the page.
+    recent: RecentPage,
+) -> impl IntoView {
+    let live = Live::new(
+        room.get_untracked().unwrap_or_else(|_| RoomName::lobby()),
+        user.id,
+    );
+    live.chat
+        .update_untracked(|chat| chat.rendered(recent.messages, recent.complete));
+    let hydrated = Hydrated(RwSignal::new(false));
+    provide_context(hydrated);
+    Effect::new(move |_| hydrated.0.set(true));
+    // Effects run only in the browser: the socket opens after hydration, never during SSR.
+    Effect::new(move |_| live.open());
+    on_cleanup(move || live.close());
+    // Back online: do not wait for the backoff.
+    let online = window_event_listener(leptos::ev::online, move |_| live.retry_now());
+    on_cleanup(move || online.remove());
+
+    let scroll = Scroll::new();
+    // The URL moved to another room: show it (opening it if new), remembering where the reader
+    // was in the one they leave.
+    Effect::new(move |_| {
+        if let Ok(room) = room.get() {
+            live.show(room, scroll.position());
+        }
+    });
+    let context = ChatContext {
+        live,
+        me: user.id,
+        current: Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone())),
+        clock: clock(),
+        drawer: RwSignal::new(false),
+        no_ids: RwSignal::new(None),
+        draft: RwSignal::new(String::new()),
+        scroll,
+    };
+    provide_context(context);
+    scroll.follow(live);
+    Effect::new(move |_| {
+        if let Err(e) = new_client_id() {
+            context.no_ids.set(Some(e.to_string()));
+        }
+    });
+    let toggle = NodeRef::<leptos::html::Button>::new();
+    let rooms_nav = NodeRef::<leptos::html::Nav>::new();
+    keys::drawer_focus(context.drawer, rooms_nav, toggle);
+    keys::shortcuts(context);
+    let title = title::title(room, live, user.id);
+    let ChatContext {
+        current, drawer, ..
+    } = context;
+
+    view! {
+        <Title text=title />
+        <div class="chat" class:drawer-open=move || drawer.get()>
+            <header class="chat-header">
+                <Show when=move || room.with(Result::is_ok)>
+                    <a
+                        class="skip"
+                        href="#composer"
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            if let Ok(Some(composer)) = document().query_selector("#composer") {
+                                focus(&composer);
+                            }
+                        }
+                    >
+                        "Skip to the message box"
+                    </a>
+                </Show>
+                <button
+                    type="button"
+                    class="drawer-toggle"
+                    node_ref=toggle
+                    aria-label="Rooms"
+                    aria-expanded=move || drawer.get().to_string()
+                    aria-controls="rooms"
+                    on:click=move |_| drawer.update(|open| *open = !*open)
+                >
+                    "☰"
+                </button>
+                <h1 class="room">
+                    <span class="brand">"Switchboard"</span>
+                    <span class="room-name" data-testid="room-name">
+                        {move || format!("#{}", current.get())}
+                    </span>
+                </h1>
+                <div class="who">
+                    <span class="me" data-testid="me">{user.name.to_string()}</span>
+                    <span class="instance" title="The instance your live connection is on">
+                        <span class=move || format!("dot {}", live.status.get().css())></span>
+                        <span data-testid="socket-instance">
+                            {move || live.instance.get().unwrap_or_else(|| "…".to_owned())}
+                        </span>
+                    </span>
+                    <ActionForm action=logout attr:class="logout">
+                        <button type="submit">"Log out"</button>
+                    </ActionForm>
+                </div>
+            </header>
+            <div class="chat-body">
+                <RoomList nav=rooms_nav />
+                // Under an open drawer: a tap beside it closes it.
+                <div class="scrim" aria-hidden="true" on:click=move |_| drawer.set(false)></div>
+                <main class="room-view">
+                    <Show
+                        when=move || room.with(Result::is_ok)
+                        fallback=move || view! { <BadRoom room /> }
+                    >
+                        <Conversation />
+                    </Show>
+                </main>
+            </div>
+            <footer class="served-by">"Page served by " <code data-testid="page-instance">{instance}</code></footer>
+        </div>
+    }
+}
+
+/// The page's clock: the time now (unix ms), a tick a second, once hydrated (0 before).
+fn clock() -> RwSignal<u64> {
+    let clock = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        clock.set(now_ms());
+        if let Ok(tick) = set_interval_with_handle(
+            move || clock.set(now_ms()),
+            std::time::Duration::from_secs(1),
+        ) {
+            on_cleanup(move || tick.clear());
+        }
+    });
+    clock
+}

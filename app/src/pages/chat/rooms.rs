@@ -1,0 +1,217 @@
+//! The rooms drawer: the open rooms with their unread and online counts, a form to join or
+//! create one, who is online in the room on screen; and the page of a room that cannot be.
+
+use super::{chat, ChatContext};
+use crate::pages::path_of_room;
+use crate::protocol::{RoomError, RoomName};
+use leptos::prelude::*;
+use leptos_router::{components::A, hooks::use_navigate};
+
+/// The open rooms, each with its unread count, and a form to join or create one by name.
+#[component]
+pub fn RoomList(nav: NodeRef<leptos::html::Nav>) -> impl IntoView {
+    let ChatContext { live, drawer, .. } = chat();
+    // Keyed by name alone: a room's counts change in place, so its link (which may have the
+    // keyboard focus) is never replaced under the reader.
+    let rooms = move || {
+        live.chat.with(|chat| {
+            chat.rooms()
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>()
+        })
+    };
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match RoomName::parse(name.get_untracked().trim()) {
+            Ok(room) => {
+                name.set(String::new());
+                problem.set(None);
+                drawer.set(false);
+                navigate(&path_of_room(&room), Default::default());
+            }
+            Err(e) => problem.set(Some(format!("Not a room name: {e}."))),
+        }
+    };
+    view! {
+        <nav class="rooms" id="rooms" node_ref=nav aria-label="Rooms" data-testid="rooms">
+            <h2>"Rooms"</h2>
+            <ul>
+                <For
+                    each=rooms
+                    key=|room| room.clone()
+                    children=move |room| {
+                        view! { <RoomLink room /> }
+                    }
+                />
+            </ul>
+            <form class="join-room" on:submit=join>
+                <label for="join-room-name">"Join or create a room"</label>
+                <div class="join-row">
+                    <input
+                        id="join-room-name"
+                        data-testid="join-room"
+                        placeholder="room-name"
+                        maxlength="32"
+                        autocomplete="off"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                    />
+                    <button type="submit">"Go"</button>
+                </div>
+                <Show when=move || problem.with(Option::is_some)>
+                    <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
+                </Show>
+            </form>
+            <OnlineList />
+        </nav>
+    }
+    .into_any()
+}
+
+/// Who is in the room on screen now, on any instance.
+#[component]
+fn OnlineList() -> impl IntoView {
+    let ChatContext { live, current, .. } = chat();
+    let online = move || live.chat.with(|chat| chat.current().online.clone());
+    let count = move || live.chat.with(|chat| chat.current().online_count);
+    let more = move || {
+        let listed = live.chat.with(|chat| chat.current().online.len() as u32);
+        count().unwrap_or(0).saturating_sub(listed)
+    };
+    view! {
+        <section class="online" aria-label=move || format!("Online in #{}", current.get())>
+            <h2>
+                "Online "
+                <span class="count" data-testid="online-count">
+                    {move || count().map(|n| n.to_string()).unwrap_or_else(|| "…".to_owned())}
+                </span>
+            </h2>
+            <ul data-testid="online">
+                <For
+                    each=online
+                    key=|user| user.id
+                    children=move |user| {
+                        view! { <li><span class="presence-dot" aria-hidden="true"></span>{user.name.to_string()}</li> }
+                    }
+                />
+            </ul>
+            <Show when=move || { more() > 0 }>
+                <p class="more">{move || format!("and {} more", more())}</p>
+            </Show>
+        </section>
+    }
+    .into_any()
+}
+
+/// One open room in the list: a link to it, its unread count, and (unless it is on screen or
+/// the lobby) a button that closes it.
+#[component]
+fn RoomLink(room: RoomName) -> impl IntoView {
+    let ChatContext {
+        live,
+        current,
+        drawer,
+        ..
+    } = chat();
+    let is_current = {
+        let room = room.clone();
+        Memo::new(move |_| current.with(|c| *c == room))
+    };
+    // (unread, online now), kept up to date in place.
+    let counts = {
+        let room = room.clone();
+        Memo::new(move |_| {
+            live.chat.with(|chat| {
+                chat.rooms()
+                    .iter()
+                    .find(|r| r.name == room)
+                    .map_or((0, None), |r| (r.unread, r.online_count))
+            })
+        })
+    };
+    let unread = move || counts.get().0;
+    let closable = room != RoomName::lobby();
+    let label = room.to_string();
+    let data_room = label.clone();
+    let close_label = format!("Close #{room}");
+    let href = path_of_room(&room);
+    view! {
+        <li class:current=is_current data-room=data_room>
+            <A
+                href=href
+                attr:aria-current=move || is_current.get().then_some("page")
+                on:click=move |_| drawer.set(false)
+            >
+                <span class="hash">"#"</span>
+                {label}
+            </A>
+            {move || {
+                counts
+                    .get()
+                    .1
+                    .map(|n| {
+                        view! {
+                            <span
+                                class="online-count"
+                                title="online now"
+                                aria-label=format!("{n} online")
+                            >
+                                {n}
+                            </span>
+                        }
+                    })
+            }}
+            <Show when=move || { unread() > 0 }>
+                <span
+                    class="unread"
+                    data-testid="unread"
+                    aria-label=move || format!("{} unread", unread())
+                >
+                    {unread}
+                </span>
+            </Show>
+            <Show when=move || closable && !is_current.get()>
+                <button
+                    type="button"
+                    class="close-room"
+                    aria-label=close_label.clone()
+                    on:click={
+                        let room = room.clone();
+                        move |_| live.close_room(&room)
+                    }
+                >
+                    "×"
+                </button>
+            </Show>
+        </li>
+    }
+    .into_any()
+}
+
+/// The page of a room name that cannot be.
+#[component]
+pub fn BadRoom(room: Memo<Result<RoomName, RoomError>>) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    let why = move || match room.get() {
+        Err(e) => e.to_string(),
+        Ok(_) => String::new(),
+    };
+    view! {
+        <div class="bad-room" role="alert" data-testid="bad-room">
+            <h1>"There is no such room"</h1>
+            <p>"The address names a room that cannot exist: " {why} "."</p>
+            <p>
+                <A href="/">"Go to #lobby"</A>
+                " or pick a room on the left."
+            </p>
+        </div>
+    }
+    .into_any()
+}
