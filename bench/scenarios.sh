@@ -153,20 +153,21 @@ for scenario in storm drain; do
   cluster down
 done
 
+# in_chromium SCRIPT ARGS...: a benchmark in Chromium (bench/SCRIPT) against one instance.
+in_chromium() {
+  local script="$1"; shift
+  [ -x end2end/node_modules/.bin/playwright ] || scripts/setup.sh test
+  start_stack sb 1
+  quiet
+  node "bench/$script" "$urls" "$@" "$RESULTS/results.jsonl"
+}
 if wants page; then
   say "page: first load in Chromium, cold cache, until the chat socket is open (one instance)"
-  [ -x end2end/node_modules/.bin/playwright ] || scripts/setup.sh test
-  start_stack sb 1
-  quiet
-  node bench/page-load.cjs "$urls" 9 page-sb "$RESULTS/results.jsonl"
+  in_chromium page-load.cjs 9 page-sb
 fi
-
 if wants typing; then
   say "typing: one typing frame's cost in Chromium with 500 messages shown (one instance)"
-  [ -x end2end/node_modules/.bin/playwright ] || scripts/setup.sh test
-  start_stack sb 1
-  quiet
-  node bench/typing-frame.cjs "$urls" 25 typing-sb "$RESULTS/results.jsonl"
+  in_chromium typing-frame.cjs 25 typing-sb
 fi
 
 say "writing docs/performance.md"
