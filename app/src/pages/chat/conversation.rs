@@ -61,7 +61,8 @@ pub fn Conversation() -> impl IntoView {
         })
     });
     let rows = move || {
-        messages.track();
+        // Read, not only tracked: a memo computes (and so follows the chat) only when read.
+        messages.with(|_| ());
         let local = local();
         let today = today.get();
         live.chat
