@@ -181,7 +181,10 @@ async fn logins_are_limited_per_address(world: &World) {
     assert_eq!(reason["error"], "rate_limited");
     let secs = reason["reason"].as_u64().unwrap();
     assert!((1..=20).contains(&secs), "retry in {secs} s");
-    let retry_after = refused.headers.get("retry-after").and_then(|v| v.to_str().ok());
+    let retry_after = refused
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok());
     assert_eq!(retry_after, Some(secs.to_string().as_str()));
     assert!(browser.cookie.is_none(), "no session for a refused login");
 }
