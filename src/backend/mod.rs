@@ -3,8 +3,8 @@
 //! A backend plays a few roles, each behind its own trait: the [`MessageLog`] stores a room's
 //! messages in order and publishes each one to every instance that has the room open;
 //! [`Subscriptions`] choose which rooms reach this instance; [`Signals`] carry logouts and
-//! typing; the [`PresenceStore`], the [`Limiter`] and the session store ([`Sessions`]) keep the
-//! rest. Two implementations sit behind it and pass the same behavioural tests:
+//! typing; the [`PresenceStore`], the [`Limiter`], the [`RoomLists`] and the session store
+//! ([`Sessions`]) keep the rest. Two implementations sit behind it and pass the same behavioural tests:
 //! [`redis`] (a Redis Stream per room, pub/sub between instances, one subscriber connection per
 //! instance; on one Redis or a Redis Cluster) and [`memory`] (one process, no Redis: for development and single-instance use).
 //!
@@ -18,12 +18,13 @@ pub mod health;
 pub mod memory;
 pub mod redis;
 
-pub use delivery::{Deliveries, Delivery};
+pub use delivery::{Deliveries, Delivery, Revocation};
 pub use health::Health;
 
 use crate::rate::Rate;
 use crate::settings::StoreSettings;
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
+use app::session::SignIn;
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -102,15 +103,16 @@ pub trait Subscriptions: Send + Sync + 'static {
     fn unsubscribe(&self, room: &RoomName);
 }
 
-/// What instances tell each other that is not a message: logouts and typing.
+/// What instances tell each other that is not a message: sign-outs and typing.
 #[async_trait]
 pub trait Signals: Send + Sync + 'static {
-    /// Tells every instance that `user` logged out, so their open sockets close, and remembers
-    /// it for `ttl` (the session lifetime) for instances that missed the announcement.
-    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError>;
+    /// Tells every instance of a sign-out or a changed password, so the sockets it ends close,
+    /// and remembers it for `ttl` (the session lifetime) for instances that missed the
+    /// announcement and for sessions that still name an ended sign-in.
+    async fn revoke(&self, revocation: Revocation, ttl: Duration) -> Result<(), BackendError>;
 
-    /// Whether `user` logged out within the session lifetime.
-    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError>;
+    /// Whether `sign_in` was ended (either way) within the session lifetime.
+    async fn is_revoked(&self, sign_in: &SignIn) -> Result<bool, BackendError>;
 
     /// Tells every instance subscribed to `room` that `user` is typing there (nothing is
     /// stored; delivered as [`Delivery::Typing`]).
@@ -147,6 +149,22 @@ pub trait PresenceStore: Send + Sync + 'static {
 
     /// Everyone present in `room` (including entries that ended but were not swept yet).
     async fn online(&self, room: &RoomName) -> Users;
+}
+
+/// The rooms each person has open, kept for them rather than for a page: a reload, another tab
+/// or another instance opens the same rooms (and so hears of what happens in them). In the order
+/// first opened, at most [`MAX_ROOMS_PER_SOCKET`](app::protocol::MAX_ROOMS_PER_SOCKET) of them
+/// (what one socket can carry).
+#[async_trait]
+pub trait RoomLists: Send + Sync + 'static {
+    /// The rooms `user` has open, oldest first.
+    async fn rooms(&self, user: UserId) -> Result<Vec<RoomName>, BackendError>;
+
+    /// `user` opened `room` (again: then nothing changes). Beyond the cap it is not kept.
+    async fn open(&self, user: UserId, room: &RoomName) -> Result<(), BackendError>;
+
+    /// `user` closed `room`.
+    async fn close(&self, user: UserId, room: &RoomName) -> Result<(), BackendError>;
 }
 
 /// Rate-limit buckets shared by every instance (see [`crate::rate`]).
@@ -222,6 +240,7 @@ pub struct Stores {
     pub signals: Arc<dyn Signals>,
     pub presence: Arc<dyn PresenceStore>,
     pub limiter: Arc<dyn Limiter>,
+    pub room_lists: Arc<dyn RoomLists>,
     /// Whether the backend can deliver right now (readiness).
     pub health: Health,
 }

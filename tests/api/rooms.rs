@@ -10,6 +10,7 @@ backends!(
     a_join_resumes_a_room_exactly,
     rooms_per_socket_are_capped,
     rooms_have_pages_and_bad_names_a_404,
+    a_users_open_rooms_are_kept_for_them,
 );
 
 /// The text of the next text message on `socket`, with its room.
@@ -77,6 +78,52 @@ async fn one_socket_carries_several_rooms(world: &World) {
         next_text(&mut a).await,
         ("lobby".into(), "in the lobby".into())
     );
+}
+
+/// The rooms `browser`'s user has open, as the page learns them (`whoami`) from `instance`.
+async fn open_rooms(browser: &mut Browser, instance: &crate::helpers::Instance) -> Vec<String> {
+    let whoami = browser
+        .request(
+            reqwest::Method::POST,
+            &format!("{}/api/whoami", instance.base),
+            Some(&[]),
+        )
+        .await;
+    assert_eq!(whoami.status, 200, "{}", whoami.body);
+    serde_json::from_value(whoami.json()["rooms"].clone()).expect("a list of rooms")
+}
+
+async fn a_users_open_rooms_are_kept_for_them(world: &World) {
+    let mut alice = logged_in(&world.a, "alice").await;
+    assert_eq!(open_rooms(&mut alice, &world.a).await, Vec::<String>::new());
+    // Entered by the socket's URL, then by `join`: kept in the order first opened.
+    let mut a = alice.connect(&world.a, "room=rust").await.unwrap();
+    for room in ["ops", "lobby", "ops"] {
+        a.send_json(json!({"type": "join", "room": room})).await;
+        a.wait_for("joined", |f| {
+            matches!(f, ServerMsg::Joined { room: r } if r.as_str() == room).then_some(())
+        })
+        .await;
+    }
+    // Every instance reads the same list (on the in-memory backend there is one instance).
+    for instance in [&world.a, world.b()] {
+        assert_eq!(
+            open_rooms(&mut alice, instance).await,
+            ["rust", "ops", "lobby"]
+        );
+    }
+    // A room the person closes (`leave`) is no longer theirs; a socket that merely ends is
+    // not a room closed.
+    a.send_json(json!({"type": "leave", "room": "ops"})).await;
+    a.wait_for("left", |f| {
+        matches!(f, ServerMsg::Left { .. }).then_some(())
+    })
+    .await;
+    a.close().await;
+    assert_eq!(open_rooms(&mut alice, world.b()).await, ["rust", "lobby"]);
+    // Someone else's list is their own.
+    let mut bob = logged_in(world.b(), "bob").await;
+    assert_eq!(open_rooms(&mut bob, &world.a).await, Vec::<String>::new());
 }
 
 async fn a_join_resumes_a_room_exactly(world: &World) {

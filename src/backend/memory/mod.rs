@@ -3,19 +3,22 @@
 //! instances.
 
 mod limiter;
+mod room_lists;
 mod sessions;
 
 pub use limiter::MemoryLimiter;
+pub use room_lists::MemoryRoomLists;
 
 pub use sessions::MemorySessionStore;
 
-use super::delivery::{self, Delivery, DeliverySender, DELIVERY_BUFFER};
+use super::delivery::{self, Delivery, DeliverySender, Revocation, DELIVERY_BUFFER};
 use super::{
     Appended, Backend, BackendError, Health, MessageLog, Messages, PresenceStore, Replay, Sessions,
     Signals, Stores, Subscriptions, Users,
 };
 use crate::settings::StoreSettings;
 use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, User, UserId};
+use app::session::SignIn;
 use async_trait::async_trait;
 use std::{
     collections::{HashMap, VecDeque},
@@ -40,6 +43,7 @@ pub fn start(settings: &StoreSettings) -> Backend {
             signals: broker.clone(),
             presence: broker,
             limiter: Arc::new(MemoryLimiter::default()),
+            room_lists: Arc::new(MemoryRoomLists::default()),
             health: Health::always(),
         },
         sessions: Sessions::new(MemorySessionStore::new(settings.session_grace)),
@@ -83,7 +87,7 @@ pub struct MemoryBroker {
 struct State {
     rooms: HashMap<RoomName, Room>,
     /// Logged-out users and when they logged out.
-    revoked: HashMap<UserId, Instant>,
+    revoked: HashMap<Revocation, Instant>,
     /// Who is in each room, and until when (unix ms): one instance, so one entry per user.
     presence: HashMap<RoomName, HashMap<UserId, (User, u64)>>,
     /// When idle rooms were last looked for.
@@ -248,17 +252,17 @@ impl Subscriptions for MemoryBroker {
 
 #[async_trait]
 impl Signals for MemoryBroker {
-    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
+    async fn revoke(&self, revocation: Revocation, ttl: Duration) -> Result<(), BackendError> {
         let mut state = self.state();
         let now = Instant::now();
         state.revoked.retain(|_, at| now.duration_since(*at) < ttl);
-        state.revoked.insert(user, now);
-        state.deliveries.send(Delivery::LoggedOut(user));
+        state.revoked.insert(revocation, now);
+        state.deliveries.send(Delivery::Revoked(revocation));
         Ok(())
     }
 
-    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
-        Ok(self.state().revoked.contains_key(&user))
+    async fn is_revoked(&self, sign_in: &SignIn) -> Result<bool, BackendError> {
+        Ok(self.state().revoked.keys().any(|r| r.ends(sign_in)))
     }
 
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {

@@ -12,6 +12,7 @@ mod broker;
 mod codec;
 mod limiter;
 mod presence_store;
+mod room_lists;
 mod sessions;
 mod sharded;
 mod subscriber;
@@ -168,9 +169,20 @@ impl Keys {
         format!("{}probe:{instance_nonce}", self.prefix)
     }
 
-    /// Marks a logged-out user, for instances that missed the announcement.
-    pub fn revoked(&self, user: app::protocol::UserId) -> String {
-        format!("{}revoked:{user}", self.prefix)
+    /// The rooms a user has open (a sorted set, by when each was first opened).
+    pub fn room_list(&self, user: app::protocol::UserId) -> String {
+        format!("{}rooms:{}", self.prefix, self.tag(user))
+    }
+
+    /// A sign-out's mark: `revoked:<sign-in id>` (a guest's sign-in id is their user id, as
+    /// the key was before accounts).
+    pub fn revoked(&self, sign_in: app::session::SignInId) -> String {
+        format!("{}revoked:{sign_in}", self.prefix)
+    }
+
+    /// When the account's sign-ins were last all ended (unix ms): `revoked-before:<user id>`.
+    pub fn revoked_before(&self, user: app::protocol::UserId) -> String {
+        format!("{}revoked-before:{user}", self.prefix)
     }
 
     pub fn session(&self, id: &tower_sessions::session::Id) -> String {
@@ -346,6 +358,11 @@ fn assemble<C: RedisConnection>(
                 instance.to_owned(),
             )),
             limiter: Arc::new(limiter::RedisLimiter::new(commands.clone(), keys.clone())),
+            room_lists: Arc::new(room_lists::RedisRoomLists::new(
+                commands.clone(),
+                keys.clone(),
+                settings.room_idle,
+            )),
             health,
         },
         sessions: Sessions::new(RedisSessionStore::new(

@@ -43,12 +43,29 @@ impl Connection {
         }
     }
 
-    /// A `leave` frame: takes `room` off the socket, answered by `left` (also for a room the
-    /// socket was not in: the client's view is right either way).
-    pub(super) fn leave(&self, rooms: &mut Rooms, room: RoomName) -> ServerMsg {
+    /// A `leave` frame: takes `room` off the socket and off the user's open rooms (the person
+    /// closed it), answered by `left` (also for a room the socket was not in: the client's view
+    /// is right either way).
+    pub(super) async fn leave(&self, rooms: &mut Rooms, room: RoomName) -> ServerMsg {
         if rooms.remove(&room) {
             tracing::info!(%room, "left a room");
         }
+        let closed = self
+            .state
+            .room_lists
+            .close(self.sign_in.user.id, &room)
+            .await;
+        if let Err(e) = closed {
+            tracing::warn!(error = %e, %room, "could not take a room off the user's open rooms");
+        }
         ServerMsg::Left { room }
+    }
+
+    /// The socket entered `room`: it is one of the user's open rooms, which every page of theirs
+    /// opens. A failure is logged, not fatal: the socket is in the room either way.
+    pub(crate) async fn opened(&self, room: &RoomName) {
+        if let Err(e) = self.state.room_lists.open(self.sign_in.user.id, room).await {
+            tracing::warn!(error = %e, %room, "could not record an open room");
+        }
     }
 }
