@@ -48,6 +48,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let Config {
             http,
+            accounts,
             sessions,
             site,
             store,
@@ -103,10 +104,30 @@ impl Application {
             sessions,
             origins: http.origins,
             metrics_token: http.metrics_token,
+            guests: accounts.guests,
+            sso: accounts.sso.clone(),
             leptos,
         };
-        let (state, services) =
-            Services::wire(backend.stores, backend.deliveries, settings, metrics);
+        let account_store = crate::accounts::connect(&accounts).await?;
+        match &accounts.database {
+            Some(url) => {
+                tracing::info!(database = %url.redacted(), "using PostgreSQL for accounts")
+            }
+            None => tracing::warn!(
+                "no DATABASE_URL or PostgreSQL service in VCAP_SERVICES: accounts are kept in \
+                 memory (one instance only; they are lost on restart)"
+            ),
+        }
+        if accounts.guests {
+            tracing::info!("guests may come in under a name alone (ALLOW_GUESTS)");
+        }
+        let (state, services) = Services::wire(
+            backend.stores,
+            account_store,
+            backend.deliveries,
+            settings,
+            metrics,
+        );
         background
             .tasks
             .spawn(services.presence(background.stop.clone()));

@@ -6,13 +6,16 @@
 //! 1. values: [`settings`] (one struct per component), [`rate`] (token buckets), [`origins`],
 //!    [`clock`], [`shutdown`], [`telemetry`], [`metrics`], [`listener`];
 //! 2. [`config`]: the environment, parsed once into the settings;
-//! 3. [`backend`]: Redis or in-memory storage and pub/sub, behind one trait per role;
+//! 3. [`backend`]: Redis or in-memory storage and pub/sub, behind one trait per role; [`accounts`]:
+//!    the durable records (PostgreSQL or memory);
 //! 4. the instance's services over the backend: [`hub`] (local fan-out to sockets),
-//!    [`history`] (shared history reads), [`notices`], [`presence`], [`admission`] (socket caps);
+//!    [`history`] (shared history reads), [`notices`], [`presence`], [`admission`] (socket caps),
+//!    [`sign_ins`] (who may come in, over the accounts);
 //! 5. [`state`]: the services wired together, once, for the server and the tests alike;
 //! 6. the edges: [`ws`] (the WebSocket) and [`http`] (every route and layer);
 //! 7. [`application`]: binds, connects the backend, serves, shuts down.
 
+pub mod accounts;
 pub mod admission;
 pub mod application;
 pub mod backend;
@@ -29,6 +32,8 @@ pub mod presence;
 pub mod rate;
 pub mod settings;
 pub mod shutdown;
+pub mod sign_ins;
+pub mod sso;
 pub mod state;
 pub mod telemetry;
 #[cfg(test)]

@@ -115,10 +115,15 @@ pub struct Metrics {
     /// 1 while the instance drains.
     pub draining: Gauge,
     /// Refusals for going too fast: messages (per user), requests (per socket: joins, leaves,
-    /// history), logins (per address).
+    /// history), sign-ins and guest logins (per address), sign-ins to one account (from
+    /// anywhere), sign-ups (per address).
     pub rate_limited_messages: Counter,
     pub rate_limited_requests: Counter,
     pub rate_limited_logins: Counter,
+    pub rate_limited_account_sign_ins: Counter,
+    pub rate_limited_sign_ups: Counter,
+    /// Sign-ins refused for a wrong handle or password (a rise is someone guessing).
+    pub sign_ins_refused: Counter,
     /// Sockets refused before the upgrade: the user has too many, or the instance is full.
     pub sockets_refused_user_cap: Counter,
     pub sockets_refused_full: Counter,
@@ -182,6 +187,14 @@ impl Metrics {
             limited_for("message"),
             limited_for("request"),
             limited_for("login"),
+        );
+        let (rate_limited_account_sign_ins, rate_limited_sign_ups) =
+            (limited_for("account_sign_in"), limited_for("sign_up"));
+        let sign_ins_refused = Counter::default();
+        registry.register(
+            "sign_ins_refused",
+            "Sign-ins refused for a handle and password that match no account",
+            sign_ins_refused.clone(),
         );
         let refused = Family::<ReasonLabel, Counter>::default();
         registry.register(
@@ -262,6 +275,9 @@ impl Metrics {
             rate_limited_messages,
             rate_limited_requests,
             rate_limited_logins,
+            rate_limited_account_sign_ins,
+            rate_limited_sign_ups,
+            sign_ins_refused,
             sockets_refused_user_cap,
             sockets_refused_full,
             redis_duration,

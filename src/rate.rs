@@ -34,6 +34,14 @@ impl Rate {
         }
     }
 
+    /// `per_hour` tokens an hour, `burst` at once.
+    pub fn per_hour(per_hour: u32, burst: u32) -> Self {
+        Self {
+            interval: Duration::from_secs(3600) / per_hour.max(1),
+            burst: burst.max(1),
+        }
+    }
+
     /// Tokens a second (whole; at least 1).
     pub fn tokens_per_second(self) -> u32 {
         u32::try_from(1_000 / self.interval_ms())

@@ -140,8 +140,14 @@ pub struct Limits {
     /// Messages one user may send, across all their sockets and instances
     /// (`RATE_MESSAGES_PER_SEC`, default 10, with `RATE_MESSAGES_BURST`, default 20, at once).
     pub messages: Rate,
-    /// Logins from one address (`RATE_LOGINS_PER_MIN`, default 10, all of them at once).
+    /// Sign-ins (with a password, or as a guest) from one address (`RATE_LOGINS_PER_MIN`,
+    /// default 10, all of them at once).
     pub logins: Rate,
+    /// Sign-ins to one account, from anywhere (`RATE_SIGNINS_PER_ACCOUNT_PER_MIN`, default 5,
+    /// 10 at once): guessing one person's password is slow however many addresses try.
+    pub account_sign_ins: Rate,
+    /// New accounts from one address (`RATE_SIGNUPS_PER_HOUR`, default 20, 5 at once).
+    pub sign_ups: Rate,
     /// Sockets one user may have open on one instance (`MAX_SOCKETS_PER_USER`, default 20).
     pub sockets_per_user: u32,
     /// Sockets one instance takes (`MAX_SOCKETS`, default 50,000).
@@ -157,6 +163,8 @@ impl Default for Limits {
         Self {
             messages: Rate::per_second(10, 20),
             logins: Rate::per_minute(10, 10),
+            account_sign_ins: Rate::per_minute(5, 10),
+            sign_ups: Rate::per_hour(20, 5),
             sockets_per_user: 20,
             sockets: 50_000,
             proxy_hops: 0,
@@ -164,12 +172,18 @@ impl Default for Limits {
     }
 }
 
-/// A Redis connection URL, which may carry a password: `Debug` shows it with the password
-/// masked (hand-written rather than secrecy's `[REDACTED]`, so logs still say which Redis).
+/// A connection URL that may carry a password (a Redis or a PostgreSQL URL): `Debug` shows it
+/// with the password masked (hand-written rather than secrecy's `[REDACTED]`, so logs still say
+/// which server).
 #[derive(Clone)]
-pub struct RedisUrl(SecretString);
+pub struct SecretUrl(SecretString);
 
-impl RedisUrl {
+/// Where Redis is.
+pub type RedisUrl = SecretUrl;
+/// Where PostgreSQL is (`postgres://user:password@host:port/database?...`).
+pub type DatabaseUrl = SecretUrl;
+
+impl SecretUrl {
     pub fn new(url: String) -> Self {
         Self(url.into())
     }
@@ -187,21 +201,51 @@ impl RedisUrl {
                 }
                 url.to_string()
             }
-            Err(_) => "<unparseable redis url>".to_owned(),
+            Err(_) => "<unparseable url>".to_owned(),
         }
     }
 }
 
-impl PartialEq for RedisUrl {
+impl PartialEq for SecretUrl {
     fn eq(&self, other: &Self) -> bool {
         self.expose() == other.expose()
     }
 }
 
-impl fmt::Debug for RedisUrl {
+impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
+}
+
+/// Who may come in, and where accounts are kept.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSettings {
+    /// PostgreSQL, for accounts (`DATABASE_URL`, else a PostgreSQL service in `VCAP_SERVICES`);
+    /// none keeps them in this process's memory.
+    pub database: Option<DatabaseUrl>,
+    /// Whether a name alone lets someone in, as a guest (`ALLOW_GUESTS`, default off). A guest's
+    /// name may not be an account's handle, and the page marks guests.
+    pub guests: bool,
+    /// Single sign-on through an OpenID provider, when one is configured.
+    pub sso: Option<SsoSettings>,
+}
+
+/// An OpenID Connect provider to sign in with.
+#[derive(Debug, Clone)]
+pub struct SsoSettings {
+    /// `OIDC_ISSUER_URL`, exactly as the provider writes it (an ID token's `iss` must equal it,
+    /// trailing slash and all): discovery starts at `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `OIDC_CLIENT_SECRET`.
+    pub client_secret: SecretString,
+    /// Where the provider sends people back (`OIDC_REDIRECT_BASE`, else `PUBLIC_URL`): the
+    /// callback is `<base>/auth/oidc/callback`.
+    pub redirect_base: url::Url,
+    /// The provider's name on the sign-in button (`OIDC_PROVIDER_NAME`, default "single sign-on").
+    pub name: String,
 }
 
 /// The Redis deployment the backend talks to.

@@ -6,8 +6,9 @@
 //! clone for its whole life, so its size counts per socket).
 
 use crate::{
+    accounts::AccountStore,
     admission::Admission,
-    backend::{Deliveries, Health, Limiter, MessageLog, Signals, Stores},
+    backend::{Deliveries, Health, Limiter, MessageLog, RoomLists, Signals, Stores},
     history::History,
     hub::Hub,
     metrics::Metrics,
@@ -15,6 +16,7 @@ use crate::{
     origins::Origins,
     presence::Presence,
     settings::{Limits, PresenceSettings, SessionSettings, SocketSettings},
+    sign_ins::SignIns,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -45,6 +47,10 @@ pub struct ServiceSettings {
     pub origins: Arc<Origins>,
     /// When set, `GET /metrics` needs this bearer token.
     pub metrics_token: Option<SecretString>,
+    /// Whether a name alone lets someone in, as a guest.
+    pub guests: bool,
+    /// The OpenID provider to sign in with, if any.
+    pub sso: Option<crate::settings::SsoSettings>,
     pub leptos: LeptosOptions,
 }
 
@@ -57,6 +63,12 @@ pub struct Services {
     pub signals: Arc<dyn Signals>,
     /// Rate-limit buckets, shared by every instance.
     pub limiter: Arc<dyn Limiter>,
+    /// The rooms each person has open (the page opens them all).
+    pub room_lists: Arc<dyn RoomLists>,
+    /// Sign-ups, sign-ins, guests and their limits, over the accounts.
+    pub sign_ins: SignIns,
+    /// Single sign-on, when a provider is configured.
+    pub sso: Option<crate::sso::Sso>,
     /// Sockets open on this instance, per user: the caps.
     pub admission: Admission,
     /// Whether the backend can deliver right now (readiness).
@@ -82,10 +94,21 @@ impl Services {
     /// itself, see [`Background::pump`]).
     pub fn wire(
         stores: Stores,
+        accounts: Arc<dyn AccountStore>,
         deliveries: Deliveries,
         settings: ServiceSettings,
         metrics: Arc<Metrics>,
     ) -> (AppState, Background) {
+        let settings_sso = settings.sso.clone().map(crate::sso::Sso::new);
+        let sign_ins = SignIns {
+            accounts,
+            limiter: stores.limiter.clone(),
+            signals: stores.signals.clone(),
+            metrics: metrics.clone(),
+            limits: settings.limits,
+            guests: settings.guests,
+            session_ttl: settings.sessions.ttl,
+        };
         let hub = Hub::new(stores.subscriptions, stores.presence.clone());
         let notices = Notices::new(stores.log.clone());
         let presence = Presence::new(stores.presence, notices.clone(), settings.presence);
@@ -95,6 +118,9 @@ impl Services {
             log: stores.log,
             signals: stores.signals,
             limiter: stores.limiter,
+            room_lists: stores.room_lists,
+            sign_ins,
+            sso: settings_sso,
             admission: Admission::default(),
             health: stores.health,
             hub: hub.clone(),

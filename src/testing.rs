@@ -14,6 +14,7 @@ pub fn user(name: &str) -> User {
     User {
         id: UserId(uuid::Uuid::new_v4()),
         name: UserName::parse(name).expect("valid name"),
+        handle: None,
     }
 }
 

@@ -29,9 +29,17 @@ const LAYERS: &[&[&str]] = &[
         "listener",
     ],
     &["config"],
-    &["backend"],
+    &["backend", "accounts"],
     // The instance's services over the backend.
-    &["hub", "history", "notices", "presence", "admission"],
+    &[
+        "hub",
+        "history",
+        "notices",
+        "presence",
+        "admission",
+        "sign_ins",
+        "sso",
+    ],
     &["state"],
     // The edges: the WebSocket and the HTTP surface.
     &["ws", "http"],

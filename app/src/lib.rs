@@ -3,7 +3,8 @@
 //! - [`protocol`]: the WebSocket frames and the validated values inside them;
 //! - [`auth`]: login, logout and session restore as server functions;
 //! - [`pages`]: the Leptos components (rendered on the server, hydrated in the browser);
-//! - [`live`]: the browser's side of the socket, feeding the chat page's signals.
+//! - [`live`]: the browser's side of the socket, feeding the chat page's signals;
+//! - [`rooms`]: the rooms a person has open, kept by the server.
 //!
 //! Server-only code is behind the `ssr` feature, browser-only code behind `hydrate`.
 
@@ -13,6 +14,7 @@ pub mod live;
 pub mod pages;
 pub mod protocol;
 pub mod recent;
+pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod session;
 

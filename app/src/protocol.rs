@@ -9,6 +9,12 @@ use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 use uuid::Uuid;
 
+mod identity;
+pub use identity::{
+    Handle, HandleError, PasswordError, MAX_HANDLE_CHARS, MAX_PASSWORD_CHARS, MIN_HANDLE_CHARS,
+    MIN_PASSWORD_CHARS,
+};
+
 /// Longest user name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
 /// Longest room name, in characters.
@@ -202,10 +208,34 @@ impl fmt::Display for UserId {
 }
 
 /// Who a logged-in user is. Always taken from the server-side session, never from a client frame.
+///
+/// A person with an account has a handle, unique among accounts, which the page shows beside
+/// their display name. A guest (name-only login, where the server allows it) has none, and the
+/// page marks them as a guest: a guest named "ada" never passes for the account `@ada`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: UserId,
+    /// The display name.
     pub name: UserName,
+    /// The account's handle; `None` for a guest. Messages stored before accounts existed have
+    /// none: they were all written by guests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Handle>,
+}
+
+impl User {
+    /// A guest: a display name and a fresh id, no account.
+    pub fn guest(id: UserId, name: UserName) -> Self {
+        Self {
+            id,
+            name,
+            handle: None,
+        }
+    }
+
+    pub fn is_guest(&self) -> bool {
+        self.handle.is_none()
+    }
 }
 
 /// An id the browser gives each message it sends, so a re-sent message can be recognised.
@@ -299,6 +329,11 @@ impl MessageKind {
             MessageKind::Join => "join",
             MessageKind::Leave => "leave",
         }
+    }
+
+    /// Something a person said (a text or an action), as opposed to a join or leave notice.
+    pub fn is_said(self) -> bool {
+        matches!(self, MessageKind::Text | MessageKind::Me)
     }
 }
 
@@ -687,6 +722,7 @@ mod tests {
         User {
             id: UserId(Uuid::nil()),
             name: UserName::parse("alice").unwrap(),
+            handle: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! stream (where the dropped message is stored), so a drop costs a read, never a message.
 
 use app::protocol::{ChatMessage, RoomName, User, UserId};
+use app::session::{SignIn, SignInId};
 use std::collections::BTreeSet;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
@@ -25,8 +26,8 @@ pub enum Delivery {
     /// or went deaf, or the channel to the hub overflowed). Sent once delivery is live again,
     /// so a read of the room's stream started after this event misses nothing.
     Interrupted { rooms: Vec<RoomName> },
-    /// The user logged out (on any instance): their sockets must close.
-    LoggedOut(UserId),
+    /// A sign-out or a changed password (on any instance): the sockets it ends must close.
+    Revoked(Revocation),
     /// `user` is typing in a subscribed room.
     Typing { room: RoomName, user: User },
     /// Users arrived in or departed from a subscribed room (see `PresenceStore`).
@@ -115,9 +116,38 @@ impl DeliverySender {
             }
             Delivery::Interrupted { rooms } => self.missed.extend(rooms.iter().cloned()),
             // A dropped logout would leave a socket open: never drop one silently.
-            Delivery::LoggedOut(user) => {
-                tracing::error!(%user, "could not pass a logout to the fan-out")
+            Delivery::Revoked(revocation) => {
+                tracing::error!(?revocation, "could not pass a sign-out to the fan-out")
             }
+        }
+    }
+}
+
+/// What a sign-out or a changed password ends, on every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Revocation {
+    /// One sign-in (a sign-out): the sockets opened under it close, wherever they are.
+    SignIn(SignInId),
+    /// Every sign-in of the account from before `before_ms` but `keep` (a changed password:
+    /// the sign-in that changed it goes on; a deleted account keeps none): the person is signed
+    /// out everywhere else.
+    Account {
+        user: UserId,
+        before_ms: u64,
+        keep: Option<SignInId>,
+    },
+}
+
+impl Revocation {
+    /// Whether this ends `sign_in`.
+    pub fn ends(&self, sign_in: &SignIn) -> bool {
+        match *self {
+            Revocation::SignIn(id) => id == sign_in.id,
+            Revocation::Account {
+                user,
+                before_ms,
+                keep,
+            } => user == sign_in.user.id && sign_in.at_ms < before_ms && keep != Some(sign_in.id),
         }
     }
 }
@@ -132,6 +162,7 @@ mod tests {
             user: User {
                 id: UserId(uuid::Uuid::nil()),
                 name: UserName::parse("a").unwrap(),
+                handle: None,
             },
             text: "hi".into(),
             kind: MessageKind::Text,

@@ -10,8 +10,8 @@ mod vcap;
 use crate::origins::Origins;
 use crate::rate::Rate;
 use crate::settings::{
-    HttpSettings, Limits, PresenceSettings, RedisTarget, RedisUrl, SessionSettings, SiteSettings,
-    SocketSettings, StoreSettings,
+    AccountSettings, DatabaseUrl, HttpSettings, Limits, PresenceSettings, RedisTarget, RedisUrl,
+    SessionSettings, SiteSettings, SocketSettings, SsoSettings, StoreSettings,
 };
 use crate::telemetry::LogFormat;
 use std::{fmt, ops::RangeInclusive, str::FromStr, sync::Arc, time::Duration};
@@ -20,6 +20,7 @@ use std::{fmt, ops::RangeInclusive, str::FromStr, sync::Arc, time::Duration};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub http: HttpSettings,
+    pub accounts: AccountSettings,
     pub sessions: SessionSettings,
     pub site: SiteSettings,
     pub store: StoreSettings,
@@ -81,6 +82,7 @@ impl Config {
         };
         Ok(Self {
             http: http(&env)?,
+            accounts: accounts(&env)?,
             sessions: sessions(&env)?,
             site: SiteSettings {
                 output_name: env.or("LEPTOS_OUTPUT_NAME", "switchboard"),
@@ -234,6 +236,72 @@ fn sessions(env: &Env) -> Result<SessionSettings, ConfigError> {
     })
 }
 
+fn accounts(env: &Env) -> Result<AccountSettings, ConfigError> {
+    let database = match env.get("DATABASE_URL") {
+        Some(url) => Some(database_url("DATABASE_URL", url)?),
+        None => match env.get("VCAP_SERVICES") {
+            Some(json) => vcap::postgres(&json)?,
+            None => None,
+        },
+    };
+    Ok(AccountSettings {
+        database,
+        guests: env.flag("ALLOW_GUESTS")?,
+        sso: sso(env)?,
+    })
+}
+
+/// `OIDC_ISSUER_URL` with its client, else a bound SSO service (`VCAP_SERVICES`), else none.
+fn sso(env: &Env) -> Result<Option<SsoSettings>, ConfigError> {
+    let found = match env.get("OIDC_ISSUER_URL") {
+        Some(issuer) => {
+            let need = |var: &'static str| {
+                env.get(var)
+                    .ok_or_else(|| bad(var, "OIDC_ISSUER_URL is set: set this too"))
+            };
+            Some((issuer, need("OIDC_CLIENT_ID")?, need("OIDC_CLIENT_SECRET")?))
+        }
+        None => match env.get("VCAP_SERVICES") {
+            Some(json) => vcap::sso(&json)?,
+            None => None,
+        },
+    };
+    let Some((issuer, client_id, client_secret)) = found else {
+        return Ok(None);
+    };
+    let issuer = issuer.trim().to_owned();
+    url::Url::parse(&issuer).map_err(|e| bad("OIDC_ISSUER_URL", format!("not a URL ({e})")))?;
+    let base = env
+        .get("OIDC_REDIRECT_BASE")
+        .or_else(|| env.get("PUBLIC_URL"))
+        .ok_or_else(|| {
+            bad(
+                "OIDC_REDIRECT_BASE",
+                "single sign-on needs the address people reach the app at (or PUBLIC_URL)",
+            )
+        })?;
+    let redirect_base = url::Url::parse(base.trim())
+        .map_err(|e| bad("OIDC_REDIRECT_BASE", format!("not a URL ({e})")))?;
+    Ok(Some(SsoSettings {
+        issuer,
+        client_id,
+        client_secret: client_secret.into(),
+        redirect_base,
+        name: env.or("OIDC_PROVIDER_NAME", "single sign-on"),
+    }))
+}
+
+fn database_url(var: &'static str, raw: String) -> Result<DatabaseUrl, ConfigError> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| bad(var, format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "postgres" | "postgresql" => Ok(DatabaseUrl::new(raw.trim().to_owned())),
+        other => Err(bad(
+            var,
+            format!("scheme {other:?} is not postgres:// or postgresql://"),
+        )),
+    }
+}
+
 fn store(env: &Env) -> Result<StoreSettings, ConfigError> {
     let redis = match (env.get("REDIS_URL"), env.get("REDIS_CLUSTER_URLS")) {
         (Some(_), Some(_)) => {
@@ -292,6 +360,14 @@ fn limits(env: &Env, on_cloud_foundry: bool) -> Result<Limits, ConfigError> {
         logins: {
             let per_min = env.count("RATE_LOGINS_PER_MIN", d.logins.burst, 1..=60_000)?;
             Rate::per_minute(per_min, per_min)
+        },
+        account_sign_ins: {
+            let per_min = env.count("RATE_SIGNINS_PER_ACCOUNT_PER_MIN", 5, 1..=60_000)?;
+            Rate::per_minute(per_min, per_min.saturating_mul(2))
+        },
+        sign_ups: {
+            let per_hour = env.count("RATE_SIGNUPS_PER_HOUR", 20, 1..=1_000_000)?;
+            Rate::per_hour(per_hour, per_hour.div_ceil(4))
         },
         sockets_per_user: env.count("MAX_SOCKETS_PER_USER", d.sockets_per_user, 1..=10_000)?,
         sockets: env.count("MAX_SOCKETS", d.sockets, 1..=10_000_000)?,

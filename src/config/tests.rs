@@ -196,3 +196,100 @@ fn redis_url_wins_over_vcap() {
     let c = config(&[("VCAP_SERVICES", vcap), ("REDIS_URL", "redis://env:6379")]).unwrap();
     assert_eq!(single(c.store.redis), "redis://env:6379");
 }
+
+fn database(c: &Config) -> Option<String> {
+    c.accounts
+        .database
+        .as_ref()
+        .map(|url| url.expose().to_owned())
+}
+
+#[test]
+fn accounts_go_to_postgres_when_one_is_bound() {
+    assert_eq!(database(&config(&[]).unwrap()), None, "memory by default");
+    let c = config(&[("DATABASE_URL", "postgres://app:pw@db:5432/chat")]).unwrap();
+    assert_eq!(
+        database(&c).as_deref(),
+        Some("postgres://app:pw@db:5432/chat")
+    );
+    assert!(
+        !format!("{c:?}").contains(":pw@"),
+        "the password never shows"
+    );
+    assert_eq!(
+        config(&[("DATABASE_URL", "mysql://db/chat")])
+            .unwrap_err()
+            .var,
+        "DATABASE_URL"
+    );
+
+    let uri = r#"{"elephantsql":[{"label":"elephantsql","tags":["postgres"],"credentials":{"uri":"postgres://u:p@pg.example:5432/app"}}]}"#;
+    let c = config(&[("VCAP_SERVICES", uri)]).unwrap();
+    assert_eq!(
+        database(&c).as_deref(),
+        Some("postgres://u:p@pg.example:5432/app")
+    );
+    let parts = r#"{"csb-aws-postgresql":[{"label":"csb-aws-postgresql","tags":["postgresql"],
+        "credentials":{"hostname":"pg.internal","port":"5433","username":"sb","password":"p@ss","name":"chat"}}]}"#;
+    let c = config(&[("VCAP_SERVICES", parts)]).unwrap();
+    assert_eq!(
+        database(&c).as_deref(),
+        Some("postgres://sb:p%40ss@pg.internal:5433/chat")
+    );
+    // The variable wins over the binding.
+    let c = config(&[
+        ("VCAP_SERVICES", uri),
+        ("DATABASE_URL", "postgres://env/db"),
+    ])
+    .unwrap();
+    assert_eq!(database(&c).as_deref(), Some("postgres://env/db"));
+}
+
+#[test]
+fn guests_are_off_unless_allowed() {
+    assert!(!config(&[]).unwrap().accounts.guests);
+    assert!(config(&[("ALLOW_GUESTS", "true")]).unwrap().accounts.guests);
+    assert_eq!(
+        config(&[("ALLOW_GUESTS", "maybe")]).unwrap_err().var,
+        "ALLOW_GUESTS"
+    );
+}
+
+#[test]
+fn single_sign_on_is_configured_by_environment_or_binding() {
+    assert!(config(&[]).unwrap().accounts.sso.is_none());
+    let env = [
+        ("OIDC_ISSUER_URL", "https://id.example.com/realms/team"),
+        ("OIDC_CLIENT_ID", "switchboard"),
+        ("OIDC_CLIENT_SECRET", "s3cret"),
+        ("PUBLIC_URL", "https://chat.example.com"),
+    ];
+    let c = config(&env).unwrap();
+    let sso = c.accounts.sso.as_ref().expect("configured");
+    assert_eq!(
+        sso.issuer, "https://id.example.com/realms/team",
+        "kept exactly"
+    );
+    assert_eq!(sso.redirect_base.as_str(), "https://chat.example.com/");
+    assert_eq!(sso.name, "single sign-on");
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "the secret never shows"
+    );
+    assert_eq!(
+        config(&env[..2]).unwrap_err().var,
+        "OIDC_CLIENT_SECRET",
+        "a half-configured provider names what is missing"
+    );
+    assert_eq!(config(&env[..3]).unwrap_err().var, "OIDC_REDIRECT_BASE");
+
+    let uaa = r#"{"p-identity":[{"label":"p-identity","credentials":{"auth_domain":"https://team.login.sys.example.com","client_id":"cid","client_secret":"cs"}}]}"#;
+    let c = config(&[
+        ("VCAP_SERVICES", uaa),
+        ("PUBLIC_URL", "https://chat.example.com"),
+    ])
+    .unwrap();
+    let sso = c.accounts.sso.expect("bound");
+    assert_eq!(sso.issuer, "https://team.login.sys.example.com/oauth/token");
+    assert_eq!(sso.client_id, "cid");
+}

@@ -1,5 +1,11 @@
-//! Cloud Foundry's `VCAP_SERVICES`: the Redis service bound to the app, as typed structs.
+//! Cloud Foundry's `VCAP_SERVICES`: the Redis and PostgreSQL services bound to the app, as typed
+//! structs.
 //!
+//! **PostgreSQL**: the first service whose tags or label mention postgres; its credentials'
+//! `uri` (or `url`), else `host` (or `hostname`) + `port` + `username` + `password` + `name`
+//! (or `database`, `db_name`).
+//!
+//! **Redis**:
 //! The first service whose tags or label mention redis is the binding. Its credentials come as a
 //! `uri`/`url`, or as `host` + `port` (number or string) + `password`, with `tls_port` meaning TLS
 //! is on. The binding is a **cluster** when its credentials list several nodes — `cluster_nodes`
@@ -7,8 +13,8 @@
 //! or `uris` (URLs) — or when a `uri`/`host` binding says so with `"cluster_mode": true` (or
 //! `cluster_enabled`), or with a `cluster` tag: its address is then a seed node.
 
-use super::{bad, redis_url, ConfigError};
-use crate::settings::{RedisTarget, RedisUrl};
+use super::{bad, database_url, redis_url, ConfigError};
+use crate::settings::{DatabaseUrl, RedisTarget, RedisUrl};
 use serde::{de::IgnoredAny, Deserialize};
 use std::collections::BTreeMap;
 
@@ -36,6 +42,11 @@ struct Service {
 impl Service {
     fn is_redis(&self) -> bool {
         let mentions = |s: &str| s.to_ascii_lowercase().contains("redis");
+        self.tags.iter().any(|t| mentions(t)) || self.label.as_deref().is_some_and(mentions)
+    }
+
+    fn is_postgres(&self) -> bool {
+        let mentions = |s: &str| s.to_ascii_lowercase().contains("postgres");
         self.tags.iter().any(|t| mentions(t)) || self.label.as_deref().is_some_and(mentions)
     }
 
@@ -92,23 +103,139 @@ impl Port {
     }
 }
 
-/// The Redis binding in `json`, if there is one.
-pub fn redis(json: &str) -> Result<Option<RedisTarget>, ConfigError> {
+/// Every service bound in `json`.
+fn services(json: &str) -> Result<Vec<Service>, ConfigError> {
     let groups: BTreeMap<String, Group> = serde_json::from_str(json).map_err(|e| {
         bad(
             VAR,
             format!("expected a JSON object of service lists ({e})"),
         )
     })?;
-    let binding = groups
-        .values()
+    Ok(groups
+        .into_values()
         .filter_map(|group| match group {
             Group::Services(services) => Some(services),
             Group::Other(_) => None,
         })
         .flatten()
-        .find(|service| service.is_redis());
-    let Some(binding) = binding else {
+        .collect())
+}
+
+/// A PostgreSQL binding's credentials.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PgCredentials {
+    uri: Option<String>,
+    url: Option<String>,
+    host: Option<String>,
+    hostname: Option<String>,
+    port: Option<Port>,
+    username: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    name: Option<String>,
+    database: Option<String>,
+    db_name: Option<String>,
+}
+
+/// The PostgreSQL binding in `json`, if there is one.
+pub fn postgres(json: &str) -> Result<Option<DatabaseUrl>, ConfigError> {
+    let Some(binding) = services(json)?.into_iter().find(Service::is_postgres) else {
+        return Ok(None);
+    };
+    let creds = PgCredentials::deserialize(&binding.credentials)
+        .map_err(|e| bad(VAR, format!("the postgres service's credentials: {e}")))?;
+    if let Some(uri) = creds.uri.or(creds.url) {
+        return database_url(VAR, uri).map(Some);
+    }
+    let host = creds.host.or(creds.hostname).ok_or_else(|| {
+        bad(
+            VAR,
+            "the postgres service's credentials have no uri and no host",
+        )
+    })?;
+    let port = creds.port.as_ref().and_then(Port::number).unwrap_or(5432);
+    let mut url = url::Url::parse(&format!("postgres://{host}:{port}")).map_err(|e| {
+        bad(
+            VAR,
+            format!("the postgres service's host is not usable ({e})"),
+        )
+    })?;
+    let unusable = |_| {
+        bad(
+            VAR,
+            "the postgres service's user or password cannot go in a URL",
+        )
+    };
+    if let Some(user) = creds.username.or(creds.user) {
+        url.set_username(&user).map_err(unusable)?;
+    }
+    if let Some(password) = creds.password.filter(|p| !p.is_empty()) {
+        url.set_password(Some(&password)).map_err(unusable)?;
+    }
+    if let Some(database) = creds.name.or(creds.database).or(creds.db_name) {
+        url.set_path(&database);
+    }
+    Ok(Some(DatabaseUrl::new(url.to_string())))
+}
+
+/// A single sign-on binding's credentials (Cloud Foundry's SSO tile, UAA, or a user-provided
+/// service): an `issuer` (or `auth_domain`, whose issuer is `<auth_domain>/oauth/token`), and
+/// the client.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SsoCredentials {
+    issuer: Option<String>,
+    issuer_url: Option<String>,
+    auth_domain: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// The single sign-on binding in `json` (a service whose tags or label mention identity, sso,
+/// uaa or oidc), as (issuer, client id, client secret).
+pub fn sso(json: &str) -> Result<Option<(String, String, String)>, ConfigError> {
+    let is_sso = |service: &Service| {
+        let mentions = |s: &str| {
+            let s = s.to_ascii_lowercase();
+            ["identity", "sso", "uaa", "oidc"]
+                .iter()
+                .any(|w| s.contains(w))
+        };
+        service.tags.iter().any(|t| mentions(t)) || service.label.as_deref().is_some_and(mentions)
+    };
+    let Some(binding) = services(json)?.into_iter().find(is_sso) else {
+        return Ok(None);
+    };
+    let creds = SsoCredentials::deserialize(&binding.credentials)
+        .map_err(|e| bad(VAR, format!("the sso service's credentials: {e}")))?;
+    let issuer = creds
+        .issuer
+        .or(creds.issuer_url)
+        .or_else(|| {
+            creds
+                .auth_domain
+                .map(|d| format!("{}/oauth/token", d.trim_end_matches('/')))
+        })
+        .ok_or_else(|| {
+            bad(
+                VAR,
+                "the sso service's credentials have no issuer or auth_domain",
+            )
+        })?;
+    let need = |v: Option<String>, what: &str| {
+        v.ok_or_else(|| bad(VAR, format!("the sso service's credentials have no {what}")))
+    };
+    Ok(Some((
+        issuer,
+        need(creds.client_id, "client_id")?,
+        need(creds.client_secret, "client_secret")?,
+    )))
+}
+
+/// The Redis binding in `json`, if there is one.
+pub fn redis(json: &str) -> Result<Option<RedisTarget>, ConfigError> {
+    let Some(binding) = services(json)?.into_iter().find(Service::is_redis) else {
         return Ok(None);
     };
     let creds = Credentials::deserialize(&binding.credentials)

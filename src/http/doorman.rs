@@ -1,64 +1,139 @@
-//! The server's side of the login and logout server functions (`app::auth`): logins limited per
-//! client address, and a logout announced to every instance.
+//! The server's side of the sign-in server functions (`app::auth`): the [`SignIns`] service,
+//! given each request's client address.
 //!
-//! Logout everywhere means everywhere: the session id alone cannot find a user's open sockets
+//! A sign-out reaches everywhere: the session id alone cannot find the sockets opened under it
 //! (`GET /` rotates the id on every page load and reconnect, so an open socket's id is long
-//! retired), but all of them share the user id, which stays with the session across rotations:
-//! the logout is announced by user id, and those sockets close with 4401.
+//! retired), but all of them share the sign-in's id, which stays with the session across
+//! rotations: the sign-out is announced by that id, and those sockets close with 4401.
+//!
+//! [`SignIns`]: crate::sign_ins::SignIns
 
+use crate::sso::Identity;
 use crate::{listener::Peer, state::AppState};
-use app::auth::ssr::{Doorman, Pending};
-use app::protocol::UserId;
+use app::auth::{
+    ssr::{Doorman, Pending},
+    AuthError,
+};
+use app::protocol::User;
+use app::session::SignIn;
 use axum::{
     extract::connect_info::ConnectInfo,
     http::{request::Parts, HeaderMap},
 };
 use std::net::IpAddr;
+use tower_sessions::Session;
 
-/// Limits logins per address and announces logouts, for this instance's state.
+/// This instance's [`Doorman`].
 pub struct Doors(pub AppState);
 
+impl Doors {
+    /// The client's address, as far as the proxies in front are trusted.
+    fn address(&self, request: &Parts) -> Option<IpAddr> {
+        let peer = request
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .map(|ConnectInfo(Peer(addr))| addr.ip());
+        client_address(&request.headers, peer, self.0.settings.limits.proxy_hops)
+    }
+}
+
 impl Doorman for Doors {
-    fn admit_login<'a>(&'a self, request: &'a Parts) -> Pending<'a, Result<(), u64>> {
+    fn guests(&self) -> bool {
+        self.0.settings.guests
+    }
+
+    fn sso(&self) -> Option<String> {
+        self.0.sso.as_ref().map(|sso| sso.name().to_owned())
+    }
+
+    fn choosing_handle(&self, session: Session) -> Pending<'_, Option<String>> {
         Box::pin(async move {
-            let state = &self.0;
-            let peer = request
-                .extensions
-                .get::<ConnectInfo<Peer>>()
-                .map(|ConnectInfo(Peer(addr))| addr.ip());
-            let Some(address) =
-                client_address(&request.headers, peer, state.settings.limits.proxy_hops)
-            else {
-                return Ok(());
-            };
-            let key = format!("login:{address}");
-            match state.limiter.take(&key, state.settings.limits.logins).await {
-                Ok(None) => Ok(()),
-                Ok(Some(wait)) => {
-                    state.metrics.rate_limited_logins.inc();
-                    Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "rate limiter unavailable; not limiting logins");
-                    Ok(())
-                }
-            }
+            let identity = session
+                .get::<Identity>(super::sso::IDENTITY_KEY)
+                .await
+                .ok()
+                .flatten()?;
+            Some(identity.username.unwrap_or_default())
         })
     }
 
-    fn logged_out(&self, user: UserId) -> Pending<'_, ()> {
+    fn sso_handle(&self, session: Session, handle: String) -> Pending<'_, Result<User, AuthError>> {
         Box::pin(async move {
-            let state = &self.0;
-            if let Err(e) = state
-                .signals
-                .revoke(user, state.settings.sessions.ttl)
+            let identity = session
+                .get::<Identity>(super::sso::IDENTITY_KEY)
                 .await
-            {
-                // The session is gone, so no new socket opens; open ones close at the next
-                // interruption check. Worth a warning, not a failed logout.
-                tracing::warn!(error = %e, "could not announce a logout to the other instances");
-            }
+                .map_err(|_| AuthError::Unavailable)?
+                .ok_or(AuthError::NotSignedIn)?;
+            let user = self.0.sign_ins.create_from_sso(&identity, &handle).await?;
+            let _ = session.remove_value(super::sso::IDENTITY_KEY).await;
+            Ok(user)
         })
+    }
+
+    fn guest<'a>(
+        &'a self,
+        request: &'a Parts,
+        name: String,
+    ) -> Pending<'a, Result<User, AuthError>> {
+        Box::pin(async move { self.0.sign_ins.guest(self.address(request), &name).await })
+    }
+
+    fn sign_up<'a>(
+        &'a self,
+        request: &'a Parts,
+        handle: String,
+        name: String,
+        password: String,
+    ) -> Pending<'a, Result<User, AuthError>> {
+        Box::pin(async move {
+            let address = self.address(request);
+            self.0
+                .sign_ins
+                .sign_up(address, &handle, &name, password)
+                .await
+        })
+    }
+
+    fn sign_in<'a>(
+        &'a self,
+        request: &'a Parts,
+        handle: String,
+        password: String,
+    ) -> Pending<'a, Result<User, AuthError>> {
+        Box::pin(async move {
+            let address = self.address(request);
+            self.0.sign_ins.sign_in(address, &handle, password).await
+        })
+    }
+
+    fn change_password(
+        &self,
+        sign_in: SignIn,
+        current: String,
+        new: String,
+    ) -> Pending<'_, Result<(), AuthError>> {
+        Box::pin(async move {
+            self.0
+                .sign_ins
+                .change_password(&sign_in, current, new)
+                .await
+        })
+    }
+
+    fn delete_account(
+        &self,
+        sign_in: SignIn,
+        password: String,
+    ) -> Pending<'_, Result<(), AuthError>> {
+        Box::pin(async move { self.0.sign_ins.delete_account(&sign_in, password).await })
+    }
+
+    fn is_ended<'a>(&'a self, sign_in: &'a SignIn) -> Pending<'a, Result<bool, AuthError>> {
+        Box::pin(self.0.sign_ins.is_ended(sign_in))
+    }
+
+    fn signed_out(&self, sign_in: SignIn) -> Pending<'_, ()> {
+        Box::pin(async move { self.0.sign_ins.signed_out(&sign_in).await })
     }
 }
 

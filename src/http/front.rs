@@ -10,7 +10,7 @@
 //! The client's probe says so ([`PROBE_HEADER`]) and gets `204 No Content`: the same rotation
 //! and the same session header, without the page.
 
-use crate::backend;
+use crate::{backend, sign_ins::SignIns};
 use app::protocol::{PROBE_HEADER, SESSION_HEADER};
 use axum::{
     body::Body,
@@ -27,9 +27,9 @@ pub type Render =
 
 /// Answers `GET /`: rotates a logged-in session's id, then sends the page (or, to the probe,
 /// `204`), saying in [`SESSION_HEADER`] whether the session is logged in.
-pub async fn page(request: Request, render: &Render) -> Response {
+pub async fn page(request: Request, sign_ins: &SignIns, render: &Render) -> Response {
     let logged_in = match request.extensions().get::<Session>() {
-        Some(session) => rotate_if_logged_in(session).await,
+        Some(session) => rotate_if_logged_in(session, sign_ins).await,
         None => false,
     };
     let mut response = if request.headers().contains_key(PROBE_HEADER) {
@@ -49,9 +49,17 @@ pub async fn page(request: Request, render: &Render) -> Response {
     response
 }
 
-/// Gives a logged-in session a new id (see the module); whether it is logged in.
-async fn rotate_if_logged_in(session: &Session) -> bool {
-    match app::session::user(session).await {
+/// Gives a logged-in session a new id (see the module); whether it is logged in. An account's
+/// sign-in that was ended elsewhere (a changed password) is not: its session is deleted, and
+/// the reconnecting client shows the sign-in page rather than a socket that is refused.
+async fn rotate_if_logged_in(session: &Session, sign_ins: &SignIns) -> bool {
+    match app::session::sign_in(session).await {
+        Ok(Some(sign_in)) if sign_ins.is_ended(&sign_in).await.unwrap_or(false) => {
+            if let Err(e) = app::session::end(session).await {
+                tracing::warn!(error = %e, "could not delete an ended session");
+            }
+            false
+        }
         Ok(Some(_)) => {
             if let Err(e) = backend::rotate(session).await {
                 tracing::warn!(error = %e, "could not rotate the session id");

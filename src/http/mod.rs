@@ -19,12 +19,13 @@ mod doorman;
 mod front;
 mod origin;
 mod security;
+mod sso;
 
 use crate::{backend::Sessions, state::AppState, telemetry, ws};
 use app::{
     auth::{Doors, InstanceName},
     calls::Pending,
-    protocol::{ChatMessage, RoomName},
+    protocol::{ChatMessage, RoomName, UserId},
     shell, App,
 };
 use axum::{
@@ -66,6 +67,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
     let instance = InstanceName(state.settings.instance.clone());
     let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.clone())));
     let doors = Doors(Arc::new(doorman::Doors(state.clone())));
+    let open_rooms = app::rooms::ssr::OpenRooms(Arc::new(RoomListsOf(state.clone())));
     let leptos_options = state.settings.leptos.clone();
 
     // What every page and server function gets in its context.
@@ -73,6 +75,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         provide_context(instance.clone());
         provide_context(recent.clone());
         provide_context(doors.clone());
+        provide_context(open_rooms.clone());
         security::provide_content_security_policy();
     };
     let app = move || shell(leptos_options.clone());
@@ -91,29 +94,37 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         ))
     };
 
-    let router = Router::new()
-        .route("/ws", get(ws::upgrade))
-        .route(
-            "/",
-            get(move |request| async move { front::page(request, &*render_front).await }),
-        )
-        .leptos_routes_with_context(&state, routes, context.clone(), app)
-        .layer(session_layer)
-        .layer(middleware::from_fn_with_state(
-            cookie,
-            cookies::session_cookie,
-        ))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .route("/readyz", get(ready))
-        .fallback(file_and_error_handler_with_context::<AppState, _>(
-            context, shell,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.settings.origins.clone(),
-            origin::guard,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let router =
+        Router::new()
+            .route("/ws", get(ws::upgrade))
+            .route("/auth/oidc/start", get(sso::start))
+            .route(crate::sso::CALLBACK_PATH, get(sso::callback))
+            .route(
+                "/",
+                get({
+                    let state = state.clone();
+                    move |request| async move {
+                        front::page(request, &state.sign_ins, &*render_front).await
+                    }
+                }),
+            )
+            .leptos_routes_with_context(&state, routes, context.clone(), app)
+            .layer(session_layer)
+            .layer(middleware::from_fn_with_state(
+                cookie,
+                cookies::session_cookie,
+            ))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(metrics))
+            .route("/readyz", get(ready))
+            .fallback(file_and_error_handler_with_context::<AppState, _>(
+                context, shell,
+            ))
+            .layer(middleware::from_fn_with_state(
+                state.settings.origins.clone(),
+                origin::guard,
+            ))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT));
     security::headers(router)
         .layer(telemetry::requests())
         .layer(CompressionLayer::new())
@@ -157,6 +168,21 @@ impl app::recent::ssr::Source for RecentFromHistory {
                 Ok(page) => Ok(page.messages.to_vec()),
                 Err(e) => Err(e.to_string()),
             }
+        })
+    }
+}
+
+/// The user's open rooms for the page, from the backend's room lists.
+struct RoomListsOf(AppState);
+
+impl app::rooms::ssr::RoomLists for RoomListsOf {
+    fn rooms(&self, user: UserId) -> Pending<'_, Result<Vec<RoomName>, String>> {
+        Box::pin(async move {
+            self.0
+                .room_lists
+                .rooms(user)
+                .await
+                .map_err(|e| e.to_string())
         })
     }
 }

@@ -16,8 +16,8 @@
 //!
 //! Interruptions: when the backend reports that messages of a room may have been missed, every
 //! socket in the room gets [`RoomEvent::Interrupted`] in its place in the flow, and backfills
-//! from the room's stream after the last message it sent (see `ws::connection`). Logouts reach
-//! every room as [`RoomEvent::LoggedOut`]; the user's sockets close.
+//! from the room's stream after the last message it sent (see `ws::connection`). Sign-outs reach
+//! every room as [`RoomEvent::Revoked`]; the sockets they end close.
 
 mod roster;
 mod typing;
@@ -25,8 +25,10 @@ mod window;
 
 pub use roster::Frame as PresenceFrame;
 
-use crate::backend::{BackendError, Deliveries, Delivery, PresenceStore, Subscriptions};
-use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, User, UserId};
+use crate::backend::{
+    BackendError, Deliveries, Delivery, PresenceStore, Revocation, Subscriptions,
+};
+use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, User};
 use axum::extract::ws::Utf8Bytes;
 use roster::Roster;
 use std::{
@@ -61,8 +63,8 @@ pub enum RoomEvent {
     /// Messages may have been missed before this point; delivery has been live again since
     /// `since`, so a stream read started after `since` finds them.
     Interrupted { since: Instant },
-    /// This user logged out somewhere.
-    LoggedOut(UserId),
+    /// A sign-out or a changed password somewhere: the sockets it ends close.
+    Revoked(Revocation),
     /// Who is in the room now.
     Presence(PresenceFrame),
     /// Who typed in the room lately (a `typing` frame, encoded once).
@@ -314,11 +316,11 @@ impl Hub {
         self.reload_presence(rooms);
     }
 
-    /// Tells every local socket that `user` logged out; theirs close.
-    pub fn logged_out(&self, user: UserId) {
+    /// Tells every local socket of a sign-out or a changed password; the ones it ends close.
+    pub fn revoked(&self, revocation: Revocation) {
         let senders: Vec<_> = self.rooms().values().map(|slot| slot.tx.clone()).collect();
         for tx in senders {
-            let _ = tx.send(RoomEvent::LoggedOut(user));
+            let _ = tx.send(RoomEvent::Revoked(revocation));
         }
     }
 
@@ -327,7 +329,7 @@ impl Hub {
         match delivery {
             Delivery::Message(message) => self.fan_out(message),
             Delivery::Interrupted { rooms } => self.interrupted(&rooms),
-            Delivery::LoggedOut(user) => self.logged_out(user),
+            Delivery::Revoked(revocation) => self.revoked(revocation),
             Delivery::Presence {
                 room,
                 arrived,

@@ -46,8 +46,8 @@ impl Connection {
     pub fn run<T: Transport>(self, socket: T) -> impl Future<Output = ()> + Send {
         let span = tracing::info_span!(
             "ws",
-            user = %self.user.name,
-            user_id = %self.user.id,
+            user = %self.sign_in.user.name,
+            user_id = %self.sign_in.user.id,
             room = %self.room,
             instance = %self.state.settings.instance,
             resume = self.after.is_some(),
@@ -78,7 +78,7 @@ impl Connection {
     async fn greet<T: Transport>(&self, socket: &mut T) -> Result<Rooms, Closed> {
         let hello = ServerMsg::Hello {
             instance: self.state.settings.instance.clone(),
-            user: self.user.clone(),
+            user: self.sign_in.user.clone(),
             room: self.room.clone(),
             heartbeat_ms: u64::try_from(self.state.settings.socket.heartbeat.as_millis())
                 .unwrap_or(u64::MAX),
@@ -124,7 +124,8 @@ impl Connection {
         let joined = Instant::now();
         send_msg(socket, &greeting).await?;
         let last_sent = Box::pin(self.catch_up(socket, room, after, joined)).await?;
-        let here = self.state.presence.enter(room, &self.user).await;
+        let here = self.state.presence.enter(room, &self.sign_in.user).await;
+        self.opened(room).await;
         let presence_version = match self.state.hub.presence(room) {
             Some(frame) => {
                 send_raw(socket, Message::Text(frame.bytes)).await?;
@@ -263,8 +264,8 @@ impl Connection {
                 go_on(send_raw(socket, Message::Text(frame.bytes)).await)
             }
             Ok(RoomEvent::Typing(frame)) => go_on(send_raw(socket, Message::Text(frame)).await),
-            Ok(RoomEvent::LoggedOut(user)) => {
-                if user != self.user.id {
+            Ok(RoomEvent::Revoked(revocation)) => {
+                if !revocation.ends(&self.sign_in) {
                     return ControlFlow::Continue(());
                 }
                 tracing::info!("the user logged out elsewhere; closing");
@@ -291,7 +292,7 @@ impl Connection {
     /// may have swallowed the announcement). A failed check keeps the socket: the session was
     /// valid when it opened, and the next interruption or announcement checks again.
     async fn revoked(&self) -> bool {
-        match self.state.signals.is_revoked(self.user.id).await {
+        match self.state.signals.is_revoked(&self.sign_in).await {
             Ok(revoked) => revoked,
             Err(e) => {
                 tracing::warn!(error = %e, "could not check for a logout");

@@ -24,7 +24,8 @@ use crate::{
     admission::{Refusal, Ticket},
     state::AppState,
 };
-use app::protocol::{MessageId, RoomName, User};
+use app::protocol::{MessageId, RoomName};
+use app::session::SignIn;
 use axum::{
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
@@ -63,14 +64,25 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let user = match app::session::user(&session).await {
-        Ok(Some(user)) => user,
+    let sign_in = match app::session::sign_in(&session).await {
+        Ok(Some(sign_in)) => sign_in,
         Ok(None) => return (StatusCode::UNAUTHORIZED, "log in first").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "session store failed");
             return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response();
         }
     };
+    // An account's session outlives a changed password elsewhere (only the sign-out's own
+    // session is deleted); the revocation it left behind is what refuses it.
+    match state.sign_ins.is_ended(&sign_in).await {
+        Ok(false) => {}
+        Ok(true) => return (StatusCode::UNAUTHORIZED, "signed out; sign in again").into_response(),
+        // `is_ended` logged why.
+        Err(_) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response()
+        }
+    }
+    let user = &sign_in.user;
     if !state.settings.origins.allow(&headers) {
         return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
     }
@@ -103,7 +115,7 @@ pub async fn upgrade(
             return (StatusCode::SERVICE_UNAVAILABLE, "this instance is full").into_response();
         }
     };
-    let connection = Connection::new(state.clone(), user, room, after, ticket);
+    let connection = Connection::new(state.clone(), sign_in, room, after, ticket);
     // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket for
     // reading.
     let config = WebSocketConfig::default()
@@ -118,7 +130,8 @@ pub async fn upgrade(
 /// the loop in [`connection`]; each command it takes is a file of [`commands`].
 pub struct Connection {
     state: AppState,
-    user: User,
+    /// Who it serves, and under which sign-in (a sign-out there closes it).
+    sign_in: SignIn,
     /// The room the URL named: joined before anything else, announced in `hello`.
     room: RoomName,
     /// Set when the client is resuming that room: the last id it has.
@@ -130,14 +143,14 @@ pub struct Connection {
 impl Connection {
     pub fn new(
         state: AppState,
-        user: User,
+        sign_in: SignIn,
         room: RoomName,
         after: Option<MessageId>,
         ticket: Ticket,
     ) -> Self {
         Self {
             state,
-            user,
+            sign_in,
             room,
             after,
             _ticket: ticket,

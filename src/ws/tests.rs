@@ -161,13 +161,20 @@ fn state_over(wrap: impl FnOnce(Stores) -> Stores) -> (AppState, Deliveries) {
         },
         origins: Default::default(),
         metrics_token: None,
+        guests: true,
+        sso: None,
         leptos: leptos::config::LeptosOptions::builder()
             .output_name("switchboard")
             .build(),
     };
     let metrics = crate::metrics::Metrics::new("test", "memory");
-    let (state, background) =
-        Services::wire(wrap(backend.stores), backend.deliveries, settings, metrics);
+    let (state, background) = Services::wire(
+        wrap(backend.stores),
+        crate::accounts::in_memory(),
+        backend.deliveries,
+        settings,
+        metrics,
+    );
     tokio::spawn(background.presence(CancellationToken::new()));
     (state, background.deliveries)
 }
@@ -181,7 +188,8 @@ fn connect(state: &AppState, who: &User) -> Client {
     let (to_server, incoming) = mpsc::unbounded_channel();
     let (outgoing, from_server) = mpsc::unbounded_channel();
     let ticket = state.admission.admit(who.id, u32::MAX, u32::MAX).unwrap();
-    let connection = Connection::new(state.clone(), who.clone(), RoomName::lobby(), None, ticket);
+    let sign_in = app::session::SignIn::new(who.clone());
+    let connection = Connection::new(state.clone(), sign_in, RoomName::lobby(), None, ticket);
     tokio::spawn(connection.run(ServerEnd { incoming, outgoing }));
     Client {
         to_server,
@@ -210,7 +218,10 @@ async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
 async fn log_out(state: &AppState, who: &User) {
     state
         .signals
-        .revoke(who.id, Duration::from_secs(60))
+        .revoke(
+            crate::backend::Revocation::SignIn(app::session::SignIn::new(who.clone()).id),
+            Duration::from_secs(60),
+        )
         .await
         .expect("revoked");
 }
@@ -503,7 +514,13 @@ async fn the_socket_task_stays_small() {
     let (outgoing, _from_server) = mpsc::unbounded_channel();
     let who = user("alice");
     let ticket = state.admission.admit(who.id, u32::MAX, u32::MAX).unwrap();
-    let connection = Connection::new(state.clone(), who, RoomName::lobby(), None, ticket);
+    let connection = Connection::new(
+        state.clone(),
+        app::session::SignIn::new(who),
+        RoomName::lobby(),
+        None,
+        ticket,
+    );
     let task = connection.run(ServerEnd { incoming, outgoing });
     let size = std::mem::size_of_val(&task);
     assert!(size <= 1024, "the socket's future grew to {size} bytes");

@@ -1,6 +1,7 @@
 //! Real processes for the integration tests: a `redis-server` of their own, `switchboard`
 //! instances started from the built binary, and HTTP/WebSocket clients that log in like a browser.
-//! Every process is killed when its handle drops, also when a test panics.
+//! Every process is killed when its handle drops, also when a test panics. A PostgreSQL of their
+//! own is [`crate::postgres::Postgres`]; an instance gets it as `("DATABASE_URL", &pg.url())`.
 
 use app::protocol::{ClientId, MessageId, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
@@ -171,8 +172,12 @@ impl Instance {
             .env("INSTANCE_ID", name)
             .env("RUST_LOG", "info")
             // Every test logs in from 127.0.0.1, and some send fast: limits a test does not set
-            // are out of its way (`limits.rs` sets its own).
+            // are out of its way (`limits.rs` and `accounts.rs` set their own).
             .env("RATE_LOGINS_PER_MIN", "60000")
+            .env("RATE_SIGNINS_PER_ACCOUNT_PER_MIN", "60000")
+            .env("RATE_SIGNUPS_PER_HOUR", "1000000")
+            // Most tests come in as guests, under a name alone; `accounts.rs` tests both.
+            .env("ALLOW_GUESTS", "true")
             .env("RATE_MESSAGES_PER_SEC", "1000")
             .env("RATE_MESSAGES_BURST", "100000")
             .envs(env.iter().copied())
@@ -382,6 +387,38 @@ impl Browser {
         .await
     }
 
+    /// Creates the account `handle` (display name: the handle) and signs in.
+    pub async fn sign_up(&mut self, instance: &Instance, handle: &str, password: &str) -> Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("{}/api/sign_up", instance.base),
+            Some(&[("handle", handle), ("name", ""), ("password", password)]),
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, instance: &Instance, handle: &str, password: &str) -> Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("{}/api/sign_in", instance.base),
+            Some(&[("handle", handle), ("password", password)]),
+        )
+        .await
+    }
+
+    /// The `whoami` server function's answer, as JSON.
+    pub async fn whoami(&mut self, instance: &Instance) -> serde_json::Value {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                &format!("{}/api/whoami", instance.base),
+                Some(&[]),
+            )
+            .await;
+        assert_eq!(response.status, 200, "whoami: {}", response.body);
+        response.json()
+    }
+
     pub async fn logout(&mut self, instance: &Instance) -> Response {
         self.request(
             reqwest::Method::POST,
@@ -427,6 +464,7 @@ pub async fn metrics_of(instance: &Instance) -> String {
         .expect("a /metrics body")
 }
 
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,

@@ -1,4 +1,5 @@
-//! Integration tests: real `switchboard` processes, a real `redis-server`, real sockets.
+//! Integration tests: real `switchboard` processes, a real `redis-server`, a real PostgreSQL
+//! ([`postgres`]), real sockets.
 //!
 //! Behaviour every backend must have is written once as an `async fn(&World)` and run three
 //! times by [`backends!`]: against one Redis (two instances sharing it), against a 3-master Redis
@@ -8,6 +9,8 @@
 
 mod cluster;
 mod helpers;
+mod oidc;
+mod postgres;
 
 use app::protocol::{ErrorCode, MessageKind, ServerMsg};
 use helpers::{Browser, Instance, RedisServer, Seen};
@@ -87,6 +90,7 @@ macro_rules! backends {
     };
 }
 
+mod accounts;
 mod assets;
 mod faults;
 mod hostile;
@@ -654,8 +658,12 @@ async fn a_plain_form_post_with_a_bad_name_returns_to_the_form() {
         .await
         .unwrap();
     assert_eq!(response.status(), 302);
-    assert_eq!(response.headers()["location"], "/?login_error=empty");
-    let page = reqwest::get(format!("{}/?login_error=empty", a.base))
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        "/?auth_error=%7B%22error%22%3A%22invalid_name%22%2C%22reason%22%3A%22empty%22%7D"
+    );
+    let page = reqwest::get(format!("{}{location}", a.base))
         .await
         .unwrap()
         .text()

@@ -25,6 +25,7 @@ fn user() -> impl Strategy<Value = User> {
             Some(User {
                 id: UserId(uuid::Uuid::from_u128(id)),
                 name: UserName::parse(&name).ok()?,
+                handle: None,
             })
         })
 }

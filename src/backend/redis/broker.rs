@@ -2,9 +2,10 @@
 
 use super::{codec, subscriber::SubscriberHandle, Keys, RedisConnection, Timed};
 use crate::backend::{
-    Appended, BackendError, MessageLog, Messages, Replay, Signals, Subscriptions,
+    Appended, BackendError, MessageLog, Messages, Replay, Revocation, Signals, Subscriptions,
 };
-use app::protocol::{Draft, MessageId, RoomName, User, UserId};
+use app::protocol::{Draft, MessageId, RoomName, User};
+use app::session::SignIn;
 use async_trait::async_trait;
 use redis::{streams::StreamRangeReply, AsyncCommands, Script};
 use std::{sync::LazyLock, time::Duration};
@@ -165,17 +166,45 @@ impl<C: RedisConnection> Signals for RedisBroker<C> {
     /// The mark first, then the announcement: an instance that hears the announcement, or
     /// checks after it, finds the mark. (Two commands, not one transaction: on a cluster the
     /// mark and the control channel live in different slots.)
-    async fn revoke(&self, user: UserId, ttl: Duration) -> Result<(), BackendError> {
+    async fn revoke(&self, revocation: Revocation, ttl: Duration) -> Result<(), BackendError> {
         let mut conn = self.conn.clone();
-        let () = conn
-            .set_ex(self.keys.revoked(user), 1, ttl.as_secs().max(1))
-            .await?;
-        self.publish(self.keys.control(), codec::logout(user)).await
+        let ttl = ttl.as_secs().max(1);
+        let () = match revocation {
+            Revocation::SignIn(id) => conn.set_ex(self.keys.revoked(id), 1, ttl).await?,
+            Revocation::Account {
+                user,
+                before_ms,
+                keep,
+            } => {
+                let mark = codec::ended_mark(before_ms, keep);
+                conn.set_ex(self.keys.revoked_before(user), mark, ttl)
+                    .await?
+            }
+        };
+        self.publish(self.keys.control(), codec::revocation(revocation))
+            .await
     }
 
-    async fn is_revoked(&self, user: UserId) -> Result<bool, BackendError> {
+    /// Two reads (a sign-in's mark and its account's sit in different slots on a cluster); a
+    /// guest has no account mark to read.
+    async fn is_revoked(&self, sign_in: &SignIn) -> Result<bool, BackendError> {
         let mut conn = self.conn.clone();
-        Ok(conn.exists(self.keys.revoked(user)).await?)
+        if conn.exists(self.keys.revoked(sign_in.id)).await? {
+            return Ok(true);
+        }
+        if sign_in.user.is_guest() {
+            return Ok(false);
+        }
+        let mark: Option<String> = conn.get(self.keys.revoked_before(sign_in.user.id)).await?;
+        let ended = mark.as_deref().and_then(codec::read_ended_mark);
+        Ok(ended.is_some_and(|(before_ms, keep)| {
+            Revocation::Account {
+                user: sign_in.user.id,
+                before_ms,
+                keep,
+            }
+            .ends(sign_in)
+        }))
     }
 
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {

@@ -12,8 +12,9 @@
 //! Decoding never panics: what cannot be read is an error the caller logs and skips, so one bad
 //! entry never hides the rest of a room.
 
-use crate::backend::{BackendError, Delivery};
+use crate::backend::{BackendError, Delivery, Revocation};
 use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
+use app::session::SignInId;
 
 /// Stream entries, in the order given; unreadable ones are logged and skipped.
 pub fn entries<'a>(
@@ -87,16 +88,49 @@ pub fn typing(user: &User) -> String {
     format!("typing {json}")
 }
 
-/// A logout, as published on the control channel.
-pub fn logout(user: UserId) -> String {
-    format!("logout {user}")
+/// A revocation, as published on the control channel: `logout <sign-in id>` (the form from
+/// before accounts, when a guest's sign-in was their user id, so older instances still close a
+/// guest's sockets) or `ended <user id> <before ms>[ <sign-in id kept>]`.
+pub fn revocation(revocation: Revocation) -> String {
+    match revocation {
+        Revocation::SignIn(id) => format!("logout {id}"),
+        Revocation::Account {
+            user,
+            before_ms,
+            keep,
+        } => format!("ended {user} {}", ended_mark(before_ms, keep)),
+    }
 }
 
-/// The user a control message logs out, if it is one.
-pub fn logged_out(payload: &[u8]) -> Option<UserId> {
+/// The revocation a control message announces, if it is one.
+pub fn revoked(payload: &[u8]) -> Option<Revocation> {
     let text = std::str::from_utf8(payload).ok()?;
-    let user = text.strip_prefix("logout ")?;
-    user.parse().ok().map(UserId)
+    if let Some(id) = text.strip_prefix("logout ") {
+        return id.parse().ok().map(|id| Revocation::SignIn(SignInId(id)));
+    }
+    let (user, mark) = text.strip_prefix("ended ")?.split_once(' ')?;
+    let (before_ms, keep) = read_ended_mark(mark)?;
+    Some(Revocation::Account {
+        user: UserId(user.parse().ok()?),
+        before_ms,
+        keep,
+    })
+}
+
+/// What `revoked-before:<user>` holds: `<before ms>[ <sign-in id kept>]`.
+pub fn ended_mark(before_ms: u64, keep: Option<SignInId>) -> String {
+    match keep {
+        Some(keep) => format!("{before_ms} {keep}"),
+        None => before_ms.to_string(),
+    }
+}
+
+/// The parts of an [`ended_mark`].
+pub fn read_ended_mark(mark: &str) -> Option<(u64, Option<SignInId>)> {
+    match mark.split_once(' ') {
+        Some((before, keep)) => Some((before.parse().ok()?, Some(SignInId(keep.parse().ok()?)))),
+        None => Some((mark.parse().ok()?, None)),
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +142,7 @@ mod tests {
         User {
             id: UserId(uuid::Uuid::from_u128(7)),
             name: UserName::parse("alice").unwrap(),
+            handle: None,
         }
     }
 
@@ -118,7 +153,26 @@ mod tests {
             Delivery::Typing { user, .. } => assert_eq!(user, alice()),
             other => panic!("{other:?}"),
         }
-        assert_eq!(logged_out(logout(alice().id).as_bytes()), Some(alice().id));
+        for ended in [
+            Revocation::SignIn(SignInId(uuid::Uuid::from_u128(9))),
+            Revocation::Account {
+                user: alice().id,
+                before_ms: 1_764_000_000_123,
+                keep: None,
+            },
+            Revocation::Account {
+                user: alice().id,
+                before_ms: 1_764_000_000_123,
+                keep: Some(SignInId(uuid::Uuid::from_u128(3))),
+            },
+        ] {
+            assert_eq!(revoked(revocation(ended).as_bytes()), Some(ended));
+        }
+        // What instances from before accounts publish for a guest's logout.
+        assert_eq!(
+            revoked(b"logout 00000000-0000-0000-0000-000000000007"),
+            Some(Revocation::SignIn(SignInId(uuid::Uuid::from_u128(7))))
+        );
         let presence = br#"presence {"arrived":[{"id":"00000000-0000-0000-0000-000000000007","name":"alice"}],"departed":[]}"#;
         assert!(matches!(
             room_event(lobby.clone(), presence).unwrap(),
@@ -146,6 +200,13 @@ mod tests {
                 "{payload:?}"
             );
         }
-        assert_eq!(logged_out(b"logout nobody"), None);
+        for garbage in [
+            &b"logout nobody"[..],
+            b"ended nobody 1",
+            b"ended 00000000-0000-0000-0000-000000000007",
+            b"ended 00000000-0000-0000-0000-000000000007 soon",
+        ] {
+            assert_eq!(revoked(garbage), None, "{garbage:?}");
+        }
     }
 }

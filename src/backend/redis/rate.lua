@@ -1,4 +1,4 @@
--- One take from a token bucket kept as GCRA (see src/limits.rs, `take`, which this mirrors).
+-- One take from a token bucket kept as GCRA (see src/rate.rs, `take`, which this mirrors).
 -- KEYS[1]: the bucket (the unix ms at which its next token is due; absent when full).
 -- ARGV[1]: ms between tokens. ARGV[2]: the burst (tokens at once).
 -- Returns 0 when a token was taken, else the ms until one is (the bucket is left as it was).

@@ -337,11 +337,11 @@ pub(super) fn decode(
     payload: &[u8],
 ) -> Option<Delivery> {
     if channel == control {
-        let user = codec::logged_out(payload);
-        if user.is_none() {
+        let revocation = codec::revoked(payload);
+        if revocation.is_none() {
             tracing::warn!("ignoring an unreadable control message");
         }
-        return user.map(Delivery::LoggedOut);
+        return revocation.map(Delivery::Revoked);
     }
     let room = keys.room_of_channel(channel)?;
     codec::room_event(room, payload)

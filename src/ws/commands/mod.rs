@@ -83,7 +83,7 @@ impl Connection {
                 return Ok(());
             }
             ClientMsg::History { room, before } => self.older(rooms, room, before).await,
-            ClientMsg::Leave { room } => self.leave(rooms, room),
+            ClientMsg::Leave { room } => self.leave(rooms, room).await,
         };
         send_msg(socket, &reply).await
     }

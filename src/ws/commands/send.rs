@@ -52,7 +52,7 @@ impl Connection {
             );
         }
         let draft = Draft {
-            user: self.user.clone(),
+            user: self.sign_in.user.clone(),
             text: said.text,
             kind: said.kind,
             client_id: Some(client_id),
@@ -102,7 +102,7 @@ impl Connection {
                 return Some(wait);
             }
         }
-        let key = format!("message:{}", self.user.id);
+        let key = format!("message:{}", self.sign_in.user.id);
         match self
             .state
             .limiter

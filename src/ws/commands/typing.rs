@@ -24,7 +24,7 @@ impl Connection {
             return;
         }
         joined.typed_at = Some(now);
-        if let Err(e) = self.state.signals.typing(room, &self.user).await {
+        if let Err(e) = self.state.signals.typing(room, &self.sign_in.user).await {
             tracing::debug!(error = %e, %room, "could not pass on a typing signal");
         }
     }
