@@ -76,6 +76,12 @@ impl Status {
     pub fn is_connected(&self) -> bool {
         matches!(self, Status::Connected)
     }
+
+    /// The connection was lost and is not back yet: what the page shows of the room's
+    /// presence is what was true when it was lost.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, Status::Waiting { .. } | Status::Reconnecting { .. })
+    }
 }
 
 /// What the page asks of the socket task.
@@ -100,6 +106,8 @@ pub struct Live {
     /// The last error to show the user.
     pub error: RwSignal<Option<String>>,
     control: StoredValue<Option<control::Sender>>,
+    /// The user's open rooms as the server last listed them (see [`Chat::follow_list`]).
+    listed: StoredValue<Vec<RoomName>>,
     /// Where and when the last `typing` signal went.
     typed_at: StoredValue<Option<(RoomName, u64)>>,
     /// When (ms on the browser task's clock) the current outage began, for the reconnect-time
@@ -116,6 +124,7 @@ impl Live {
             instance: RwSignal::new(None),
             error: RwSignal::new(None),
             control: StoredValue::new(None),
+            listed: StoredValue::new(Vec::new()),
             typed_at: StoredValue::new(None),
             lost_at: StoredValue::new(None),
         }
@@ -153,6 +162,21 @@ impl Live {
             .flatten();
         if let Some(join) = join {
             self.control_send(Control::Send(join));
+        }
+    }
+
+    /// The server listed the user's open rooms as `rooms`: open the ones another tab opened,
+    /// close the ones another tab closed (see [`Chat::follow_list`]).
+    pub fn follow_list(self, rooms: Vec<RoomName>) {
+        let connected = self.status.with_untracked(Status::is_connected);
+        let before = self.listed.get_value();
+        let frames = self
+            .chat
+            .try_update(|chat| chat.follow_list(&rooms, &before, connected))
+            .unwrap_or_default();
+        self.listed.set_value(rooms);
+        for frame in frames {
+            self.control_send(Control::Send(frame));
         }
     }
 

@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, say, texts, uniqueTag } from "./helpers";
+import { connected, loggedIn, notice, say, texts, uniqueTag } from "./helpers";
 
 test("two users on two different instances chat with each other", async ({ browser }) => {
   const tag = uniqueTag();
@@ -22,7 +22,7 @@ test("two users on two different instances chat with each other", async ({ brows
 
   await say(alice, `/me waves (${tag})`);
   await expect(bob.locator(".msg.action", { hasText: `* Alice-${tag} waves (${tag})` })).toBeVisible();
-  await expect(bob.locator(".msg.notice", { hasText: `Alice-${tag} joined` }).first()).toBeVisible();
+  await expect(notice(bob, "joined", `Alice-${tag}`).first()).toBeVisible();
 });
 
 test("a refresh keeps the user logged in and the server renders the chat", async ({ browser }) => {

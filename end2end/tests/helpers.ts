@@ -68,3 +68,9 @@ export async function post(page: Page, room: string, n: number, prefix: string) 
     { room, n, prefix },
   );
 }
+
+/** The rows of notices that say `name` joined (or left): a row folds the notices that follow one
+ * another ("ana and ben joined, cy left"), each verb in its own part. */
+export function notice(page: Page, verb: "joined" | "left", name: string) {
+  return page.locator(".msg.notice", { has: page.locator(`.${verb}`, { hasText: name }) });
+}

@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, post, say, texts, uniqueTag } from "./helpers";
+import { connected, loggedIn, notice, post, say, texts, uniqueTag } from "./helpers";
 
 test("names, rooms and messages with markup render as text; web addresses as safe links", async ({ browser }) => {
   const tag = uniqueTag();
@@ -17,7 +17,7 @@ test("names, rooms and messages with markup render as text; web addresses as saf
     await expect(link).toHaveAttribute("rel", "noopener noreferrer");
     await expect(link).toHaveAttribute("target", "_blank");
   }
-  await expect(reader.locator(".msg.notice", { hasText: `${evilName} joined` }).first()).toBeVisible();
+  await expect(notice(reader, "joined", evilName).first()).toBeVisible();
   await expect(reader.getByTestId("online")).toContainText(evilName);
   expect(await reader.evaluate(() => (window as any).__pwned)).toBeUndefined();
   expect(await evil.evaluate(() => (window as any).__pwned)).toBeUndefined();

@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, uniqueTag } from "./helpers";
+import { connected, loggedIn, notice, say, uniqueTag } from "./helpers";
 
 test("who is online: two users on two instances see each other; a killed instance's user goes, a moved one stays", async ({
   browser,
@@ -14,6 +14,8 @@ test("who is online: two users on two instances see each other; a killed instanc
     await expect(page.getByTestId("online")).toContainText(`Bob-${tag}`);
     await expect(page.getByTestId("online-count")).toHaveText("2");
   }
+  // (Notices show in a room someone has written in: a quiet room says who is here instead.)
+  await say(alice, `hello ${tag}`);
   // Carol reads through the load balancer; she moves when her instance dies.
   const carol = await loggedIn(browser, `${cluster.baseURL}/r/${room}`, `Carol-${tag}`);
   await expect(alice.getByTestId("online-count")).toHaveText("3");
@@ -26,8 +28,8 @@ test("who is online: two users on two instances see each other; a killed instanc
     await expect(alice.getByTestId("online")).not.toContainText(`Bob-${tag}`, { timeout: 20_000 });
     await expect(alice.getByTestId("online")).toContainText(`Carol-${tag}`);
     await expect(alice.getByTestId("online-count")).toHaveText("2");
-    await expect(alice.locator(".msg.notice", { hasText: `Bob-${tag} left` })).toHaveCount(1);
-    await expect(alice.locator(".msg.notice", { hasText: `Carol-${tag} left` })).toHaveCount(0);
+    await expect(notice(alice, "left", `Bob-${tag}`)).toHaveCount(1);
+    await expect(notice(alice, "left", `Carol-${tag}`)).toHaveCount(0);
     if (carolOn === 2) await connected(carol);
   } finally {
     cluster.run("start", "2");
@@ -38,15 +40,19 @@ test("a refresh is silent: no left or joined notice, and the user stays listed",
   const tag = uniqueTag();
   const room = `refresh-${tag}`;
   const alice = await loggedIn(browser, `${cluster.instanceURL(1)}/r/${room}`, `Alice-${tag}`);
+  // (Notices show in a room someone has written in: a quiet room says who is here instead.)
+  await say(alice, `hello ${tag}`);
   const bob = await loggedIn(browser, `${cluster.baseURL}/r/${room}`, `Bob-${tag}`);
   await expect(alice.getByTestId("online-count")).toHaveText("2");
-  await expect(alice.locator(".msg.notice", { hasText: `Bob-${tag} joined` })).toHaveCount(1);
+  await expect(notice(alice, "joined", `Bob-${tag}`)).toHaveCount(1);
   await bob.reload();
   await connected(bob);
   await expect(bob.getByTestId("online-count")).toHaveText("2");
+  // (A message between, so the leave below gets a row of its own.)
+  await say(alice, `still here ${tag}`);
   // Bob leaves for good: then, and only then, the room reads it.
   await bob.close();
-  await expect(alice.locator(".msg.notice", { hasText: `Bob-${tag} left` })).toHaveCount(1, { timeout: 15_000 });
+  await expect(notice(alice, "left", `Bob-${tag}`)).toHaveCount(1, { timeout: 15_000 });
   await expect(alice.getByTestId("online-count")).toHaveText("1");
-  await expect(alice.locator(".msg.notice", { hasText: `Bob-${tag} joined` })).toHaveCount(1);
+  await expect(notice(alice, "joined", `Bob-${tag}`)).toHaveCount(1);
 });

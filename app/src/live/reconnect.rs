@@ -8,8 +8,10 @@ use crate::protocol::{close_code, silence_limit_ms, HEARTBEAT_SECS};
 
 /// Backoff: the first reconnect after a loss waits up to this long...
 pub const BACKOFF_BASE_MS: u64 = 250;
-/// ...doubling per failed attempt, up to this.
-pub const BACKOFF_CAP_MS: u64 = 10_000;
+/// ...doubling per failed attempt, up to this: a service that comes back is found within about
+/// this long. Full jitter below the cap still spreads a crowd: N clients of an outage probe about
+/// N / (cap / 2) times a second between them, each probe a `204` that renders nothing.
+pub const BACKOFF_CAP_MS: u64 = 2_000;
 /// A connection that lasted this long was healthy: the next loss starts the backoff afresh.
 pub const STABLE_MS: u64 = 10_000;
 /// After a 1012 (the instance is restarting) reconnect within this, at random: the other
@@ -171,8 +173,13 @@ mod tests {
         assert_eq!(backoff_ms(1, 0.999_999), 249);
         assert_eq!(backoff_ms(2, 0.999_999), 499);
         assert_eq!(backoff_ms(3, 0.5), 500);
-        assert_eq!(backoff_ms(6, 0.5), 4_000);
-        assert_eq!(backoff_ms(7, 0.5), BACKOFF_CAP_MS / 2, "capped");
+        assert_eq!(backoff_ms(4, 0.5), 1_000);
+        assert_eq!(backoff_ms(5, 0.5), BACKOFF_CAP_MS / 2, "capped");
+        assert_eq!(
+            backoff_ms(30, 0.999_999),
+            BACKOFF_CAP_MS - 1,
+            "a returning service is found within the cap"
+        );
         assert_eq!(backoff_ms(u32::MAX, 1.0), BACKOFF_CAP_MS);
         assert_eq!(backoff_ms(0, 1.0), BACKOFF_BASE_MS, "attempt 0 counts as 1");
     }
@@ -199,12 +206,12 @@ mod tests {
     #[test]
     fn a_stable_connection_resets_the_backoff() {
         let mut policy = Reconnect::new();
-        for _ in 0..5 {
+        for _ in 0..2 {
             policy.lost(None, 0, 0.5);
         }
         assert_eq!(
             policy.lost(Some(close_code::AGAIN), STABLE_MS - 1, 1.0),
-            Next::Reconnect { delay_ms: 8_000 },
+            Next::Reconnect { delay_ms: 1_000 },
             "a short connection does not"
         );
         assert_eq!(

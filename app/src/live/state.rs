@@ -12,8 +12,8 @@
 
 use super::outbox::{Entry, Outbox};
 use crate::protocol::{
-    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName, User,
-    HISTORY_PAGE, TYPING_SHOWN_MS,
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, User, HISTORY_PAGE,
+    TYPING_SHOWN_MS,
 };
 use std::collections::BTreeMap;
 
@@ -84,6 +84,12 @@ impl Room {
             .collect()
     }
 
+    /// Nobody has said anything here, as far as the page knows: no message (only notices of
+    /// who came and went, if any) and nothing in the outbox.
+    pub fn is_quiet(&self) -> bool {
+        self.outbox.is_empty() && !self.messages.values().any(|m| m.kind.is_said())
+    }
+
     /// The newest message id seen: where a resume of this room starts.
     pub fn last_seen(&self) -> Option<MessageId> {
         self.messages.keys().next_back().copied()
@@ -129,6 +135,42 @@ impl Chat {
             current: 0,
             me: None,
         }
+    }
+
+    /// Follows the user's open rooms as the server lists them now (`listed`): the page's first
+    /// list (with an empty `before`) opens them all, after those open already and in their
+    /// order; later lists follow what another tab opened or closed. A listed room not open here
+    /// opens (joined at once when `connected`, else by the next `hello`); a room that the previous list had (`before`) and this one has not was
+    /// closed elsewhere, and closes here too, unless it is on screen or the lobby. A room this
+    /// page opened that no list has shown yet is kept: the server may not have recorded it yet.
+    /// Returns the frames to send.
+    pub fn follow_list(
+        &mut self,
+        listed: &[RoomName],
+        before: &[RoomName],
+        connected: bool,
+    ) -> Vec<ClientMsg> {
+        let mut frames = Vec::new();
+        let closed: Vec<RoomName> = self
+            .rooms
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|name| before.contains(name) && !listed.contains(name))
+            .filter(|name| *name != RoomName::lobby())
+            .collect();
+        for name in &closed {
+            frames.extend(self.close(name));
+        }
+        for name in listed {
+            if self.room(name).is_none() {
+                let room = Room::new(name.clone());
+                if connected {
+                    frames.push(room.join_frame());
+                }
+                self.rooms.push(room);
+            }
+        }
+        frames
     }
 
     /// The user this page is for (their own messages are never unread).
@@ -293,7 +335,7 @@ impl Chat {
         room.typing.retain(|(user, _)| user.id != message.user.id);
         let counts = index != current
             && !room.catching_up
-            && matches!(message.kind, MessageKind::Text | MessageKind::Me)
+            && message.kind.is_said()
             && Some(message.user.id) != me
             && room.last_seen().is_none_or(|last| message.id > last);
         if room.insert(message) && counts {
@@ -433,7 +475,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{UserId, UserName};
+    use crate::protocol::{MessageKind, UserId, UserName};
     use uuid::Uuid;
 
     fn room(name: &str) -> RoomName {
@@ -444,6 +486,7 @@ mod tests {
         User {
             id: UserId(Uuid::from_bytes([n; 16])),
             name: UserName::parse(&format!("user{n}")).unwrap(),
+            handle: None,
         }
     }
 
@@ -559,6 +602,54 @@ mod tests {
         chat.push(cid(3), "again".into());
         chat.message(msg("rust", "20-0", 1, Some(cid(3))));
         assert!(chat.current().outbox.is_empty());
+    }
+
+    #[test]
+    fn a_page_reopens_the_users_rooms_once_each_and_joins_them_on_hello() {
+        let mut chat = Chat::new(room("feat"));
+        let listed = [room("lobby"), room("feat"), room("ops"), room("ops")];
+        assert_eq!(chat.follow_list(&listed, &[], false), []);
+        let names: Vec<&str> = chat.rooms().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["feat", "lobby", "ops"]);
+        let joins = chat.hello(&room("feat"), 0);
+        assert_eq!(
+            joins,
+            [room("lobby"), room("ops")].map(|room| ClientMsg::Join { room, after: None })
+        );
+    }
+
+    #[test]
+    fn a_page_follows_rooms_opened_and_closed_in_another_tab() {
+        let mut chat = Chat::new(room("feat"));
+        chat.follow_list(&[room("ops"), room("old")], &[], false);
+        chat.hello(&room("feat"), 0);
+        chat.joined(&room("ops"), 0);
+        chat.joined(&room("old"), 0);
+        // This page opened "new" (not listed yet); another tab closed "old" and opened "more".
+        chat.show(room("new"), None, true);
+        chat.show(room("feat"), None, true);
+        chat.joined(&room("new"), 0);
+        let before = [room("feat"), room("lobby"), room("ops"), room("old")];
+        let listed = [room("feat"), room("lobby"), room("ops"), room("more")];
+        let frames = chat.follow_list(&listed, &before, true);
+        assert_eq!(
+            frames,
+            [
+                ClientMsg::Leave { room: room("old") },
+                ClientMsg::Join {
+                    room: room("more"),
+                    after: None
+                }
+            ]
+        );
+        let names: Vec<&str> = chat.rooms().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["feat", "lobby", "ops", "new", "more"]);
+        // The room on screen and the lobby never close this way ("more" was not joined yet:
+        // no `leave` for it).
+        let frames = chat.follow_list(&[], &listed, true);
+        assert_eq!(frames, [ClientMsg::Leave { room: room("ops") }]);
+        let names: Vec<&str> = chat.rooms().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["feat", "lobby", "new"]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{chat, ChatContext, Hydrated};
 use crate::live::state::Chat;
 use crate::live::{Live, Status};
 use crate::pages::days::Day;
-use crate::protocol::{MessageId, MessageKind, RoomName};
+use crate::protocol::{MessageId, RoomName};
 use leptos::prelude::*;
 
 /// What the message list shows of the room on screen: which room, how many messages, and the
@@ -65,8 +65,15 @@ pub fn Conversation() -> impl IntoView {
         messages.with(|_| ());
         let local = local();
         let today = today.get();
-        live.chat
-            .with_untracked(|chat| rows(chat.current().messages.values(), local, today))
+        live.chat.with_untracked(|chat| {
+            let room = chat.current();
+            // A room nobody has written in shows its quiet state, with who is here: lines
+            // saying who came and went beside it would contradict it.
+            if room.history_end && room.is_quiet() {
+                return Vec::new();
+            }
+            rows(room.messages.values(), local, today)
+        })
     };
     let pending = Memo::new(move |_| live.chat.with(|chat| chat.pending().to_vec()));
     view! {
@@ -90,9 +97,13 @@ pub fn Conversation() -> impl IntoView {
             <HistoryEdge live current />
             <For
                 each=rows
-                key=|row| (row.message.room.clone(), row.message.id, row.grouped, row.day.clone())
+                key=|row| {
+                    let through = row.notice.as_ref().map(|(_, through)| *through);
+                    (row.message.room.clone(), row.message.id, row.grouped, row.day.clone(), through)
+                }
                 children=move |row| {
-                    let Row { message, grouped, day } = row;
+                    let Row { message, grouped, day, notice } = row;
+                    let notice = notice.map(|(parts, _)| parts);
                     view! {
                         {day.map(|label| {
                             // A separator's own text is not read out: its label is.
@@ -103,7 +114,7 @@ pub fn Conversation() -> impl IntoView {
                                 </div>
                             }
                         })}
-                        <MessageRow m=message me grouped />
+                        <MessageRow m=message me grouped notice />
                     }
                 }
             />
@@ -135,7 +146,24 @@ pub fn Conversation() -> impl IntoView {
 /// for a room with no messages, that it is loading or that it is empty.
 #[component]
 fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
-    let scroll = chat().scroll;
+    let ChatContext { scroll, me, .. } = chat();
+    // Who else is here, for a room nobody has written in yet.
+    let here = move || {
+        live.chat.with(|chat| {
+            let room = chat.current();
+            let others: Vec<&str> = room
+                .online
+                .iter()
+                .filter(|u| u.id != me)
+                .map(|u| u.name.as_str())
+                .collect();
+            let unlisted = room
+                .online_count
+                .unwrap_or(0)
+                .saturating_sub(room.online.len() as u32);
+            quiet_text(&others, unlisted)
+        })
+    };
     #[derive(Clone, Copy, PartialEq)]
     enum Edge {
         /// Nothing to show yet: the room's messages are on their way.
@@ -150,11 +178,7 @@ fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
         live.chat.with(|chat| {
             let room = chat.current();
             let empty = room.messages.is_empty();
-            let quiet = room.outbox.is_empty()
-                && !room
-                    .messages
-                    .values()
-                    .any(|m| matches!(m.kind, MessageKind::Text | MessageKind::Me));
+            let quiet = room.is_quiet();
             match (empty, room.history_end, room.loading_older) {
                 (_, true, _) if quiet => Edge::Empty,
                 (true, false, _) => Edge::Loading,
@@ -180,7 +204,7 @@ fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
                     view! {
                         <div class="room-state empty" data-testid="room-empty">
                             <p class="headline">{format!("#{} is quiet", current.get())}</p>
-                            <p>"No messages yet. Say hello: everyone who opens this room sees it."</p>
+                            <p>{here}</p>
                         </div>
                     }
                         .into_any()
@@ -201,6 +225,22 @@ fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
             }}
         </div>
     }
+}
+
+/// The invitation of a room nobody has written in: who else is here (`unlisted` more than
+/// `names`), and that everyone who opens the room will see the first message.
+fn quiet_text(names: &[&str], unlisted: u32) -> String {
+    let who = match (names, unlisted) {
+        ([], 0) => {
+            return "No messages yet. Say hello: everyone who opens this room sees it.".to_owned()
+        }
+        ([], n) => format!("{n} others are"),
+        ([one], 0) => format!("{one} is"),
+        ([one], n) => format!("{one} and {n} more are"),
+        ([rest @ .., last], 0) => format!("{} and {last} are", rest.join(", ")),
+        (all, n) => format!("{} and {n} more are", all.join(", ")),
+    };
+    format!("No messages yet. {who} here: say hello.")
 }
 
 /// "alice is typing…", "alice and bob are typing…", "several people are typing…".
@@ -253,5 +293,27 @@ mod tests {
         assert_eq!(typing_text(&["alice"]), "alice is typing…");
         assert_eq!(typing_text(&["alice", "bob"]), "alice and bob are typing…");
         assert_eq!(typing_text(&["a", "b", "c"]), "Several people are typing…");
+    }
+
+    #[test]
+    fn a_quiet_room_says_who_is_here() {
+        use super::quiet_text;
+        assert!(quiet_text(&[], 0).starts_with("No messages yet. Say hello"));
+        assert_eq!(
+            quiet_text(&["ben"], 0),
+            "No messages yet. ben is here: say hello."
+        );
+        assert_eq!(
+            quiet_text(&["ben", "cy", "di"], 0),
+            "No messages yet. ben, cy and di are here: say hello."
+        );
+        assert_eq!(
+            quiet_text(&["ben"], 4),
+            "No messages yet. ben and 4 more are here: say hello."
+        );
+        assert_eq!(
+            quiet_text(&[], 2),
+            "No messages yet. 2 others are here: say hello."
+        );
     }
 }

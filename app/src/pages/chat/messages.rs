@@ -5,17 +5,28 @@
 use super::{chat, Hydrated};
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
 use crate::pages::days::Day;
-use crate::protocol::{ChatMessage, MessageKind, UserId};
+use crate::protocol::{ChatMessage, MessageId, MessageKind, UserId};
 use leptos::prelude::*;
 
 /// A message as the list shows it: under its day's separator if it is the first of its day, and
-/// without its sender's name if it continues their turn.
+/// without its sender's name if it continues their turn. Notices of who came and went that
+/// follow each other with nobody speaking between them fold into one row.
 #[derive(Clone)]
 pub struct Row {
     pub message: ChatMessage,
     pub grouped: bool,
     /// The label of the day it starts.
     pub day: Option<String>,
+    /// For a row of notices: what it says ("ana and ben joined", "cy left"), and the last
+    /// notice folded into it (so the row is drawn afresh when it grows).
+    pub notice: Option<(Vec<Said>, MessageId)>,
+}
+
+/// One part of a row of notices: who (`"ana and ben"`) did what (`"joined"` or `"left"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Said {
+    pub who: String,
+    pub verb: &'static str,
 }
 
 pub fn rows<'a>(
@@ -23,20 +34,150 @@ pub fn rows<'a>(
     local: bool,
     today: Day,
 ) -> Vec<Row> {
+    let mut rows: Vec<(Row, Option<Fold>)> = Vec::new();
     let mut previous: Option<(&ChatMessage, Day)> = None;
-    messages
-        .map(|m| {
-            let day = Day::of(m.at, local);
-            let new_day = previous.is_none_or(|(_, d)| d != day);
-            let grouped = !new_day && previous.is_some_and(|(p, _)| continues(p, m));
+    for m in messages {
+        let day = Day::of(m.at, local);
+        let new_day = previous.is_none_or(|(_, d)| d != day);
+        let notice = !m.kind.is_said();
+        if let (false, true, Some((_, Some(fold)))) = (new_day, notice, rows.last_mut()) {
+            fold.add(m);
             previous = Some((m, day));
-            Row {
-                message: m.clone(),
-                grouped,
-                day: new_day.then(|| day.label(today)),
+            continue;
+        }
+        let grouped = !new_day && previous.is_some_and(|(p, _)| continues(p, m));
+        previous = Some((m, day));
+        let row = Row {
+            message: m.clone(),
+            grouped,
+            day: new_day.then(|| day.label(today)),
+            notice: None,
+        };
+        rows.push((row, notice.then(|| Fold::new(m))));
+    }
+    rows.into_iter()
+        .filter_map(|(mut row, fold)| {
+            if let Some(fold) = fold {
+                // Everyone in it came back or went again: the row has nothing to say.
+                row.notice = Some((fold.text()?, fold.through));
             }
+            Some(row)
         })
         .collect()
+}
+
+/// Notices in a row, folded: each person once, as they stand at the end. Someone who left and
+/// came back between two messages was never away for the reader, so they are not named.
+struct Fold {
+    /// Everyone the notices name, in the order they first appear.
+    people: Vec<Person>,
+    /// Notices folded so far.
+    count: usize,
+    /// Unnamed people in crowd notices: joined, left.
+    more: (u32, u32),
+    /// The last notice folded in.
+    through: MessageId,
+}
+
+/// One person in a [`Fold`].
+struct Person {
+    id: UserId,
+    name: String,
+    /// Here at the end of the fold (their last notice was a join).
+    here: bool,
+    /// Their first notice in the fold was a leave.
+    left_first: bool,
+    /// When they last came or went: the count of the fold's notices by then.
+    last: usize,
+}
+
+impl Fold {
+    fn new(first: &ChatMessage) -> Self {
+        let mut fold = Fold {
+            people: Vec::new(),
+            count: 0,
+            more: (0, 0),
+            through: first.id,
+        };
+        fold.add(first);
+        fold
+    }
+
+    fn add(&mut self, m: &ChatMessage) {
+        let joined = m.kind == MessageKind::Join;
+        let users = std::iter::once(&m.user).chain(m.others.iter().flat_map(|o| &o.users));
+        self.count += 1;
+        for user in users {
+            match self.people.iter_mut().find(|p| p.id == user.id) {
+                Some(person) => {
+                    person.here = joined;
+                    person.last = self.count;
+                }
+                None => self.people.push(Person {
+                    id: user.id,
+                    name: user.name.to_string(),
+                    here: joined,
+                    left_first: !joined,
+                    last: self.count,
+                }),
+            }
+        }
+        let more = m.others.as_ref().map_or(0, |o| o.more);
+        if joined {
+            self.more.0 += more;
+        } else {
+            self.more.1 += more;
+        }
+        self.through = m.id;
+    }
+
+    fn text(&self) -> Option<Vec<Said>> {
+        // The latest first: in a long fold, the names worth reading are of those who just
+        // came or went.
+        let named = |here: bool| -> Vec<&str> {
+            let mut people: Vec<&Person> = self
+                .people
+                .iter()
+                // Left, then back: not news.
+                .filter(|p| p.here == here && !(here && p.left_first))
+                .collect();
+            people.sort_by_key(|p| std::cmp::Reverse(p.last));
+            people.into_iter().map(|p| p.name.as_str()).collect()
+        };
+        let parts: Vec<Said> = [
+            (named(true), self.more.0, "joined"),
+            (named(false), self.more.1, "left"),
+        ]
+        .into_iter()
+        .filter_map(|(names, more, verb)| {
+            Some(Said {
+                who: people(&names, more)?,
+                verb,
+            })
+        })
+        .collect();
+        (!parts.is_empty()).then_some(parts)
+    }
+}
+
+/// At most this many people are named in one row of notices; the rest are counted.
+const NAMED: usize = 5;
+
+/// "alice", "alice and bob", "alice, bob and 12 others"; None for nobody.
+fn people(names: &[&str], more: u32) -> Option<String> {
+    let (named, beyond) = names.split_at(names.len().min(NAMED));
+    let more = more + beyond.len() as u32;
+    let mut named: Vec<&str> = named.to_vec();
+    let last = match more {
+        0 => named.pop()?.to_owned(),
+        1 => "1 other".to_owned(),
+        more => format!("{more} others"),
+    };
+    Some(if named.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", named.join(", "))
+    })
 }
 
 /// A message the server has not confirmed: sending, retrying, or failed with the reason and
@@ -106,26 +247,6 @@ pub fn OutboxRow(entry: Entry) -> impl IntoView {
     }
 }
 
-/// Who a join or leave notice is about: "alice", "alice and bob", "alice, bob and 12 others".
-fn who(m: &ChatMessage) -> String {
-    let Some(others) = &m.others else {
-        return m.user.name.to_string();
-    };
-    let mut names: Vec<&str> = std::iter::once(m.user.name.as_str())
-        .chain(others.users.iter().map(|u| u.name.as_str()))
-        .collect();
-    let last = match others.more {
-        0 => names.pop().unwrap_or_default().to_owned(),
-        1 => "1 other".to_owned(),
-        more => format!("{more} others"),
-    };
-    if names.is_empty() {
-        last
-    } else {
-        format!("{} and {last}", names.join(", "))
-    }
-}
-
 /// A message's text with its web addresses as links that open in a new tab without giving the
 /// new page a handle on this one.
 fn linked(text: &str) -> Vec<AnyView> {
@@ -145,15 +266,20 @@ fn linked(text: &str) -> Vec<AnyView> {
 /// it is shown without repeating their name.
 fn continues(previous: &ChatMessage, next: &ChatMessage) -> bool {
     const TURN_MS: u64 = 5 * 60 * 1000;
-    let talk = |m: &ChatMessage| matches!(m.kind, MessageKind::Text | MessageKind::Me);
-    talk(previous)
-        && talk(next)
+    previous.kind.is_said()
+        && next.kind.is_said()
         && previous.user.id == next.user.id
         && next.at.saturating_sub(previous.at) < TURN_MS
 }
 
 #[component]
-pub fn MessageRow(m: ChatMessage, me: UserId, grouped: bool) -> impl IntoView {
+pub fn MessageRow(
+    m: ChatMessage,
+    me: UserId,
+    grouped: bool,
+    /// What a row of notices says (see [`Row::notice`]).
+    notice: Option<Vec<Said>>,
+) -> impl IntoView {
     let at = m.at;
     let hydrated = use_context::<Hydrated>();
     let mine = m.user.id == me;
@@ -167,15 +293,24 @@ pub fn MessageRow(m: ChatMessage, me: UserId, grouped: bool) -> impl IntoView {
     let name = m.user.name.to_string();
     let body = match m.kind {
         MessageKind::Text => view! {
-            <span class="author">{name}</span>
+            <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
             <span class="text">{linked(&m.text)}</span>
         }
         .into_any(),
         MessageKind::Me => {
             view! { <span class="text">"* " {name} " " {linked(&m.text)}</span> }.into_any()
         }
-        MessageKind::Join => view! { <span class="text">{who(&m)} " joined"</span> }.into_any(),
-        MessageKind::Leave => view! { <span class="text">{who(&m)} " left"</span> }.into_any(),
+        MessageKind::Join | MessageKind::Leave => {
+            let parts = notice
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(i, said)| {
+                    let Said { who, verb } = said;
+                    view! { {(i > 0).then_some(", ")}<span class=verb>{who} " " {verb}</span> }
+                });
+            view! { <span class="text">{parts.collect_view()}</span> }.into_any()
+        }
     };
     view! {
         <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
@@ -194,21 +329,26 @@ pub fn MessageRow(m: ChatMessage, me: UserId, grouped: bool) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::who;
+    use super::{rows, Row};
+    use crate::pages::days::Day;
     use crate::protocol::{ChatMessage, MessageKind, Others, RoomName, User, UserId, UserName};
 
-    fn notice(names: &[&str], more: u32) -> ChatMessage {
-        let user = |name: &str| User {
-            id: UserId(uuid::Uuid::nil()),
+    fn user(name: &str) -> User {
+        User {
+            id: UserId(uuid::Uuid::from_u128(name.bytes().map(u128::from).sum())),
             name: UserName::parse(name).unwrap(),
-        };
+            handle: None,
+        }
+    }
+
+    fn message(id: u64, kind: MessageKind, names: &[&str], more: u32) -> ChatMessage {
         ChatMessage {
-            id: "1-0".parse().unwrap(),
+            id: format!("{id}-0").parse().unwrap(),
             room: RoomName::lobby(),
             user: user(names[0]),
-            text: String::new(),
-            kind: MessageKind::Join,
-            at: 1,
+            text: "hi".to_owned(),
+            kind,
+            at: id,
             client_id: None,
             others: (names.len() > 1 || more > 0).then(|| Others {
                 users: names[1..].iter().map(|n| user(n)).collect(),
@@ -217,18 +357,91 @@ mod tests {
         }
     }
 
+    fn said(list: &[ChatMessage]) -> Vec<String> {
+        rows(list.iter(), false, Day::of(0, false))
+            .into_iter()
+            .map(
+                |Row {
+                     message, notice, ..
+                 }| match notice {
+                    Some((parts, _)) => parts
+                        .iter()
+                        .map(|p| format!("{} {}", p.who, p.verb))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    None => message.text,
+                },
+            )
+            .collect()
+    }
+
+    use MessageKind::{Join, Leave, Text};
+
     #[test]
     fn notices_name_a_crowd_briefly() {
-        assert_eq!(who(&notice(&["alice"], 0)), "alice");
-        assert_eq!(who(&notice(&["alice", "bob"], 0)), "alice and bob");
+        let one = |names: &[&str], more| said(&[message(1, Join, names, more)]);
+        assert_eq!(one(&["alice"], 0), ["alice joined"]);
+        assert_eq!(one(&["alice", "bob"], 0), ["alice and bob joined"]);
         assert_eq!(
-            who(&notice(&["alice", "bob", "carol"], 0)),
-            "alice, bob and carol"
+            one(&["alice", "bob", "carol"], 0),
+            ["alice, bob and carol joined"]
         );
-        assert_eq!(who(&notice(&["alice", "bob"], 1)), "alice, bob and 1 other");
+        assert_eq!(one(&["alice", "bob"], 1), ["alice, bob and 1 other joined"]);
         assert_eq!(
-            who(&notice(&["alice", "bob"], 12)),
-            "alice, bob and 12 others"
+            one(&["alice", "bob"], 12),
+            ["alice, bob and 12 others joined"]
         );
+        assert_eq!(
+            one(&["a", "b", "c", "d", "e", "f", "g"], 0),
+            ["a, b, c, d, e and 2 others joined"]
+        );
+        let many: Vec<ChatMessage> = ["a", "b", "c", "d", "e", "f", "g"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| message(i as u64 + 1, Join, &[name], 0))
+            .collect();
+        assert_eq!(
+            said(&many),
+            ["g, f, e, d, c and 2 others joined"],
+            "the latest named"
+        );
+    }
+
+    #[test]
+    fn notices_in_a_row_fold_into_one_and_someone_back_before_anyone_spoke_was_never_away() {
+        let cases: [(&[ChatMessage], &[&str]); 2] = [
+            (
+                &[
+                    message(1, Join, &["ana"], 0),
+                    message(2, Join, &["ben"], 0),
+                    message(3, Leave, &["cy"], 0),
+                    message(4, Text, &["ana"], 0),
+                    message(5, Leave, &["ben"], 0),
+                ],
+                &["ben and ana joined, cy left", "hi", "ben left"],
+            ),
+            (
+                &[
+                    message(1, Text, &["ana"], 0),
+                    message(2, Leave, &["ben"], 0),
+                    message(3, Join, &["ben"], 0),
+                    message(4, Join, &["cy"], 0),
+                ],
+                &["hi", "cy joined"],
+            ),
+        ];
+        for (list, expected) in cases {
+            assert_eq!(said(list), expected);
+        }
+        let back = [
+            message(1, Leave, &["ben"], 0),
+            message(2, Join, &["ben"], 0),
+        ];
+        assert_eq!(said(&back), Vec::<String>::new(), "nothing to say: no row");
+        let went = [
+            message(1, Join, &["ben"], 0),
+            message(2, Leave, &["ben"], 0),
+        ];
+        assert_eq!(said(&went), ["ben left"]);
     }
 }

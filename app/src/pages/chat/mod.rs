@@ -9,16 +9,18 @@
 //! - [`keys`]: keyboard shortcuts and where the focus goes when the drawer opens or closes;
 //! - [`title`]: the tab's title, with the count of what arrived while it was hidden.
 
+mod account;
 mod composer;
 mod conversation;
 mod keys;
 mod messages;
+mod people;
 mod rooms;
 mod scroll;
 mod title;
 
-use crate::auth::Logout;
-use crate::live::{new_client_id, now_ms, Live};
+use crate::auth::{DeleteAccount, Logout};
+use crate::live::{new_client_id, now_ms, Live, Status};
 use crate::protocol::{RoomError, RoomName, User, UserId};
 use crate::recent::RecentPage;
 use conversation::Conversation;
@@ -33,8 +35,12 @@ struct ChatContext {
     live: Live,
     /// Who is reading.
     me: UserId,
-    /// The room on screen.
+    /// The room the page's state has on screen (the last good one while the URL names a room
+    /// that cannot be).
     current: Memo<RoomName>,
+    /// The room the URL shows, if it names one: none on the page of a room that cannot be, so
+    /// nothing there claims to be the current room.
+    on_screen: Memo<Option<RoomName>>,
     /// The page's clock, a tick a second: typing indicators expire by it, days turn by it.
     clock: RwSignal<u64>,
     /// Whether the rooms drawer is open (on a narrow screen).
@@ -67,8 +73,11 @@ fn focus(element: &leptos::web_sys::Element) {
 #[component]
 pub fn ChatPage(
     user: User,
+    /// The rooms the user has open (on any page of theirs): this page opens them all.
+    rooms: Vec<RoomName>,
     instance: String,
     logout: ServerAction<Logout>,
+    delete_account: ServerAction<DeleteAccount>,
     /// The room the URL names (or why it cannot be one).
     room: Memo<Result<RoomName, RoomError>>,
     /// Its recent messages, rendered with the page.
@@ -80,15 +89,33 @@ pub fn ChatPage(
     );
     live.chat
         .update_untracked(|chat| chat.rendered(recent.messages, recent.complete));
+    // Not connected yet: they are joined with the first `hello`.
+    live.follow_list(rooms);
     let hydrated = Hydrated(RwSignal::new(false));
     provide_context(hydrated);
     Effect::new(move |_| hydrated.0.set(true));
     // Effects run only in the browser: the socket opens after hydration, never during SSR.
     Effect::new(move |_| live.open());
     on_cleanup(move || live.close());
-    // Back online: do not wait for the backoff.
+    // Back online, or back to the tab (a woken laptop, a phone's tab brought forward): do not
+    // wait for the backoff.
+    // Back to the tab, also: another tab may have opened or closed rooms since.
     let online = window_event_listener(leptos::ev::online, move |_| live.retry_now());
-    on_cleanup(move || online.remove());
+    let back = move || {
+        live.retry_now();
+        refresh_rooms(live);
+    };
+    let focused = window_event_listener(leptos::ev::focus, move |_| back());
+    let shown = window_event_listener(leptos::ev::visibilitychange, move |_| {
+        if !document().hidden() {
+            back();
+        }
+    });
+    on_cleanup(move || {
+        online.remove();
+        focused.remove();
+        shown.remove();
+    });
 
     let scroll = Scroll::new();
     // The URL moved to another room: show it (opening it if new), remembering where the reader
@@ -98,10 +125,12 @@ pub fn ChatPage(
             live.show(room, scroll.position());
         }
     });
+    let current = Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone()));
     let context = ChatContext {
         live,
         me: user.id,
-        current: Memo::new(move |_| live.chat.with(|chat| chat.current().name.clone())),
+        current,
+        on_screen: Memo::new(move |_| room.with(Result::is_ok).then(|| current.get())),
         clock: clock(),
         drawer: RwSignal::new(false),
         no_ids: RwSignal::new(None),
@@ -109,7 +138,7 @@ pub fn ChatPage(
         scroll,
     };
     provide_context(context);
-    scroll.follow(live);
+    scroll.follow(live, user.id);
     Effect::new(move |_| {
         if let Err(e) = new_client_id() {
             context.no_ids.set(Some(e.to_string()));
@@ -121,7 +150,7 @@ pub fn ChatPage(
     keys::shortcuts(context);
     let title = title::title(room, live, user.id);
     let ChatContext {
-        current, drawer, ..
+        on_screen, drawer, ..
     } = context;
 
     view! {
@@ -156,17 +185,30 @@ pub fn ChatPage(
                 <h1 class="room">
                     <span class="brand">"Switchboard"</span>
                     <span class="room-name" data-testid="room-name">
-                        {move || format!("#{}", current.get())}
+                        {move || match on_screen.get() {
+                            Some(room) => format!("#{room}"),
+                            // A heading that names no room (never the last good one).
+                            None => "No such room".to_owned(),
+                        }}
                     </span>
                 </h1>
                 <div class="who">
                     <span class="me" data-testid="me">{user.name.to_string()}</span>
+                    <people::Badge user=user.clone() />
                     <span class="instance" title="The instance your live connection is on">
                         <span class=move || format!("dot {}", live.status.get().css())></span>
                         <span data-testid="socket-instance">
-                            {move || live.instance.get().unwrap_or_else(|| "…".to_owned())}
+                            {move || {
+                                // A lost socket's instance may be dead: never name it as live.
+                                if live.status.with(Status::is_lost) {
+                                    "offline".to_owned()
+                                } else {
+                                    live.instance.get().unwrap_or_else(|| "…".to_owned())
+                                }
+                            }}
                         </span>
                     </span>
+                    {user.handle.is_some().then(|| view! { <account::AccountMenu delete=delete_account /> })}
                     <ActionForm action=logout attr:class="logout">
                         <button type="submit">"Log out"</button>
                     </ActionForm>
@@ -188,6 +230,20 @@ pub fn ChatPage(
             <footer class="served-by">"Page served by " <code data-testid="page-instance">{instance}</code></footer>
         </div>
     }
+}
+
+/// Asks the server for the user's open rooms and follows the list (browser only).
+fn refresh_rooms(live: Live) {
+    leptos::task::spawn_local(async move {
+        if let Ok(crate::auth::Viewer {
+            user: Some(_),
+            rooms,
+            ..
+        }) = crate::auth::whoami().await
+        {
+            live.follow_list(rooms);
+        }
+    });
 }
 
 /// The page's clock: the time now (unix ms), a tick a second, once hydrated (0 before).

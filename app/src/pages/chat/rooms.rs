@@ -2,6 +2,7 @@
 //! create one, who is online in the room on screen; and the page of a room that cannot be.
 
 use super::{chat, ChatContext};
+use crate::live::Status;
 use crate::pages::path_of_room;
 use crate::protocol::{RoomError, RoomName};
 use leptos::prelude::*;
@@ -10,7 +11,12 @@ use leptos_router::{components::A, hooks::use_navigate};
 /// The open rooms, each with its unread count, and a form to join or create one by name.
 #[component]
 pub fn RoomList(nav: NodeRef<leptos::html::Nav>) -> impl IntoView {
-    let ChatContext { live, drawer, .. } = chat();
+    let ChatContext {
+        live,
+        drawer,
+        on_screen,
+        ..
+    } = chat();
     // Keyed by name alone: a room's counts change in place, so its link (which may have the
     // keyboard focus) is never replaced under the reader.
     let rooms = move || {
@@ -66,7 +72,9 @@ pub fn RoomList(nav: NodeRef<leptos::html::Nav>) -> impl IntoView {
                     <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
                 </Show>
             </form>
-            <OnlineList />
+            <Show when=move || on_screen.with(Option::is_some)>
+                <OnlineList />
+            </Show>
         </nav>
     }
     .into_any()
@@ -78,24 +86,41 @@ fn OnlineList() -> impl IntoView {
     let ChatContext { live, current, .. } = chat();
     let online = move || live.chat.with(|chat| chat.current().online.clone());
     let count = move || live.chat.with(|chat| chat.current().online_count);
+    // While the socket is lost, the list is only what was true then: dimmed, and says so.
+    let stale = move || live.status.with(Status::is_lost);
     let more = move || {
         let listed = live.chat.with(|chat| chat.current().online.len() as u32);
         count().unwrap_or(0).saturating_sub(listed)
     };
     view! {
-        <section class="online" aria-label=move || format!("Online in #{}", current.get())>
+        <section
+            class="online"
+            class:stale=stale
+            aria-label=move || format!("Online in #{}", current.get())
+        >
             <h2>
                 "Online "
                 <span class="count" data-testid="online-count">
                     {move || count().map(|n| n.to_string()).unwrap_or_else(|| "…".to_owned())}
                 </span>
+                <Show when=stale>
+                    <span class="as-of">" (when last connected)"</span>
+                </Show>
             </h2>
-            <ul data-testid="online">
+            <ul data-testid="online" data-stale=move || stale().to_string()>
                 <For
                     each=online
                     key=|user| user.id
                     children=move |user| {
-                        view! { <li><span class="presence-dot" aria-hidden="true"></span>{user.name.to_string()}</li> }
+                        let name = user.name.to_string();
+                        view! {
+                            <li>
+                                <span class="presence-dot" aria-hidden="true"></span>
+                                {name}
+                                " "
+                                <super::people::Badge user />
+                            </li>
+                        }
                     }
                 />
             </ul>
@@ -114,10 +139,16 @@ fn RoomLink(room: RoomName) -> impl IntoView {
     let ChatContext {
         live,
         current,
+        on_screen,
         drawer,
         ..
     } = chat();
     let is_current = {
+        let room = room.clone();
+        Memo::new(move |_| on_screen.with(|c| c.as_ref() == Some(&room)))
+    };
+    // The room the page's state has on screen cannot be closed, even under a bad room's page.
+    let is_open_room = {
         let room = room.clone();
         Memo::new(move |_| current.with(|c| *c == room))
     };
@@ -174,7 +205,7 @@ fn RoomLink(room: RoomName) -> impl IntoView {
                     {unread}
                 </span>
             </Show>
-            <Show when=move || closable && !is_current.get()>
+            <Show when=move || closable && !is_open_room.get()>
                 <button
                     type="button"
                     class="close-room"

@@ -4,7 +4,7 @@
 //! are reading.
 
 use crate::live::Live;
-use crate::protocol::{MessageId, RoomName};
+use crate::protocol::{MessageId, RoomName, UserId};
 use leptos::html::Div;
 use leptos::prelude::*;
 
@@ -55,20 +55,26 @@ impl Scroll {
 
     /// After the list changes: on a room switch, back to where the reader was in that room (or
     /// the newest message); after an older page, where the reader was; otherwise follow new
-    /// messages if the reader was at the newest.
-    pub fn follow(self, live: Live) {
+    /// messages if the reader was at the newest, and always the reader's own (a phone's
+    /// scrolling may have carried them off the bottom since they sent it).
+    pub fn follow(self, live: Live, me: UserId) {
         Effect::new(move |_| {
-            let (name, saved, loading, last) = live.chat.with(|chat| {
+            let (name, saved, loading, last, mine) = live.chat.with(|chat| {
                 let room = chat.current();
+                let newest = room.messages.values().next_back();
                 (
                     room.name.clone(),
                     room.scroll,
                     room.loading_older,
                     room.last_seen(),
+                    newest.is_some_and(|m| m.user.id == me && m.client_id.is_some()),
                 )
             });
             let arrived = self.newest.get_value() != last;
             self.newest.set_value(last);
+            if arrived && mine {
+                self.at_bottom.set_value(true);
+            }
             let Some(el) = self.list.get() else { return };
             let switched = self
                 .shown_room

@@ -2,7 +2,7 @@
 //! the other rooms' unread messages), so a glance at the tab says there is something to read.
 
 use crate::live::Live;
-use crate::protocol::{MessageId, MessageKind, RoomError, RoomName, UserId};
+use crate::protocol::{MessageId, RoomError, RoomName, UserId};
 use leptos::prelude::*;
 
 /// The title, as a closure for `<Title text=…/>`.
@@ -34,9 +34,7 @@ pub fn title(
                     .messages
                     .values()
                     .filter(|m| mark.is_none_or(|mark| m.id > mark))
-                    .filter(|m| {
-                        m.user.id != me && matches!(m.kind, MessageKind::Text | MessageKind::Me)
-                    })
+                    .filter(|m| m.user.id != me && m.kind.is_said())
                     .count() as u32
             });
             here + chat.unread()
