@@ -29,7 +29,7 @@ export CLUSTER_DIR="$run/cluster" LB_PORT=8300 REDIS_PORT=6400 RUST_LOG=warn \
   SWITCHBOARD_BIN="$root/target/release/switchboard" REDIS_NODE_TIMEOUT_MS=15000
 # As in bench/scenarios.sh: limits checked on every send, but out of the load generator's way.
 export RATE_MESSAGES_PER_SEC=1000 RATE_MESSAGES_BURST=1000000 RATE_LOGINS_PER_MIN=60000 \
-  MAX_SOCKETS_PER_USER=10000 MAX_SOCKETS=10000000
+  MAX_SOCKETS_PER_USER=10000 MAX_SOCKETS=10000000 ALLOW_GUESTS=true
 ulimit -n 20000 2>/dev/null || true
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
 cleanup() { scripts/cluster.sh down >/dev/null 2>&1 || true; rm -rf "$run"; }

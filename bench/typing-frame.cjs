@@ -6,7 +6,7 @@
 //   node bench/typing-frame.cjs http://127.0.0.1:4301 [frames] [label] [results.jsonl]
 //
 // Alice's page is open on the lobby; Bob, from his own page, sends 500 messages over a socket of
-// his own (the server must allow that rate: RATE_MESSAGES_PER_SEC=1000 RATE_MESSAGES_BURST=1000),
+// his own (the server must allow that rate: RATE_MESSAGES_PER_SEC=1000 RATE_MESSAGES_BURST=1000, and guests: ALLOW_GUESTS=true),
 // waits until Alice's page shows all of them, then sends `typing` every 1.1 s (the server passes
 // on one typing frame a second per room). A script added to Alice's page before it loads times
 // each typing frame it receives: from the `message` event (its listener runs before the app's)
@@ -105,8 +105,12 @@ async function live(page) {
       }
       await done;
     }, MESSAGES);
+    // The page keeps its newest 500 rows, join notices among them: wait for the last message
+    // and a full list.
     await alice.waitForFunction(
-      (count) => document.querySelectorAll('[data-testid="messages"] .msg:not(.notice)').length >= count,
+      (count) =>
+        document.querySelectorAll('[data-testid="messages"] .msg').length >= count &&
+        [...document.querySelectorAll('[data-testid="messages"] .msg .text')].some((t) => t.textContent === `message ${count - 1}`),
       MESSAGES,
       { timeout: 120000 },
     );

@@ -4,7 +4,7 @@
 # no step downloads a prebuilt binary from elsewhere.
 #
 #   scripts/setup.sh build   # wasm target, wasm-bindgen CLI, wasm-opt (npm binaryen), brotli
-#   scripts/setup.sh test    # build + redis-server, haproxy, chromium, Playwright (npm)
+#   scripts/setup.sh test    # build + redis-server, postgresql, haproxy, chromium, Playwright (npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +48,9 @@ apt_install() {
 
 need_test() {
   need_build
-  apt_install redis-server haproxy chromium
+  # The tests and scripts/cluster.sh run private PostgreSQL servers from the package's binaries
+  # (/usr/lib/postgresql/<version>/bin); the cluster the package itself starts is not used.
+  apt_install redis-server postgresql haproxy chromium
   if [ ! -x end2end/node_modules/.bin/playwright ] \
     || ! cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json 2>/dev/null; then
     say "installing Playwright (npm; the browser is Debian's chromium)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test, on a fresh machine too: installs what the tests need (scripts/setup.sh test),
 # builds once, then runs lints, the Rust unit and integration tests (real redis-server and real
-# Redis Clusters, real switchboard processes; with them tests/layers.rs, which fails on an import
-# cycle among the server's modules) and the Playwright suite (Debian's Chromium,
-# HAProxy, 3 instances) twice: on one Redis, then on a Redis Cluster of 3 masters + 3 replicas.
+# Redis Clusters, a real PostgreSQL per test, real switchboard processes; with them
+# tests/layers.rs, which fails on an import cycle among the server's modules) and the Playwright
+# suite (Debian's Chromium, HAProxy, 3 instances, one PostgreSQL) twice: on one Redis, then on a
+# Redis Cluster of 3 masters + 3 replicas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -20,8 +20,16 @@ const env = {
   // Every test logs in from 127.0.0.1. Messages: a burst of 20, then 50 a second per user, so
   // the tests that post a hundred messages take two seconds and the rate-limit test sees limits.
   RATE_LOGINS_PER_MIN: process.env.RATE_LOGINS_PER_MIN ?? "60000",
+  // Every test's accounts are made from 127.0.0.1 too.
+  RATE_SIGNUPS_PER_HOUR: process.env.RATE_SIGNUPS_PER_HOUR ?? "1000000",
+  RATE_SIGNINS_PER_ACCOUNT_PER_MIN: process.env.RATE_SIGNINS_PER_ACCOUNT_PER_MIN ?? "60000",
   RATE_MESSAGES_PER_SEC: process.env.RATE_MESSAGES_PER_SEC ?? "50",
   RATE_MESSAGES_BURST: process.env.RATE_MESSAGES_BURST ?? "20",
+  // The browser tests log in with a name only, as guests; guests are a setting that is off by
+  // default once accounts (PostgreSQL, which scripts/cluster.sh starts) exist.
+  ALLOW_GUESTS: process.env.ALLOW_GUESTS ?? "true",
+  // An OpenID provider (end2end/oidc/provider.mjs) for single sign-on, on its own port.
+  OIDC_PORT: process.env.OIDC_PORT ?? String(lbPort + 590),
 };
 
 export const cluster = {
