@@ -72,7 +72,10 @@ impl Scroll {
             });
             let arrived = self.newest.get_value() != last;
             self.newest.set_value(last);
-            if arrived && mine {
+            // Kept for the frame below, not only in `at_bottom`: a scroll event the browser
+            // fires before that frame (a phone's bounce) would otherwise undo it.
+            let own = arrived && mine;
+            if own {
                 self.at_bottom.set_value(true);
             }
             let Some(el) = self.list.get() else { return };
@@ -92,7 +95,7 @@ impl Scroll {
                     el.set_scroll_top(saved.unwrap_or_else(|| el.scroll_height()));
                 } else if let Some(from_bottom) = restore {
                     el.set_scroll_top(el.scroll_height() - from_bottom);
-                } else if self.at_bottom.get_value() {
+                } else if own || self.at_bottom.get_value() {
                     el.set_scroll_top(el.scroll_height());
                 } else if arrived {
                     self.unseen.set(true);
