@@ -19,7 +19,7 @@ use crate::{
     http,
     listener::ChatListener,
     metrics::Metrics,
-    state::{AppState, ServiceSettings, Services},
+    state::{AppState, Records, ServiceSettings, Services},
 };
 use anyhow::Context;
 use leptos::config::{Env, LeptosOptions};
@@ -108,14 +108,21 @@ impl Application {
             sso: accounts.sso.clone(),
             leptos,
         };
-        let account_store = crate::accounts::connect(&accounts).await?;
+        let database = match &accounts.database {
+            Some(url) => Some(crate::database::connect(url).await?),
+            None => None,
+        };
+        let records = Records {
+            accounts: crate::accounts::store(database.clone()),
+            memberships: crate::memberships::store(database),
+        };
         match &accounts.database {
             Some(url) => {
-                tracing::info!(database = %url.redacted(), "using PostgreSQL for accounts")
+                tracing::info!(database = %url.redacted(), "using PostgreSQL for accounts and rooms")
             }
             None => tracing::warn!(
-                "no DATABASE_URL or PostgreSQL service in VCAP_SERVICES: accounts are kept in \
-                 memory (one instance only; they are lost on restart)"
+                "no DATABASE_URL or PostgreSQL service in VCAP_SERVICES: accounts and rooms are \
+                 kept in memory (one instance only; they are lost on restart)"
             ),
         }
         if accounts.guests {
@@ -123,7 +130,7 @@ impl Application {
         }
         let (state, services) = Services::wire(
             backend.stores,
-            account_store,
+            records,
             backend.deliveries,
             settings,
             metrics,

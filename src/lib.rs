@@ -6,25 +6,31 @@
 //! 1. values: [`settings`] (one struct per component), [`rate`] (token buckets), [`origins`],
 //!    [`clock`], [`shutdown`], [`telemetry`], [`metrics`], [`listener`];
 //! 2. [`config`]: the environment, parsed once into the settings;
-//! 3. [`backend`]: Redis or in-memory storage and pub/sub, behind one trait per role; [`accounts`]:
-//!    the durable records (PostgreSQL or memory);
-//! 4. the instance's services over the backend: [`hub`] (local fan-out to sockets),
+//! 3. [`database`]: the PostgreSQL pool the durable records share, migrated at start-up;
+//! 4. [`backend`]: Redis or in-memory storage and pub/sub, behind one trait per role; the durable
+//!    records, in PostgreSQL or memory: [`accounts`], and [`memberships`] (rooms, members, roles,
+//!    bans, the moderation log);
+//! 5. the instance's services over the backend: [`hub`] (local fan-out to sockets),
 //!    [`history`] (shared history reads), [`notices`], [`presence`], [`admission`] (socket caps),
-//!    [`sign_ins`] (who may come in, over the accounts);
-//! 5. [`state`]: the services wired together, once, for the server and the tests alike;
-//! 6. the edges: [`ws`] (the WebSocket) and [`http`] (every route and layer);
-//! 7. [`application`]: binds, connects the backend, serves, shuts down.
+//!    [`sign_ins`] (who may come in, over the accounts), [`sso`], [`access`] (who may enter which
+//!    room, over the memberships);
+//! 6. [`state`]: the services wired together, once, for the server and the tests alike;
+//! 7. the edges: [`ws`] (the WebSocket) and [`http`] (every route and layer);
+//! 8. [`application`]: binds, connects the backend, serves, shuts down.
 
+pub mod access;
 pub mod accounts;
 pub mod admission;
 pub mod application;
 pub mod backend;
 pub mod clock;
 pub mod config;
+pub mod database;
 pub mod history;
 pub mod http;
 pub mod hub;
 pub mod listener;
+pub mod memberships;
 pub mod metrics;
 pub mod notices;
 pub mod origins;

@@ -18,6 +18,7 @@ use crate::accounts::{
     password::PasswordHash, Account, AccountError, AccountStore, HandleKey, PasswordPolicy,
 };
 use crate::backend::{Limiter, Revocation, Signals};
+use crate::memberships::Memberships;
 use crate::metrics::Metrics;
 use crate::rate::Rate;
 use crate::settings::Limits;
@@ -39,6 +40,8 @@ pub enum SsoOutcome {
 /// The stores and settings a [`SignIns`] works with.
 pub struct SignIns {
     pub accounts: Arc<dyn AccountStore>,
+    /// A deleted account's memberships go with it.
+    pub memberships: Arc<dyn Memberships>,
     pub limiter: Arc<dyn Limiter>,
     pub signals: Arc<dyn Signals>,
     pub metrics: Arc<Metrics>,
@@ -235,6 +238,10 @@ impl SignIns {
             .delete(account.id)
             .await
             .map_err(unavailable)?;
+        if let Err(e) = self.memberships.forget(account.id).await {
+            // PostgreSQL deleted them with the account (a cascade); only memory can miss here.
+            tracing::warn!(error = %e, user_id = %account.id, "could not forget a deleted account's rooms");
+        }
         tracing::info!(user_id = %account.id, "account deleted; ending its sign-ins");
         self.end_all(account.id, u64::MAX, None).await;
         Ok(())

@@ -6,11 +6,13 @@
 //! clone for its whole life, so its size counts per socket).
 
 use crate::{
+    access::Access,
     accounts::AccountStore,
     admission::Admission,
     backend::{Deliveries, Health, Limiter, MessageLog, RoomLists, Signals, Stores},
     history::History,
     hub::Hub,
+    memberships::Memberships,
     metrics::Metrics,
     notices::Notices,
     origins::Origins,
@@ -54,6 +56,22 @@ pub struct ServiceSettings {
     pub leptos: LeptosOptions,
 }
 
+/// The durable records, shared by every instance (PostgreSQL, or memory).
+pub struct Records {
+    pub accounts: Arc<dyn AccountStore>,
+    pub memberships: Arc<dyn Memberships>,
+}
+
+impl Records {
+    /// Records in this process's memory.
+    pub fn in_memory() -> Self {
+        Self {
+            accounts: crate::accounts::in_memory(),
+            memberships: crate::memberships::in_memory(),
+        }
+    }
+}
+
 /// The instance's services: the contents of [`AppState`].
 pub struct Services {
     pub settings: ServiceSettings,
@@ -67,6 +85,10 @@ pub struct Services {
     pub room_lists: Arc<dyn RoomLists>,
     /// Sign-ups, sign-ins, guests and their limits, over the accounts.
     pub sign_ins: SignIns,
+    /// Rooms, their members and roles, bans and the moderation log.
+    pub memberships: Arc<dyn Memberships>,
+    /// Who may enter which room, over [`Self::memberships`]: every door asks it.
+    pub access: Access,
     /// Single sign-on, when a provider is configured.
     pub sso: Option<crate::sso::Sso>,
     /// Sockets open on this instance, per user: the caps.
@@ -94,14 +116,15 @@ impl Services {
     /// itself, see [`Background::pump`]).
     pub fn wire(
         stores: Stores,
-        accounts: Arc<dyn AccountStore>,
+        records: Records,
         deliveries: Deliveries,
         settings: ServiceSettings,
         metrics: Arc<Metrics>,
     ) -> (AppState, Background) {
         let settings_sso = settings.sso.clone().map(crate::sso::Sso::new);
         let sign_ins = SignIns {
-            accounts,
+            accounts: records.accounts,
+            memberships: records.memberships.clone(),
             limiter: stores.limiter.clone(),
             signals: stores.signals.clone(),
             metrics: metrics.clone(),
@@ -120,6 +143,8 @@ impl Services {
             limiter: stores.limiter,
             room_lists: stores.room_lists,
             sign_ins,
+            access: Access::new(records.memberships.clone()),
+            memberships: records.memberships,
             sso: settings_sso,
             admission: Admission::default(),
             health: stores.health,

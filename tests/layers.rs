@@ -29,7 +29,8 @@ const LAYERS: &[&[&str]] = &[
         "listener",
     ],
     &["config"],
-    &["backend", "accounts"],
+    &["database"],
+    &["backend", "accounts", "memberships"],
     // The instance's services over the backend.
     &[
         "hub",
@@ -39,6 +40,7 @@ const LAYERS: &[&[&str]] = &[
         "admission",
         "sign_ins",
         "sso",
+        "access",
     ],
     &["state"],
     // The edges: the WebSocket and the HTTP surface.

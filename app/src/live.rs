@@ -274,13 +274,20 @@ impl Live {
                 .chat
                 .update(|chat| chat.refused(client_id, code, &message, now_ms)),
             ServerMsg::Error {
+                code,
                 message,
                 client_id: None,
                 room,
                 ..
             } => {
                 if let Some(room) = room {
-                    self.chat.update(|chat| chat.room_error(&room));
+                    match code {
+                        // The door stayed shut: the socket is not in the room.
+                        ErrorCode::NotFound | ErrorCode::Banned => {
+                            self.chat.update(|chat| chat.shut_out(&room))
+                        }
+                        _ => self.chat.update(|chat| chat.room_error(&room)),
+                    }
                 }
                 self.error.set(Some(message));
             }

@@ -149,13 +149,36 @@ pub enum RoomError {
     Character,
 }
 
-/// A room: 1–32 characters of `a-z`, `0-9`, `-`, `_`. Safe to put in a Redis key or channel name.
+/// A room's address: 1–32 characters of `a-z`, `0-9`, `-`, `_` for a public room, which people
+/// name; [`PRIVATE_MARK`] and 16 to 31 of `a-z`, `0-9` for a private room or a direct
+/// conversation, which the server names at random ([`RoomName::new_private`]). No public room can
+/// take a private address, so an outsider who tries one cannot tell it from a room that does not
+/// exist. Safe to put in a Redis key or channel name, and in a URL path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RoomName(String);
 
+/// The first character of a private room's address.
+pub const PRIVATE_MARK: char = '~';
+
+/// How many random characters a new private address has (80 bits).
+#[cfg(feature = "ssr")]
+const PRIVATE_CHARS: usize = 20;
+
 impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, RoomError> {
+        if let Some(rest) = raw.strip_prefix(PRIVATE_MARK) {
+            if !(16..MAX_ROOM_CHARS).contains(&rest.len()) {
+                return Err(RoomError::Length);
+            }
+            if !rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            {
+                return Err(RoomError::Character);
+            }
+            return Ok(Self(raw.to_owned()));
+        }
         if raw.is_empty() || raw.chars().count() > MAX_ROOM_CHARS {
             return Err(RoomError::Length);
         }
@@ -170,6 +193,18 @@ impl RoomName {
 
     pub fn lobby() -> Self {
         Self(DEFAULT_ROOM.to_owned())
+    }
+
+    /// A new private address no one can guess.
+    #[cfg(feature = "ssr")]
+    pub fn new_private() -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Self(format!("{PRIVATE_MARK}{}", &random[..PRIVATE_CHARS]))
+    }
+
+    /// Whether this is a private room's or a direct conversation's address.
+    pub fn is_private(&self) -> bool {
+        self.0.starts_with(PRIVATE_MARK)
     }
 
     pub fn as_str(&self) -> &str {
@@ -561,6 +596,11 @@ pub enum ErrorCode {
     /// Too many messages (from this user, on any socket or instance) or requests (on this
     /// socket) in too short a time: nothing was done. Send it again after `retry_after_ms`.
     RateLimited,
+    /// There is no such room, or it is private and this user is not a member: the two look the
+    /// same. The room was not entered.
+    NotFound,
+    /// This user is banned from the room (a public one: a private room says `not_found`).
+    Banned,
 }
 
 impl ErrorCode {

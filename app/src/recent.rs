@@ -16,25 +16,21 @@ pub struct RecentPage {
     pub complete: bool,
 }
 
-/// The room's last page of messages, for a logged-in session; nothing otherwise, or when
-/// history cannot be read (the socket's catch-up then sends it).
+/// The room's last page of messages, for a logged-in session that may read the room; nothing
+/// otherwise (a private room an outsider names renders as empty as one that does not exist),
+/// or when history cannot be read (the socket's catch-up then sends it).
 #[server(endpoint = "recent")]
 pub async fn recent(room: RoomName) -> Result<RecentPage, CallError> {
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
         .map_err(|_| CallError::Unavailable)?;
-    if crate::session::user(&session)
-        .await
-        .ok()
-        .flatten()
-        .is_none()
-    {
+    let Some(user) = crate::session::user(&session).await.ok().flatten() else {
         return Ok(RecentPage::default());
-    }
+    };
     let Some(source) = use_context::<ssr::Recent>() else {
         return Ok(RecentPage::default());
     };
-    match source.0.recent(room).await {
+    match source.0.recent(user, room).await {
         Ok(messages) => Ok(RecentPage {
             complete: messages.len() < crate::protocol::HISTORY_PAGE,
             messages,
@@ -49,13 +45,17 @@ pub async fn recent(room: RoomName) -> Result<RecentPage, CallError> {
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use crate::calls::Pending;
-    use crate::protocol::{ChatMessage, RoomName};
+    use crate::protocol::{ChatMessage, RoomName, User};
     use std::sync::Arc;
 
     /// Where the server reads a room's last [`HISTORY_PAGE`](crate::protocol::HISTORY_PAGE)
-    /// messages from (provided as context by the server).
+    /// messages from (provided as context by the server): none for a room `user` may not read.
     pub trait Source: Send + Sync + 'static {
-        fn recent(&self, room: RoomName) -> Pending<'_, Result<Vec<ChatMessage>, String>>;
+        fn recent(
+            &self,
+            user: User,
+            room: RoomName,
+        ) -> Pending<'_, Result<Vec<ChatMessage>, String>>;
     }
 
     #[derive(Clone)]

@@ -18,7 +18,6 @@ mod postgres;
 pub use handle_key::{new_handle, HandleKey};
 pub use password::{PasswordHash, PasswordPolicy};
 
-use crate::settings::AccountSettings;
 use app::protocol::{Handle, User, UserId, UserName};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -92,12 +91,11 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<(), AccountError>;
 }
 
-/// The store the settings ask for: PostgreSQL at `DATABASE_URL` (migrated before this returns),
-/// or memory.
-pub async fn connect(settings: &AccountSettings) -> anyhow::Result<Arc<dyn AccountStore>> {
-    match &settings.database {
-        Some(url) => Ok(Arc::new(postgres::PgAccounts::connect(url).await?)),
-        None => Ok(in_memory()),
+/// The accounts in `pool` (migrated, see [`crate::database`]), or in memory.
+pub fn store(pool: Option<sqlx::PgPool>) -> Arc<dyn AccountStore> {
+    match pool {
+        Some(pool) => Arc::new(postgres::PgAccounts::new(pool)),
+        None => in_memory(),
     }
 }
 

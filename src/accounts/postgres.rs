@@ -1,41 +1,22 @@
-//! Accounts in PostgreSQL, shared by every instance. The schema is `migrations/`, embedded in the
-//! binary and brought up to date at start-up (sqlx keeps which migrations ran, and takes an
-//! advisory lock, so instances starting together migrate once).
+//! Accounts in PostgreSQL, shared by every instance (the pool and the migrations are
+//! [`crate::database`]'s).
 //!
 //! The handle's key has a unique constraint: two instances creating the same handle at once
 //! both send their `INSERT`, and the database refuses the second (`23505`), which becomes
 //! [`AccountError::HandleTaken`].
 
 use super::{Account, AccountError, AccountStore, HandleKey, PasswordHash};
-use crate::settings::DatabaseUrl;
-use anyhow::Context;
 use app::protocol::{Handle, UserId, UserName};
 use async_trait::async_trait;
-use sqlx::{postgres::PgPoolOptions, PgPool, Row};
-use std::time::Duration;
-
-/// How long a statement waits for a pooled connection before the caller hears "unavailable".
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+use sqlx::{PgPool, Row};
 
 pub struct PgAccounts {
     pool: PgPool,
 }
 
 impl PgAccounts {
-    /// Connects and migrates: start-up fails with a clear error when the database cannot be
-    /// reached or migrated, rather than serving sign-ins that all fail.
-    pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url.expose())
-            .await
-            .with_context(|| format!("DATABASE_URL: cannot connect to {}", url.redacted()))?;
-        sqlx::migrate!()
-            .run(&pool)
-            .await
-            .context("migrating the accounts database")?;
-        Ok(Self { pool })
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
     }
 }
 

@@ -25,7 +25,7 @@ use crate::{backend::Sessions, state::AppState, telemetry, ws};
 use app::{
     auth::{Doors, InstanceName},
     calls::Pending,
-    protocol::{ChatMessage, RoomName, UserId},
+    protocol::{ChatMessage, RoomName, User, UserId},
     shell, App,
 };
 use axum::{
@@ -160,8 +160,12 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
 struct RecentFromHistory(AppState);
 
 impl app::recent::ssr::Source for RecentFromHistory {
-    fn recent(&self, room: RoomName) -> Pending<'_, Result<Vec<ChatMessage>, String>> {
+    fn recent(&self, user: User, room: RoomName) -> Pending<'_, Result<Vec<ChatMessage>, String>> {
         Box::pin(async move {
+            if let Err(refusal) = self.0.access.read(&user, &room).await {
+                tracing::info!(%room, ?refusal, "not rendering a room's history");
+                return Ok(Vec::new());
+            }
             let now = tokio::time::Instant::now();
             let history = &self.0.history;
             match history.recent(&room, ws::HISTORY_ON_JOIN, now).await {

@@ -20,6 +20,7 @@ use super::transport::{
     self, close, feed, flush, send_msg, send_raw, Incoming, SendFailed, Transport,
 };
 use super::Connection;
+use crate::access::Refusal;
 use crate::hub::{Outgoing, RoomEvent};
 use crate::metrics::Closed;
 use app::protocol::{close_code, ErrorCode, MessageId, RoomName, ServerMsg};
@@ -83,6 +84,16 @@ impl Connection {
             heartbeat_ms: u64::try_from(self.state.settings.socket.heartbeat.as_millis())
                 .unwrap_or(u64::MAX),
         };
+        if let Err(refused) = self.door(&self.room).await {
+            // Connected, but not to this room: the client may join its other rooms.
+            send_msg(socket, &hello)
+                .await
+                .map_err(|_| Closed::WriteFailed)?;
+            send_msg(socket, &refused)
+                .await
+                .map_err(|_| Closed::WriteFailed)?;
+            return Ok(Rooms::default());
+        }
         match self.enter(socket, &self.room, self.after, hello).await {
             Ok(entered) => {
                 let mut rooms = Rooms::default();
@@ -95,6 +106,26 @@ impl Connection {
             }
             Err(NotEntered::SendFailed) => Err(Closed::WriteFailed),
         }
+    }
+
+    /// The door every way into a room passes (the URL's room, a `join`; a resume is the URL's
+    /// room with `after=`): whether the records let this person in, or the frame that says why
+    /// not (a private room an outsider names is "not found", as a room that does not exist).
+    pub(super) async fn door(&self, room: &RoomName) -> Result<(), ServerMsg> {
+        let Err(refusal) = self.state.access.enter(&self.sign_in.user, room).await else {
+            return Ok(());
+        };
+        tracing::info!(%room, ?refusal, "refused a room");
+        let code = match refusal {
+            Refusal::NotFound => ErrorCode::NotFound,
+            Refusal::Banned => ErrorCode::Banned,
+            Refusal::Unavailable => ErrorCode::Unavailable,
+        };
+        Err(ServerMsg::about_room(
+            code,
+            refusal.to_string(),
+            room.clone(),
+        ))
     }
 
     /// Joins `room` on this instance, sends `greeting`, catches up (from `after`, or the recent

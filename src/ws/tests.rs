@@ -170,7 +170,7 @@ fn state_over(wrap: impl FnOnce(Stores) -> Stores) -> (AppState, Deliveries) {
     let metrics = crate::metrics::Metrics::new("test", "memory");
     let (state, background) = Services::wire(
         wrap(backend.stores),
-        crate::accounts::in_memory(),
+        crate::state::Records::in_memory(),
         backend.deliveries,
         settings,
         metrics,

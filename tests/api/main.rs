@@ -96,6 +96,7 @@ mod faults;
 mod hostile;
 mod limits;
 mod loadgen;
+mod memberships;
 mod metrics;
 mod paging;
 mod presence;

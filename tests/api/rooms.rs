@@ -11,6 +11,7 @@ backends!(
     rooms_per_socket_are_capped,
     rooms_have_pages_and_bad_names_a_404,
     a_users_open_rooms_are_kept_for_them,
+    a_private_address_is_not_found_by_an_outsider_at_any_door,
 );
 
 /// The text of the next text message on `socket`, with its room.
@@ -203,6 +204,90 @@ async fn rooms_per_socket_are_capped(world: &World) {
         matches!(f, ServerMsg::Joined { room } if room.as_str() == "room-1").then_some(())
     })
     .await;
+}
+
+/// What an outsider sees of a private address (here one no room holds, which a room they are
+/// not a member of must look exactly like): the socket opens in no room, and says `not_found`,
+/// whether the address is the URL's room or a `join`; the socket carries on in its other rooms.
+async fn a_private_address_is_not_found_by_an_outsider_at_any_door(world: &World) {
+    let secret = "~0123456789abcdef0123";
+    let guest = logged_in(&world.a, "vi").await;
+    let mut member = Browser::new();
+    assert_eq!(
+        member
+            .sign_up(world.b(), "ada", "violet tractor lagoon")
+            .await
+            .status,
+        200
+    );
+    for (who, instance) in [(&guest, &world.a), (&member, world.b())] {
+        let mut socket = who
+            .connect(instance, &format!("room={secret}"))
+            .await
+            .unwrap();
+        socket
+            .wait_for("hello", |f| {
+                matches!(f, ServerMsg::Hello { .. }).then_some(())
+            })
+            .await;
+        let refusal = socket
+            .wait_for("the refusal", |f| match f {
+                ServerMsg::Error { code, room, .. } => Some((*code, room.clone())),
+                ServerMsg::Message(m) => panic!("history of a room not entered: {m:?}"),
+                _ => None,
+            })
+            .await;
+        assert_eq!(refusal.0, ErrorCode::NotFound);
+        assert_eq!(refusal.1.map(|r| r.to_string()).as_deref(), Some(secret));
+
+        // A resume into it is the same door, and so is a `join`.
+        let mut resumed = who
+            .connect(instance, &format!("room={secret}&after=1-0"))
+            .await
+            .unwrap();
+        let code = resumed
+            .wait_for("the refusal", |f| match f {
+                ServerMsg::Error { code, .. } => Some(*code),
+                ServerMsg::Message(_) | ServerMsg::Gap { .. } => panic!("caught up: {f:?}"),
+                _ => None,
+            })
+            .await;
+        assert_eq!(code, ErrorCode::NotFound);
+        socket
+            .send_json(json!({"type": "join", "room": "~fedcba98765432100123"}))
+            .await;
+        let code = socket
+            .wait_for("the refusal", |f| match f {
+                ServerMsg::Error { code, .. } => Some(*code),
+                ServerMsg::Joined { .. } => panic!("joined a room no one holds"),
+                _ => None,
+            })
+            .await;
+        assert_eq!(code, ErrorCode::NotFound);
+        // Nor can it be paged or written to: the socket is not in it.
+        socket
+            .send_json(json!({"type": "history", "room": secret, "before": "9-0"}))
+            .await;
+        let code = socket
+            .wait_for("the refusal", |f| match f {
+                ServerMsg::Error { code, .. } => Some(*code),
+                ServerMsg::History { .. } => panic!("paged a room not entered"),
+                _ => None,
+            })
+            .await;
+        assert_eq!(code, ErrorCode::WrongRoom);
+
+        // The socket carries on: a public room is joined on it as ever.
+        socket
+            .send_json(json!({"type": "join", "room": "lobby"}))
+            .await;
+        socket
+            .wait_for("joined", |f| {
+                matches!(f, ServerMsg::Joined { room } if room.as_str() == "lobby").then_some(())
+            })
+            .await;
+        socket.say_acked("lobby", "still here").await;
+    }
 }
 
 async fn rooms_have_pages_and_bad_names_a_404(world: &World) {

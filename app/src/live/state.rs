@@ -414,6 +414,15 @@ impl Chat {
         }
     }
 
+    /// The socket was refused `room` (`not_found`, `banned`): it is not in it, and nothing of
+    /// it is on its way.
+    pub fn shut_out(&mut self, room: &RoomName) {
+        if let Some(room) = self.room_mut(room) {
+            room.joined = false;
+            room.catching_up = false;
+        }
+    }
+
     /// A resume of `room` could not be complete.
     pub fn gap(&mut self, room: &RoomName) {
         if let Some(room) = self.room_mut(room) {

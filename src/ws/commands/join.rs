@@ -30,6 +30,9 @@ impl Connection {
             );
             return send_msg(socket, &refusal).await;
         }
+        if let Err(refused) = self.door(&room).await {
+            return send_msg(socket, &refused).await;
+        }
         let greeting = ServerMsg::Joined { room: room.clone() };
         match self.enter(socket, &room, after, greeting).await {
             Ok(entered) => {
