@@ -23,6 +23,20 @@ impl PgMemberships {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+
+    /// The room a query for at most one row finds.
+    async fn one_room(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<Room>, MembershipError> {
+        query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(room)
+            .transpose()
+    }
 }
 
 /// The columns [`room`] reads, for `concat!` (sqlx takes only `&'static str` statements).
@@ -142,18 +156,12 @@ impl Memberships for PgMemberships {
     }
 
     async fn room(&self, name: &RoomName) -> Result<Option<Room>, MembershipError> {
-        sqlx::query(concat!(
+        let query = concat!(
             "SELECT ",
             room_columns!(),
             " FROM rooms r WHERE r.name = $1"
-        ))
-        .bind(name.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .as_ref()
-        .map(room)
-        .transpose()
+        );
+        self.one_room(sqlx::query(query).bind(name.as_str())).await
     }
 
     async fn standing(
@@ -186,18 +194,12 @@ impl Memberships for PgMemberships {
     }
 
     async fn direct(&self, key: &DirectKey) -> Result<Option<Room>, MembershipError> {
-        sqlx::query(concat!(
+        let query = concat!(
             "SELECT ",
             room_columns!(),
             " FROM rooms r WHERE r.direct_key = $1"
-        ))
-        .bind(key.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .as_ref()
-        .map(room)
-        .transpose()
+        );
+        self.one_room(sqlx::query(query).bind(key.as_str())).await
     }
 
     async fn add(
