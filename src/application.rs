@@ -105,6 +105,7 @@ impl Application {
             origins: http.origins,
             metrics_token: http.metrics_token,
             guests: accounts.guests,
+            admins: accounts.admins.clone(),
             sso: accounts.sso.clone(),
             leptos,
         };

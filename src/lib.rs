@@ -13,7 +13,8 @@
 //! 5. the instance's services over the backend: [`hub`] (local fan-out to sockets),
 //!    [`history`] (shared history reads), [`notices`], [`presence`], [`admission`] (socket caps),
 //!    [`sign_ins`] (who may come in, over the accounts), [`sso`], [`access`] (who may enter which
-//!    room, over the memberships);
+//!    room, over the memberships), [`conversations`] (the room calls: making rooms, invitations,
+//!    removals, moderation);
 //! 6. [`state`]: the services wired together, once, for the server and the tests alike;
 //! 7. the edges: [`ws`] (the WebSocket) and [`http`] (every route and layer);
 //! 8. [`application`]: binds, connects the backend, serves, shuts down.
@@ -25,6 +26,7 @@ pub mod application;
 pub mod backend;
 pub mod clock;
 pub mod config;
+pub mod conversations;
 pub mod database;
 pub mod history;
 pub mod http;

@@ -227,6 +227,9 @@ pub struct AccountSettings {
     /// Whether a name alone lets someone in, as a guest (`ALLOW_GUESTS`, default off). A guest's
     /// name may not be an account's handle, and the page marks guests.
     pub guests: bool,
+    /// The handles of the server's admins (`ADMINS`, comma-separated): they may moderate any
+    /// room but a direct conversation.
+    pub admins: Vec<app::protocol::Handle>,
     /// Single sign-on through an OpenID provider, when one is configured.
     pub sso: Option<SsoSettings>,
 }

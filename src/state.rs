@@ -10,6 +10,7 @@ use crate::{
     accounts::AccountStore,
     admission::Admission,
     backend::{Deliveries, Health, Limiter, MessageLog, RoomLists, Signals, Stores},
+    conversations::Conversations,
     history::History,
     hub::Hub,
     memberships::Memberships,
@@ -51,6 +52,8 @@ pub struct ServiceSettings {
     pub metrics_token: Option<SecretString>,
     /// Whether a name alone lets someone in, as a guest.
     pub guests: bool,
+    /// The server's admins, by handle.
+    pub admins: Vec<app::protocol::Handle>,
     /// The OpenID provider to sign in with, if any.
     pub sso: Option<crate::settings::SsoSettings>,
     pub leptos: LeptosOptions,
@@ -89,6 +92,8 @@ pub struct Services {
     pub memberships: Arc<dyn Memberships>,
     /// Who may enter which room, over [`Self::memberships`]: every door asks it.
     pub access: Access,
+    /// The room calls: making rooms, invitations, removals, moderation.
+    pub conversations: Arc<Conversations>,
     /// Single sign-on, when a provider is configured.
     pub sso: Option<crate::sso::Sso>,
     /// Sockets open on this instance, per user: the caps.
@@ -122,6 +127,18 @@ impl Services {
         metrics: Arc<Metrics>,
     ) -> (AppState, Background) {
         let settings_sso = settings.sso.clone().map(crate::sso::Sso::new);
+        let conversations = Arc::new(Conversations {
+            memberships: records.memberships.clone(),
+            accounts: records.accounts.clone(),
+            signals: stores.signals.clone(),
+            room_lists: stores.room_lists.clone(),
+            presence: stores.presence.clone(),
+            admins: settings
+                .admins
+                .iter()
+                .map(crate::accounts::HandleKey::of)
+                .collect(),
+        });
         let sign_ins = SignIns {
             accounts: records.accounts,
             memberships: records.memberships.clone(),
@@ -145,6 +162,7 @@ impl Services {
             sign_ins,
             access: Access::new(records.memberships.clone()),
             memberships: records.memberships,
+            conversations,
             sso: settings_sso,
             admission: Admission::default(),
             health: stores.health,

@@ -41,6 +41,7 @@ const LAYERS: &[&[&str]] = &[
         "sign_ins",
         "sso",
         "access",
+        "conversations",
     ],
     &["state"],
     // The edges: the WebSocket and the HTTP surface.

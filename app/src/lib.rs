@@ -4,12 +4,14 @@
 //! - [`auth`]: login, logout and session restore as server functions;
 //! - [`pages`]: the Leptos components (rendered on the server, hydrated in the browser);
 //! - [`live`]: the browser's side of the socket, feeding the chat page's signals;
-//! - [`rooms`]: the rooms a person has open, kept by the server.
+//! - [`rooms`]: the rooms a person has open, kept by the server;
+//! - [`conversations`]: making rooms and direct conversations, members, moderation.
 //!
 //! Server-only code is behind the `ssr` feature, browser-only code behind `hydrate`.
 
 pub mod auth;
 pub mod calls;
+pub mod conversations;
 pub mod live;
 pub mod pages;
 pub mod protocol;

@@ -251,6 +251,10 @@ impl Live {
                     .unwrap_or_default();
             }
             ServerMsg::Left { room } => self.chat.update(|chat| chat.left(&room)),
+            ServerMsg::Removed { room, reason } => {
+                self.chat.update(|chat| chat.removed(&room));
+                self.error.set(Some(reason.explain(&room)));
+            }
             ServerMsg::Message(m) => self.chat.update(|chat| chat.message(m)),
             ServerMsg::Ack { client_id, .. } => self.chat.update(|chat| chat.acked(client_id)),
             // About one message: shown on that message only (retrying, or failed with the

@@ -615,6 +615,29 @@ impl ErrorCode {
     }
 }
 
+/// Why a person is no longer in a room (the `removed` frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// A moderator took them out; they may be invited (or, in a public room, join) again.
+    Removed,
+    /// A moderator took them out and keeps them out.
+    Banned,
+    /// They left it themselves, on this or another tab or device.
+    Left,
+}
+
+impl Removal {
+    /// What the person is told.
+    pub fn explain(self, room: &RoomName) -> String {
+        match self {
+            Self::Removed => format!("You were removed from #{room}."),
+            Self::Banned => format!("You were banned from #{room}."),
+            Self::Left => format!("You left #{room}."),
+        }
+    }
+}
+
 /// Frames the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -633,6 +656,11 @@ pub enum ServerMsg {
     Joined { room: RoomName },
     /// The room of a `leave` is no longer part of this socket: nothing more comes from it.
     Left { room: RoomName },
+    /// This person is no longer in the room, on the records' word: they were removed or banned,
+    /// or left it (from any tab or device). Nothing more comes from it on any socket of theirs,
+    /// on any instance, and the room leaves their list; joining again is refused unless they
+    /// are invited back (or, for a public room they were removed from, join it again).
+    Removed { room: RoomName, reason: Removal },
     /// Who is in the room now, on any instance: `count` users, the first
     /// [`MAX_LISTED_ONLINE`] of them (by name) listed. Each frame replaces the last; one follows
     /// every `hello` and `joined`, and another whenever the room's presence changes (at most

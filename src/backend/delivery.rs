@@ -7,7 +7,7 @@
 //! [`Delivery::Interrupted`] for it; every socket in the room then backfills from the room's
 //! stream (where the dropped message is stored), so a drop costs a read, never a message.
 
-use app::protocol::{ChatMessage, RoomName, User, UserId};
+use app::protocol::{ChatMessage, Removal, RoomName, User, UserId};
 use app::session::{SignIn, SignInId};
 use std::collections::BTreeSet;
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -30,6 +30,13 @@ pub enum Delivery {
     Revoked(Revocation),
     /// `user` is typing in a subscribed room.
     Typing { room: RoomName, user: User },
+    /// `user` is no longer in a subscribed room (the records say so already): their sockets
+    /// in it drop it.
+    Removed {
+        room: RoomName,
+        user: UserId,
+        reason: Removal,
+    },
     /// Users arrived in or departed from a subscribed room (see `PresenceStore`).
     Presence {
         room: RoomName,
@@ -115,6 +122,10 @@ impl DeliverySender {
                 self.missed.insert(room.clone());
             }
             Delivery::Interrupted { rooms } => self.missed.extend(rooms.iter().cloned()),
+            // The interruption makes every socket in the room ask the records again.
+            Delivery::Removed { room, .. } => {
+                self.missed.insert(room.clone());
+            }
             // A dropped logout would leave a socket open: never drop one silently.
             Delivery::Revoked(revocation) => {
                 tracing::error!(?revocation, "could not pass a sign-out to the fan-out")

@@ -23,7 +23,7 @@ pub use health::Health;
 
 use crate::rate::Rate;
 use crate::settings::StoreSettings;
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
+use app::protocol::{ChatMessage, Draft, MessageId, Removal, RoomName, User, UserId};
 use app::session::SignIn;
 use async_trait::async_trait;
 use std::{sync::Arc, time::Duration};
@@ -117,6 +117,16 @@ pub trait Signals: Send + Sync + 'static {
     /// Tells every instance subscribed to `room` that `user` is typing there (nothing is
     /// stored; delivered as [`Delivery::Typing`]).
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError>;
+
+    /// Tells every instance subscribed to `room` that `user` is no longer in it (delivered as
+    /// [`Delivery::Removed`]). Nothing is stored: the records were changed first, and an
+    /// instance that misses this hears [`Delivery::Interrupted`] and asks the records.
+    async fn removed(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        reason: Removal,
+    ) -> Result<(), BackendError>;
 }
 
 /// Who is in which room, across instances: entries per (room, user, instance) that live until a

@@ -247,8 +247,24 @@ fn accounts(env: &Env) -> Result<AccountSettings, ConfigError> {
     Ok(AccountSettings {
         database,
         guests: env.flag("ALLOW_GUESTS")?,
+        admins: admins(env)?,
         sso: sso(env)?,
     })
+}
+
+/// `ADMINS`: handles, separated by commas (a leading `@` is allowed).
+fn admins(env: &Env) -> Result<Vec<app::protocol::Handle>, ConfigError> {
+    let Some(list) = env.get("ADMINS") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|raw| raw.trim().trim_start_matches('@'))
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| {
+            app::protocol::Handle::parse(raw)
+                .map_err(|e| bad("ADMINS", format!("{raw:?} is not a handle ({e})")))
+        })
+        .collect()
 }
 
 /// `OIDC_ISSUER_URL` with its client, else a bound SSO service (`VCAP_SERVICES`), else none.

@@ -68,6 +68,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
     let recent = app::recent::ssr::Recent(Arc::new(RecentFromHistory(state.clone())));
     let doors = Doors(Arc::new(doorman::Doors(state.clone())));
     let open_rooms = app::rooms::ssr::OpenRooms(Arc::new(RoomListsOf(state.clone())));
+    let stewards = app::conversations::ssr::Stewards(state.conversations.clone());
     let leptos_options = state.settings.leptos.clone();
 
     // What every page and server function gets in its context.
@@ -76,6 +77,7 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
         provide_context(recent.clone());
         provide_context(doors.clone());
         provide_context(open_rooms.clone());
+        provide_context(stewards.clone());
         security::provide_content_security_policy();
     };
     let app = move || shell(leptos_options.clone());

@@ -17,7 +17,8 @@
 //! Interruptions: when the backend reports that messages of a room may have been missed, every
 //! socket in the room gets [`RoomEvent::Interrupted`] in its place in the flow, and backfills
 //! from the room's stream after the last message it sent (see `ws::connection`). Sign-outs reach
-//! every room as [`RoomEvent::Revoked`]; the sockets they end close.
+//! every room as [`RoomEvent::Revoked`]; the sockets they end close. A person removed from a
+//! room (or who left it) reaches that room as [`RoomEvent::Removed`]; their sockets drop it.
 
 mod roster;
 mod typing;
@@ -28,7 +29,7 @@ pub use roster::Frame as PresenceFrame;
 use crate::backend::{
     BackendError, Deliveries, Delivery, PresenceStore, Revocation, Subscriptions,
 };
-use app::protocol::{ChatMessage, MessageId, RoomName, ServerMsg, User};
+use app::protocol::{ChatMessage, MessageId, Removal, RoomName, ServerMsg, User, UserId};
 use axum::extract::ws::Utf8Bytes;
 use roster::Roster;
 use std::{
@@ -65,6 +66,8 @@ pub enum RoomEvent {
     Interrupted { since: Instant },
     /// A sign-out or a changed password somewhere: the sockets it ends close.
     Revoked(Revocation),
+    /// `user` is no longer in the room: their sockets drop it.
+    Removed { user: UserId, reason: Removal },
     /// Who is in the room now.
     Presence(PresenceFrame),
     /// Who typed in the room lately (a `typing` frame, encoded once).
@@ -324,6 +327,13 @@ impl Hub {
         }
     }
 
+    /// Tells the local sockets in `room` that `user` is no longer in it.
+    pub fn removed(&self, room: &RoomName, user: UserId, reason: Removal) {
+        if let Some(tx) = self.rooms().get(room).map(|slot| slot.tx.clone()) {
+            let _ = tx.send(RoomEvent::Removed { user, reason });
+        }
+    }
+
     /// Passes one delivery from the backend to the rooms it concerns.
     pub fn handle(&self, delivery: Delivery) {
         match delivery {
@@ -336,6 +346,7 @@ impl Hub {
                 departed,
             } => self.presence_changed(&room, arrived, departed),
             Delivery::Typing { room, user } => self.typing(&room, user),
+            Delivery::Removed { room, user, reason } => self.removed(&room, user, reason),
         }
     }
 

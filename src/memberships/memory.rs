@@ -177,17 +177,21 @@ impl Memberships for MemoryMemberships {
             .collect())
     }
 
-    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, MembershipError> {
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Role)>, MembershipError> {
         let records = self.lock();
         let mut rooms: Vec<_> = records
             .rooms
             .values()
-            .filter_map(|kept| kept.members.get(&user).map(|(_, order)| (*order, kept)))
+            .filter_map(|kept| {
+                kept.members
+                    .get(&user)
+                    .map(|(role, order)| (*order, *role, kept))
+            })
             .collect();
-        rooms.sort_by_key(|(order, _)| *order);
+        rooms.sort_by_key(|(order, ..)| *order);
         Ok(rooms
             .into_iter()
-            .map(|(_, kept)| kept.room.clone())
+            .map(|(_, role, kept)| (kept.room.clone(), role))
             .collect())
     }
 

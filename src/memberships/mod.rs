@@ -17,64 +17,7 @@ use app::protocol::{MessageId, RoomName, UserId};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-/// How a room is found and entered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RoomKind {
-    /// Listed in the directory; anyone signed in may read and join it (unless banned).
-    Public,
-    /// Invite-only and unlisted; only its members know it exists.
-    Private,
-    /// A conversation between a fixed set of people, one per set.
-    Direct,
-}
-
-impl RoomKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-            Self::Direct => "direct",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "public" => Some(Self::Public),
-            "private" => Some(Self::Private),
-            "direct" => Some(Self::Direct),
-            _ => None,
-        }
-    }
-}
-
-/// What a member may do, least first: a role includes everything below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    Member,
-    /// Removes messages and members, bans, sets the topic.
-    Moderator,
-    /// Also names moderators; a room has one.
-    Owner,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Member => "member",
-            Self::Moderator => "moderator",
-            Self::Owner => "owner",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "member" => Some(Self::Member),
-            "moderator" => Some(Self::Moderator),
-            "owner" => Some(Self::Owner),
-            _ => None,
-        }
-    }
-}
+pub use app::conversations::{Role, RoomKind};
 
 /// One room's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,8 +172,8 @@ pub trait Memberships: Send + Sync + 'static {
     /// The members, owner and moderators first, then by when they joined.
     async fn members(&self, name: &RoomName) -> Result<Vec<Member>, MembershipError>;
 
-    /// The rooms `user` is a member of, by when they joined.
-    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, MembershipError>;
+    /// The rooms `user` is a member of, with their role in each, by when they joined.
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Role)>, MembershipError>;
 
     /// The public rooms with their member counts, most members first.
     async fn directory(&self) -> Result<Vec<Listing>, MembershipError>;

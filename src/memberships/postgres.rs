@@ -268,18 +268,23 @@ impl Memberships for PgMemberships {
             .collect()
     }
 
-    async fn rooms_of(&self, user: UserId) -> Result<Vec<Room>, MembershipError> {
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Role)>, MembershipError> {
         let rows = sqlx::query(concat!(
             "SELECT ",
             room_columns!(),
-            " FROM rooms r JOIN memberships m ON m.room = r.name \
+            ", m.role FROM rooms r JOIN memberships m ON m.room = r.name \
              WHERE m.account_id = $1 ORDER BY m.joined_at, r.name"
         ))
         .bind(user.0)
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter().map(room).collect()
+        rows.iter()
+            .map(|row| {
+                let held: String = row.try_get("role").map_err(unavailable)?;
+                Ok((room(row)?, role(&held)?))
+            })
+            .collect()
     }
 
     async fn directory(&self) -> Result<Vec<Listing>, MembershipError> {

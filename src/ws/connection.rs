@@ -12,7 +12,10 @@
 //!   backfilled from the room's stream;
 //! - every `send` frame gets exactly one answer: an `ack`, or an `error` naming its `client_id`;
 //! - a frame over the hard limit ends the socket with a 1009 close frame, a binary frame with
-//!   1003; a logout anywhere ends it with 4401.
+//!   1003; a logout anywhere ends it with 4401;
+//! - a person taken out of a room (removed, banned, or leaving it elsewhere) gets a `removed`
+//!   frame and nothing more from it. The news comes as [`RoomEvent::Removed`]; if it may have
+//!   been missed (an interruption), the socket asks the records before it backfills.
 
 use super::commands::Pace;
 use super::rooms::{take_newer, Entered, NotEntered, Room, Rooms};
@@ -23,7 +26,7 @@ use super::Connection;
 use crate::access::Refusal;
 use crate::hub::{Outgoing, RoomEvent};
 use crate::metrics::Closed;
-use app::protocol::{close_code, ErrorCode, MessageId, RoomName, ServerMsg};
+use app::protocol::{close_code, ErrorCode, MessageId, Removal, RoomName, ServerMsg};
 use axum::extract::ws::Message;
 use futures_util::StreamExt;
 use std::{future::Future, ops::ControlFlow, sync::Arc, time::Duration};
@@ -39,6 +42,14 @@ const BATCH: usize = 64;
 /// After closing for an oversize frame, how long the socket stays open unread, so the client
 /// reads the close frame before the rest of its frame makes the kernel reset the connection.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// What a room's event needs of the loop beyond what it wrote.
+enum Outcome {
+    /// The socket is done.
+    Close(Closed),
+    /// The person is no longer in the room: the socket drops it.
+    Drop(Removal),
+}
 
 impl Connection {
     /// The socket's whole life, in its span. Not an `async fn`: a wrapper state machine around
@@ -204,10 +215,11 @@ impl Connection {
                 // their states are larger, rarer, and would otherwise be kept by every idle
                 // socket's task (it is as large as its largest state).
                 (index, event) = rooms.next_event() => {
-                    let room = rooms.get_mut(index);
                     let flow = match event {
-                        Ok(RoomEvent::Message(outgoing)) => self.write_messages(socket, room, outgoing).await,
-                        other => Box::pin(self.room_event(socket, room, other)).await,
+                        Ok(RoomEvent::Message(outgoing)) => {
+                            self.write_messages(socket, rooms.get_mut(index), outgoing).await
+                        }
+                        other => Box::pin(self.room_event(socket, rooms, index, other)).await,
                     };
                     if let ControlFlow::Break(why) = flow {
                         return why;
@@ -268,25 +280,100 @@ impl Connection {
         }))
     }
 
-    /// Handles one event of one of the socket's rooms. Breaks with why the socket is done.
+    /// The person is no longer in `room`: the socket drops it (leaving it on this instance,
+    /// ending their presence there) and says why.
+    async fn drop_room<T: Transport>(
+        &self,
+        socket: &mut T,
+        rooms: &mut Rooms,
+        room: RoomName,
+        reason: Removal,
+    ) -> ControlFlow<Closed> {
+        tracing::info!(%room, ?reason, "no longer in a room; dropping it");
+        rooms.remove(&room);
+        go_on(send_msg(socket, &ServerMsg::Removed { room, reason }).await)
+    }
+
+    /// Handles one event of the socket's room at `index`. Breaks with why the socket is done.
     async fn room_event<T: Transport>(
+        &self,
+        socket: &mut T,
+        rooms: &mut Rooms,
+        index: usize,
+        event: Result<RoomEvent, RecvError>,
+    ) -> ControlFlow<Closed> {
+        let room = rooms.get_mut(index);
+        match self.on_room_event(socket, room, event).await {
+            ControlFlow::Continue(()) => ControlFlow::Continue(()),
+            ControlFlow::Break(Outcome::Close(why)) => ControlFlow::Break(why),
+            ControlFlow::Break(Outcome::Drop(reason)) => {
+                let name = room.name().clone();
+                self.drop_room(socket, rooms, name, reason).await
+            }
+        }
+    }
+
+    /// What one room event needs of the loop beyond what it wrote.
+    async fn on_room_event<T: Transport>(
+        &self,
+        socket: &mut T,
+        room: &mut Room,
+        event: Result<RoomEvent, RecvError>,
+    ) -> ControlFlow<Outcome> {
+        let done = |why| ControlFlow::Break(Outcome::Close(why));
+        match event {
+            Ok(RoomEvent::Message(outgoing)) => self
+                .write_messages(socket, room, outgoing)
+                .await
+                .map_break(Outcome::Close),
+            Ok(RoomEvent::Interrupted { since }) => {
+                if self.revoked().await {
+                    let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
+                    return done(Closed::LoggedOut);
+                }
+                let name = room.name().clone();
+                // The interruption may have swallowed a removal: the records say.
+                if let Some(reason) = self.shut_out_of(&name).await {
+                    return ControlFlow::Break(Outcome::Drop(reason));
+                }
+                tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
+                let caught_up = Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await;
+                go_on(caught_up.map(|last| room.last_sent = last.max(room.last_sent)))
+                    .map_break(Outcome::Close)
+            }
+            Ok(RoomEvent::Removed { user, reason }) if user == self.sign_in.user.id => {
+                ControlFlow::Break(Outcome::Drop(reason))
+            }
+            Ok(RoomEvent::Removed { .. }) => ControlFlow::Continue(()),
+            other => self
+                .other_event(socket, room, other)
+                .await
+                .map_break(Outcome::Close),
+        }
+    }
+
+    /// Whether the records no longer let this person into `room` they are in (asked when news
+    /// of a removal may have been missed), and why. Records that cannot be read keep the room:
+    /// the person was let in, and the next interruption or door asks again.
+    async fn shut_out_of(&self, room: &RoomName) -> Option<Removal> {
+        match self.state.access.read(&self.sign_in.user, room).await {
+            Err(Refusal::NotFound) => Some(Removal::Removed),
+            Err(Refusal::Banned) => Some(Removal::Banned),
+            Ok(()) | Err(Refusal::Unavailable) => None,
+        }
+    }
+
+    /// The room events that concern only what this socket is sent.
+    async fn other_event<T: Transport>(
         &self,
         socket: &mut T,
         room: &mut Room,
         event: Result<RoomEvent, RecvError>,
     ) -> ControlFlow<Closed> {
         match event {
-            Ok(RoomEvent::Message(outgoing)) => self.write_messages(socket, room, outgoing).await,
-            Ok(RoomEvent::Interrupted { since }) => {
-                if self.revoked().await {
-                    let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                    return ControlFlow::Break(Closed::LoggedOut);
-                }
-                let name = room.name().clone();
-                tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
-                let caught_up = Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await;
-                go_on(caught_up.map(|last| room.last_sent = last.max(room.last_sent)))
-            }
+            Ok(
+                RoomEvent::Message(_) | RoomEvent::Interrupted { .. } | RoomEvent::Removed { .. },
+            ) => ControlFlow::Continue(()),
             Ok(RoomEvent::Presence(frame)) => {
                 if frame.version <= room.presence_version {
                     return ControlFlow::Continue(());

@@ -162,6 +162,7 @@ fn state_over(wrap: impl FnOnce(Stores) -> Stores) -> (AppState, Deliveries) {
         origins: Default::default(),
         metrics_token: None,
         guests: true,
+        admins: Vec::new(),
         sso: None,
         leptos: leptos::config::LeptosOptions::builder()
             .output_name("switchboard")
@@ -523,5 +524,84 @@ async fn the_socket_task_stays_small() {
     );
     let task = connection.run(ServerEnd { incoming, outgoing });
     let size = std::mem::size_of_val(&task);
+    eprintln!("the socket task: {size} bytes");
     assert!(size <= 1024, "the socket's future grew to {size} bytes");
+}
+
+/// A person with an account (a guest is never a room's member).
+fn account(name: &str) -> User {
+    User {
+        handle: Some(app::protocol::Handle::parse(name).expect("valid handle")),
+        ..user(name)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removal_drops_the_room_for_the_removed_person_only() {
+    use app::protocol::Removal;
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let (bo, cy) = (account("bo"), account("cy"));
+    let mut removed = connect(&state, &bo);
+    let mut stays = connect(&state, &cy);
+    for client in [&mut removed, &mut stays] {
+        client
+            .until(|f| matches!(f, ServerMsg::Presence { .. }).then_some(()))
+            .await;
+    }
+    let lobby = RoomName::lobby();
+    state.hub.removed(&lobby, bo.id, Removal::Banned);
+    let frame = removed
+        .until(|f| matches!(f, ServerMsg::Removed { .. }).then(|| f.clone()))
+        .await;
+    assert_eq!(
+        frame,
+        ServerMsg::Removed {
+            room: lobby.clone(),
+            reason: Removal::Banned
+        }
+    );
+    // Nothing more from the room reaches the removed socket; the other hears on.
+    say(&state, &cy, "after").await;
+    assert_eq!(stays.until(text_of).await, "after");
+    removed.send(serde_json::json!({"type": "history", "room": "lobby", "before": "9-0"}));
+    let code = removed
+        .until(|f| match f {
+            ServerMsg::Error { code, .. } => Some(*code),
+            ServerMsg::Message(m) => panic!("heard the room after the removal: {m:?}"),
+            _ => None,
+        })
+        .await;
+    assert_eq!(code, ErrorCode::WrongRoom);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removal_lost_in_an_interruption_is_found_in_the_records() {
+    use crate::memberships::Moderation;
+    use app::protocol::Removal;
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let (ada, bo) = (account("ada"), account("bo"));
+    let mut client = connect(&state, &bo);
+    client
+        .until(|f| matches!(f, ServerMsg::Presence { .. }).then_some(()))
+        .await;
+    let lobby = RoomName::lobby();
+    // The ban is recorded, but its announcement never arrives: delivery was interrupted.
+    state
+        .memberships
+        .moderate(&lobby, ada.id, &Moderation::Banned(bo.id))
+        .await
+        .expect("recorded");
+    state.hub.interrupted(std::slice::from_ref(&lobby));
+    let reason = client
+        .until(|f| match f {
+            ServerMsg::Removed { reason, .. } => Some(*reason),
+            ServerMsg::Message(m) if m.kind.is_said() => {
+                panic!("backfilled a room it is banned from: {m:?}")
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(reason, Removal::Banned);
 }

@@ -362,6 +362,19 @@ impl Browser {
         }
     }
 
+    /// POSTs `body` as JSON (what the page's room calls send).
+    pub async fn post_json(&mut self, url: &str, body: &serde_json::Value) -> Response {
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        self.send(request).await
+    }
+
     /// What the page does before it reconnects: `GET /` with the probe header.
     pub async fn probe(&mut self, instance: &Instance) -> Response {
         let mut request = self

@@ -92,6 +92,7 @@ macro_rules! backends {
 
 mod accounts;
 mod assets;
+mod conversations;
 mod faults;
 mod hostile;
 mod limits;

@@ -218,10 +218,10 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
     );
 
     // A person's rooms, in the order they joined them; leaving takes one off.
-    let names = |rooms: Vec<Room>| {
+    let names = |rooms: Vec<(Room, Role)>| {
         rooms
             .into_iter()
-            .map(|r| r.name.to_string())
+            .map(|(r, _)| r.name.to_string())
             .collect::<Vec<_>>()
     };
     assert_eq!(

@@ -423,6 +423,21 @@ impl Chat {
         }
     }
 
+    /// The person is no longer in `room` (a `removed` frame): off the list, with its messages
+    /// and outbox; the room on screen stays, shut, so the page can say what happened.
+    pub fn removed(&mut self, name: &RoomName) {
+        let Some(index) = self.rooms.iter().position(|r| &r.name == name) else {
+            return;
+        };
+        if index == self.current {
+            return self.shut_out(name);
+        }
+        self.rooms.remove(index);
+        if index < self.current {
+            self.current -= 1;
+        }
+    }
+
     /// A resume of `room` could not be complete.
     pub fn gap(&mut self, room: &RoomName) {
         if let Some(room) = self.room_mut(room) {

@@ -100,6 +100,15 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                     retry_after_ms,
                 }
             ),
+        (
+            room(),
+            prop_oneof![
+                Just(Removal::Removed),
+                Just(Removal::Banned),
+                Just(Removal::Left)
+            ]
+        )
+            .prop_map(|(room, reason)| ServerMsg::Removed { room, reason }),
         Just(ServerMsg::Heartbeat),
     ]
 }

@@ -17,7 +17,7 @@ use super::{
     Signals, Stores, Subscriptions, Users,
 };
 use crate::settings::StoreSettings;
-use app::protocol::{ChatMessage, ClientId, Draft, MessageId, RoomName, User, UserId};
+use app::protocol::{ChatMessage, ClientId, Draft, MessageId, Removal, RoomName, User, UserId};
 use app::session::SignIn;
 use async_trait::async_trait;
 use std::{
@@ -269,6 +269,20 @@ impl Signals for MemoryBroker {
         self.state().deliveries.send(Delivery::Typing {
             room: room.clone(),
             user: user.clone(),
+        });
+        Ok(())
+    }
+
+    async fn removed(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        reason: Removal,
+    ) -> Result<(), BackendError> {
+        self.state().deliveries.send(Delivery::Removed {
+            room: room.clone(),
+            user,
+            reason,
         });
         Ok(())
     }

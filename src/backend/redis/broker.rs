@@ -4,7 +4,7 @@ use super::{codec, subscriber::SubscriberHandle, Keys, RedisConnection, Timed};
 use crate::backend::{
     Appended, BackendError, MessageLog, Messages, Replay, Revocation, Signals, Subscriptions,
 };
-use app::protocol::{Draft, MessageId, RoomName, User};
+use app::protocol::{Draft, MessageId, Removal, RoomName, User, UserId};
 use app::session::SignIn;
 use async_trait::async_trait;
 use redis::{streams::StreamRangeReply, AsyncCommands, Script};
@@ -209,6 +209,16 @@ impl<C: RedisConnection> Signals for RedisBroker<C> {
 
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError> {
         self.publish(self.keys.channel(room), codec::typing(user))
+            .await
+    }
+
+    async fn removed(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        reason: Removal,
+    ) -> Result<(), BackendError> {
+        self.publish(self.keys.channel(room), codec::removed(user, reason))
             .await
     }
 }

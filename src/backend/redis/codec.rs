@@ -7,13 +7,14 @@
 //! | a room's channel: a message | `<id> <draft JSON>` | `append.lua` |
 //! | a room's channel: presence | `presence {"arrived":[user…],"departed":[user…]}` | `hold.lua`, `sweep.lua` |
 //! | a room's channel: typing | `typing <user JSON>` | [`typing`] |
+//! | a room's channel: a removal | `removed <user id> <removed\|banned\|left>` | [`removed`] |
 //! | the control channel | `logout <user id>` | [`logout`] |
 //!
 //! Decoding never panics: what cannot be read is an error the caller logs and skips, so one bad
 //! entry never hides the rest of a room.
 
 use crate::backend::{BackendError, Delivery, Revocation};
-use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId};
+use app::protocol::{ChatMessage, Draft, MessageId, Removal, RoomName, User, UserId};
 use app::session::SignInId;
 
 /// Stream entries, in the order given; unreadable ones are logged and skipped.
@@ -56,6 +57,11 @@ pub fn room_event(room: RoomName, payload: &[u8]) -> Result<Delivery, BackendErr
             serde_json::from_slice(user).map_err(|e| corrupt("typing", e.to_string()))?;
         return Ok(Delivery::Typing { room, user });
     }
+    if let Some(removal) = payload.strip_prefix(b"removed ") {
+        let (user, reason) = read_removal(removal)
+            .ok_or_else(|| corrupt("removal", String::from_utf8_lossy(removal).into_owned()))?;
+        return Ok(Delivery::Removed { room, user, reason });
+    }
     if let Some(change) = payload.strip_prefix(b"presence ") {
         #[derive(serde::Deserialize)]
         struct Change {
@@ -86,6 +92,27 @@ pub fn room_event(room: RoomName, payload: &[u8]) -> Result<Delivery, BackendErr
 pub fn typing(user: &User) -> String {
     let json = serde_json::to_string(user).expect("a user always serializes");
     format!("typing {json}")
+}
+
+/// A removal, as published on the room's channel.
+pub fn removed(user: UserId, reason: Removal) -> String {
+    let reason = match reason {
+        Removal::Removed => "removed",
+        Removal::Banned => "banned",
+        Removal::Left => "left",
+    };
+    format!("removed {user} {reason}")
+}
+
+fn read_removal(payload: &[u8]) -> Option<(UserId, Removal)> {
+    let (user, reason) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
+    let reason = match reason {
+        "removed" => Removal::Removed,
+        "banned" => Removal::Banned,
+        "left" => Removal::Left,
+        _ => return None,
+    };
+    Some((UserId(user.parse().ok()?), reason))
 }
 
 /// A revocation, as published on the control channel: `logout <sign-in id>` (the form from
@@ -173,6 +200,16 @@ mod tests {
             revoked(b"logout 00000000-0000-0000-0000-000000000007"),
             Some(Revocation::SignIn(SignInId(uuid::Uuid::from_u128(7))))
         );
+        for reason in [Removal::Removed, Removal::Banned, Removal::Left] {
+            match room_event(lobby.clone(), removed(alice().id, reason).as_bytes()).unwrap() {
+                Delivery::Removed {
+                    user, reason: read, ..
+                } => {
+                    assert_eq!((user, read), (alice().id, reason))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
         let presence = br#"presence {"arrived":[{"id":"00000000-0000-0000-0000-000000000007","name":"alice"}],"departed":[]}"#;
         assert!(matches!(
             room_event(lobby.clone(), presence).unwrap(),
@@ -191,6 +228,8 @@ mod tests {
             &b""[..],
             b"typing {",
             b"presence [",
+            b"removed nobody left",
+            b"removed 00000000-0000-0000-0000-000000000007 gone",
             b"1-0",
             b"x-y {}",
             b"\xff\xfe",
