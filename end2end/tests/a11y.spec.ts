@@ -1,16 +1,6 @@
-import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, loggedIn, say, uniqueTag } from "./helpers";
-
-/** Runs axe-core on the page as it is now: no WCAG 2.1 A/AA violation is allowed. */
-async function audit(page: Page, what: string) {
-  const { violations } = await new AxeBuilder({ page })
-    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"])
-    .analyze();
-  const found = violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  expect(found, `accessibility of ${what}`).toEqual([]);
-}
+import { audit, connected, loggedIn, say, uniqueTag } from "./helpers";
 
 for (const colorScheme of ["light", "dark"] as const) {
   test(`every screen passes an accessibility audit (${colorScheme})`, async ({ browser }) => {

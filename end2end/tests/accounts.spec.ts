@@ -1,24 +1,9 @@
 // Accounts in Chromium, through the load balancer onto three instances that share one Redis and
 // one PostgreSQL: sign up, sign in, refresh, an instance killed under the user, sign-out in one
 // tab closing the other's socket, and the errors a person reads.
-import { expect, test, type Browser, type Page } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, say, texts, uniqueTag } from "./helpers";
-
-const PASSWORD = "violet tractor lagoon";
-
-/** A new browser context that creates the account `handle` on the sign-in page. */
-async function signedUp(browser: Browser, handle: string): Promise<Page> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(cluster.baseURL);
-  await page.getByText("New here? Create an account").click();
-  await page.getByLabel("Choose a handle").fill(handle);
-  await page.getByLabel("Password", { exact: true }).last().fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByTestId("me")).toHaveText(handle);
-  await connected(page);
-  return page;
-}
+import { connected, PASSWORD, say, signedUp, texts, uniqueTag } from "./helpers";
 
 async function signIn(page: Page, handle: string, password = PASSWORD) {
   await page.getByLabel("Handle", { exact: true }).fill(handle);

@@ -1,4 +1,31 @@
-import { expect, type Browser, type Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
+import { expect, type Browser, type BrowserContextOptions, type Page } from "@playwright/test";
+import { cluster } from "./cluster";
+
+/** The password every test account has. */
+export const PASSWORD = "violet tractor lagoon";
+
+/** A new browser context (of `options`) that creates the account `handle` on the sign-in page. */
+export async function signedUp(browser: Browser, handle: string, options: BrowserContextOptions = {}): Promise<Page> {
+  const page = await (await browser.newContext(options)).newPage();
+  await page.goto(cluster.baseURL);
+  await page.getByText("New here? Create an account").click();
+  await page.getByLabel("Choose a handle").fill(handle);
+  await page.getByLabel("Password", { exact: true }).last().fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByTestId("me")).toHaveText(handle);
+  await connected(page);
+  return page;
+}
+
+/** Runs axe-core on the page as it is now: no WCAG 2.1 A/AA violation is allowed. */
+export async function audit(page: Page, what: string) {
+  const { violations } = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"])
+    .analyze();
+  const found = violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  expect(found, `accessibility of ${what}`).toEqual([]);
+}
 
 /** A new browser context (its own cookies) logged in as `name` at `url`. */
 export async function loggedIn(browser: Browser, url: string, name: string): Promise<Page> {

@@ -317,22 +317,51 @@ async fn a_private_room_is_its_members_alone(d: &Deployment) {
     );
 }
 
-async fn a_removed_member_stops_hearing_at_once_and_is_refused_at_every_door(d: &Deployment) {
+/// Ada's private room, made on instance B, with bo invited and in it on instance A (their
+/// sockets open), after ada said "before" there.
+struct Scene {
+    ada: Browser,
+    bo: Browser,
+    bo_id: String,
+    plans: String,
+    owner: Socket,
+    member: Socket,
+    /// The id of "before".
+    last: app::protocol::MessageId,
+}
+
+async fn scene(d: &Deployment) -> Scene {
     let (mut ada, _) = account(&d.b, "ada").await;
-    let (mut bo, bo_id) = account(&d.a, "bo").await;
+    let (bo, bo_id) = account(&d.a, "bo").await;
     let plans = private_room(&mut ada, &d.b, "Plans").await;
-    ok(
-        &mut ada,
-        &d.b,
-        "invite",
-        json!({"room": plans, "handle": "bo"}),
-    )
-    .await;
+    let invite = json!({"room": plans, "handle": "bo"});
+    ok(&mut ada, &d.b, "invite", invite).await;
     let (mut owner, _) = enter(&ada, &d.b, &plans, None).await.unwrap();
     let last = owner.say_acked(&plans, "before").await;
-    // Bo is in the room on instance A, with the lobby beside it on the same socket.
-    let (mut removed, history) = enter(&bo, &d.a, &plans, None).await.unwrap();
+    let (member, history) = enter(&bo, &d.a, &plans, None).await.unwrap();
     assert_eq!(history, vec!["before"]);
+    Scene {
+        ada,
+        bo,
+        bo_id,
+        plans,
+        owner,
+        member,
+        last,
+    }
+}
+
+async fn a_removed_member_stops_hearing_at_once_and_is_refused_at_every_door(d: &Deployment) {
+    let Scene {
+        mut ada,
+        mut bo,
+        bo_id,
+        plans,
+        mut owner,
+        member: mut removed,
+        last,
+    } = scene(d).await;
+    // Bo is in the room on instance A, with the lobby beside it on the same socket.
     removed
         .send_json(json!({"type": "join", "room": "lobby"}))
         .await;
@@ -442,20 +471,15 @@ async fn a_removed_member_stops_hearing_at_once_and_is_refused_at_every_door(d: 
 }
 
 async fn a_removal_holds_when_the_removed_members_instance_is_killed(d: &Deployment) {
-    let (mut ada, _) = account(&d.b, "ada").await;
-    let (bo, bo_id) = account(&d.a, "bo").await;
-    let plans = private_room(&mut ada, &d.b, "Plans").await;
-    ok(
-        &mut ada,
-        &d.b,
-        "invite",
-        json!({"room": plans, "handle": "bo"}),
-    )
-    .await;
-    let (mut owner, _) = enter(&ada, &d.b, &plans, None).await.unwrap();
-    let last = owner.say_acked(&plans, "before").await;
-    let (mut doomed, history) = enter(&bo, &d.a, &plans, None).await.unwrap();
-    assert_eq!(history, vec!["before"]);
+    let Scene {
+        mut ada,
+        bo,
+        bo_id,
+        plans,
+        mut owner,
+        member: mut doomed,
+        last,
+    } = scene(d).await;
 
     // Bo's instance dies; the removal is made while it is gone, and bo's client comes back to
     // the live instance with `after=`, as the page does.

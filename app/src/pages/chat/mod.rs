@@ -5,6 +5,7 @@
 //! - [`messages`]: one message, one outbox entry, and how rows are grouped by day and turn;
 //! - [`composer`]: the message box and sending;
 //! - [`rooms`]: the rooms drawer, who is online, and the page of a room that cannot be;
+//! - [`members`]: making rooms and direct conversations, the directory, the room's members;
 //! - [`scroll`]: following new messages, keeping the reader's place, loading older ones;
 //! - [`keys`]: keyboard shortcuts and where the focus goes when the drawer opens or closes;
 //! - [`title`]: the tab's title, with the count of what arrived while it was hidden.
@@ -13,6 +14,7 @@ mod account;
 mod composer;
 mod conversation;
 mod keys;
+mod members;
 mod messages;
 mod people;
 mod rooms;
@@ -104,6 +106,9 @@ pub fn ChatPage(
     let back = move || {
         live.retry_now();
         refresh_rooms(live);
+        if let Some(titles) = use_context::<members::Titles>() {
+            titles.refresh();
+        }
     };
     let focused = window_event_listener(leptos::ev::focus, move |_| back());
     let shown = window_event_listener(leptos::ev::visibilitychange, move |_| {
@@ -138,6 +143,11 @@ pub fn ChatPage(
         scroll,
     };
     provide_context(context);
+    let titles = members::Titles(RwSignal::new(Default::default()));
+    provide_context(titles);
+    if user.handle.is_some() {
+        Effect::new(move |_| titles.refresh());
+    }
     scroll.follow(live, user.id);
     Effect::new(move |_| {
         if let Err(e) = new_client_id() {
@@ -186,7 +196,7 @@ pub fn ChatPage(
                     <span class="brand">"Switchboard"</span>
                     <span class="room-name" data-testid="room-name">
                         {move || match on_screen.get() {
-                            Some(room) => format!("#{room}"),
+                            Some(room) => titles.label(&room),
                             // A heading that names no room (never the last good one).
                             None => "No such room".to_owned(),
                         }}
@@ -215,7 +225,7 @@ pub fn ChatPage(
                 </div>
             </header>
             <div class="chat-body">
-                <RoomList nav=rooms_nav />
+                <RoomList nav=rooms_nav account=user.handle.is_some() />
                 // Under an open drawer: a tap beside it closes it.
                 <div class="scrim" aria-hidden="true" on:click=move |_| drawer.set(false)></div>
                 <main class="room-view">

@@ -10,7 +10,11 @@ use leptos_router::{components::A, hooks::use_navigate};
 
 /// The open rooms, each with its unread count, and a form to join or create one by name.
 #[component]
-pub fn RoomList(nav: NodeRef<leptos::html::Nav>) -> impl IntoView {
+pub fn RoomList(
+    nav: NodeRef<leptos::html::Nav>,
+    /// Whether the reader has an account (and so may make rooms and direct conversations).
+    account: bool,
+) -> impl IntoView {
     let ChatContext {
         live,
         drawer,
@@ -72,8 +76,10 @@ pub fn RoomList(nav: NodeRef<leptos::html::Nav>) -> impl IntoView {
                     <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
                 </Show>
             </form>
+            {account.then(|| view! { <super::members::Start /> })}
             <Show when=move || on_screen.with(Option::is_some)>
                 <OnlineList />
+                <super::members::Members />
             </Show>
         </nav>
     }
@@ -166,8 +172,20 @@ fn RoomLink(room: RoomName) -> impl IntoView {
     };
     let unread = move || counts.get().0;
     let closable = room != RoomName::lobby();
-    let label = room.to_string();
-    let data_room = label.clone();
+    let titles = super::members::titles();
+    // A public room by its `#name`, a private one or a direct conversation by its title.
+    let label = {
+        let room = room.clone();
+        move || match titles.title(&room) {
+            Some(title) => title.into_any(),
+            None => view! {
+                <span class="hash">"#"</span>
+                {room.to_string()}
+            }
+            .into_any(),
+        }
+    };
+    let data_room = room.to_string();
     let close_label = format!("Close #{room}");
     let href = path_of_room(&room);
     view! {
@@ -177,7 +195,6 @@ fn RoomLink(room: RoomName) -> impl IntoView {
                 attr:aria-current=move || is_current.get().then_some("page")
                 on:click=move |_| drawer.set(false)
             >
-                <span class="hash">"#"</span>
                 {label}
             </A>
             {move || {

@@ -1,0 +1,413 @@
+//! The rooms' people on the page: titles for the private rooms in the list, the forms that make a
+//! room or open a direct conversation, the directory of public rooms, and the room on screen's
+//! members with what the reader may do to them (message them, invite, remove, ban) and "leave".
+//! Everything goes through the room calls (`crate::conversations`); what they change reaches the
+//! other people's pages through the socket (a removed person's page reads `removed`).
+
+use super::{chat, ChatContext};
+use crate::conversations::{
+    about_room, create_room, directory, invite, leave_room, my_rooms, open_direct, remove_member,
+    Listing, MemberInfo, Role, RoomDetails, RoomInfo, RoomKind,
+};
+use crate::pages::path_of_room;
+use crate::protocol::RoomName;
+use leptos::prelude::*;
+use leptos_router::{components::A, hooks::use_navigate};
+use std::collections::HashMap;
+
+/// What the page knows of the reader's rooms (their titles, kinds and roles), by address.
+#[derive(Clone, Copy)]
+pub struct Titles(pub RwSignal<HashMap<RoomName, RoomInfo>>);
+
+impl Titles {
+    /// Asks the server again (browser only).
+    pub fn refresh(self) {
+        leptos::task::spawn_local(async move {
+            if let Ok(rooms) = my_rooms().await {
+                self.0
+                    .set(rooms.into_iter().map(|r| (r.name.clone(), r)).collect());
+            }
+        });
+    }
+
+    /// What a room is called on the page: a private room or a direct conversation by its title,
+    /// a public one by `#name`.
+    pub fn label(self, room: &RoomName) -> String {
+        self.title(room).unwrap_or_else(|| format!("#{room}"))
+    }
+
+    /// The title of a private room or a direct conversation (a public room goes by its name).
+    pub fn title(self, room: &RoomName) -> Option<String> {
+        self.0.with(|titles| {
+            titles
+                .get(room)
+                .filter(|info| info.kind != RoomKind::Public)
+                .map(|info| info.title.clone())
+        })
+    }
+}
+
+pub fn titles() -> Titles {
+    expect_context::<Titles>()
+}
+
+/// What opens a room on the page (it joins it): the titles are read again, the drawer closes.
+/// Made where the router's context is at hand, used later from a call's answer.
+#[derive(Clone, Copy)]
+struct Opener(StoredValue<Box<OpenRoom>>);
+
+type OpenRoom = dyn Fn(&RoomName) + Send + Sync;
+
+impl Opener {
+    fn new() -> Self {
+        let ChatContext { drawer, .. } = chat();
+        let titles = titles();
+        let navigate = use_navigate();
+        Self(StoredValue::new(Box::new(move |room: &RoomName| {
+            titles.refresh();
+            drawer.set(false);
+            navigate(&path_of_room(room), Default::default());
+        })))
+    }
+
+    fn open(self, room: &RoomName) {
+        self.0.with_value(|open| open(room));
+    }
+}
+
+/// "New room" and "New message", for a person with an account.
+#[component]
+pub fn Start() -> impl IntoView {
+    let title = RwSignal::new(String::new());
+    let private = RwSignal::new(true);
+    let handles = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let opener = Opener::new();
+    let create = {
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            leptos::task::spawn_local(async move {
+                match create_room(
+                    title.get_untracked(),
+                    String::new(),
+                    private.get_untracked(),
+                )
+                .await
+                {
+                    Ok(room) => {
+                        title.set(String::new());
+                        problem.set(None);
+                        opener.open(&room.name);
+                    }
+                    Err(e) => problem.set(Some(e.to_string())),
+                }
+            });
+        }
+    };
+    let message = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let people: Vec<String> = handles
+            .get_untracked()
+            .split([',', ' '])
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+        leptos::task::spawn_local(async move {
+            match open_direct(people).await {
+                Ok(room) => {
+                    handles.set(String::new());
+                    problem.set(None);
+                    opener.open(&room.name);
+                }
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <div class="start">
+            <details>
+                <summary>"New room"</summary>
+                <form class="new-room" on:submit=create data-testid="new-room">
+                    <label for="new-room-title">"Title"</label>
+                    <input
+                        id="new-room-title"
+                        maxlength="64"
+                        autocomplete="off"
+                        required
+                        prop:value=move || title.get()
+                        on:input=move |ev| title.set(event_target_value(&ev))
+                    />
+                    <label class="check">
+                        <input
+                            type="checkbox"
+                            prop:checked=move || private.get()
+                            on:change=move |ev| private.set(event_target_checked(&ev))
+                        />
+                        " Private (invite only, not listed)"
+                    </label>
+                    <button type="submit">"Create"</button>
+                </form>
+            </details>
+            <details>
+                <summary>"New message"</summary>
+                <form class="new-message" on:submit=message data-testid="new-message">
+                    <label for="new-message-to">"To (handles)"</label>
+                    <input
+                        id="new-message-to"
+                        placeholder="@handle, @another"
+                        autocomplete="off"
+                        required
+                        prop:value=move || handles.get()
+                        on:input=move |ev| handles.set(event_target_value(&ev))
+                    />
+                    <button type="submit">"Open"</button>
+                </form>
+            </details>
+            <Directory />
+            <Show when=move || problem.with(Option::is_some)>
+                <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
+    .into_any()
+}
+
+/// The public rooms, loaded when opened.
+#[component]
+fn Directory() -> impl IntoView {
+    let listings = RwSignal::new(None::<Result<Vec<Listing>, String>>);
+    let load = move |ev: leptos::ev::Event| {
+        use leptos::wasm_bindgen::JsCast;
+        let open = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlDetailsElement>().ok())
+            .is_some_and(|d| d.open());
+        if open {
+            leptos::task::spawn_local(async move {
+                listings.set(Some(directory().await.map_err(|e| e.to_string())));
+            });
+        }
+    };
+    view! {
+        <details class="directory" on:toggle=load>
+            <summary>"Browse public rooms"</summary>
+            {move || match listings.get() {
+                None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error" role="alert">{e}</p> }.into_any(),
+                Some(Ok(rooms)) if rooms.is_empty() => {
+                    view! { <p class="muted">"No public rooms yet."</p> }.into_any()
+                }
+                Some(Ok(rooms)) => {
+                    view! {
+                        <ul data-testid="directory">
+                            {rooms
+                                .into_iter()
+                                .map(|listing| {
+                                    let href = path_of_room(&listing.room.name);
+                                    let counts = format!(
+                                        "{} members, {} online",
+                                        listing.members,
+                                        listing.online,
+                                    );
+                                    view! {
+                                        <li>
+                                            <A href=href>{format!("#{}", listing.room.name)}</A>
+                                            <span class="muted">" " {counts}</span>
+                                            <span class="topic">{listing.room.topic}</span>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()}
+                        </ul>
+                    }
+                        .into_any()
+                }
+            }}
+        </details>
+    }
+    .into_any()
+}
+
+/// The room on screen's members, and what the reader may do there.
+#[component]
+pub fn Members() -> impl IntoView {
+    let ChatContext {
+        current, me, live, ..
+    } = chat();
+    // Bumped after a change the reader made, to read the members again.
+    let version = RwSignal::new(0u32);
+    let details = RwSignal::new(None::<RoomDetails>);
+    let problem = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let room = current.get();
+        version.track();
+        // Joining, and a removal read over the socket, change who is here too.
+        live.chat.with(|chat| chat.room(&room).map(|r| r.joined));
+        leptos::task::spawn_local(async move {
+            details.set(about_room(room).await.ok());
+        });
+    });
+    let invitee = RwSignal::new(String::new());
+    let invite_one = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let room = current.get_untracked();
+        leptos::task::spawn_local(async move {
+            match invite(room, invitee.get_untracked()).await {
+                Ok(_) => {
+                    invitee.set(String::new());
+                    problem.set(None);
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+        });
+    };
+    let opener = Opener::new();
+    let leave = move |_: leptos::ev::MouseEvent| {
+        let room = current.get_untracked();
+        leptos::task::spawn_local(async move {
+            match leave_room(room).await {
+                Ok(()) => {
+                    problem.set(None);
+                    opener.open(&RoomName::lobby());
+                }
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+        });
+    };
+    let room_info = move || details.with(|d| d.as_ref().map(|d| d.room.clone()));
+    let kind = move || room_info().map(|r| r.kind);
+    let may_invite = move || {
+        room_info().is_some_and(|r| {
+            r.kind != RoomKind::Public && r.kind != RoomKind::Direct && r.role.is_some()
+        })
+    };
+    let members =
+        move || details.with(|d| d.as_ref().map(|d| d.members.clone()).unwrap_or_default());
+    view! {
+        <Show when=move || kind().is_some_and(|k| k != RoomKind::Public)>
+            <section class="members" aria-label="Members" data-testid="members">
+                <h2>"Members"</h2>
+                <Show when=move || room_info().is_some_and(|r| !r.topic.is_empty())>
+                    <p class="topic">{move || room_info().map(|r| r.topic).unwrap_or_default()}</p>
+                </Show>
+                <ul>
+                    <For
+                        each=members
+                        key=|m| (m.user.id, m.role)
+                        children=move |member| {
+                            view! { <MemberRow member me room_info=Signal::derive(room_info) version problem /> }
+                        }
+                    />
+                </ul>
+                <Show when=may_invite>
+                    <form class="invite" on:submit=invite_one data-testid="invite">
+                        <label for="invite-handle">"Invite by handle"</label>
+                        <div class="join-row">
+                            <input
+                                id="invite-handle"
+                                placeholder="@handle"
+                                autocomplete="off"
+                                required
+                                prop:value=move || invitee.get()
+                                on:input=move |ev| invitee.set(event_target_value(&ev))
+                            />
+                            <button type="submit">"Invite"</button>
+                        </div>
+                    </form>
+                </Show>
+                <Show when=move || room_info().is_some_and(|r| r.role.is_some())>
+                    <button type="button" class="leave-room" on:click=leave>
+                        "Leave this room"
+                    </button>
+                </Show>
+                <Show when=move || problem.with(Option::is_some)>
+                    <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
+                </Show>
+            </section>
+        </Show>
+    }
+    .into_any()
+}
+
+/// One member: name, handle and role; "Message" for others, and "Remove" and "Ban" where the
+/// reader moderates someone below their role.
+#[component]
+fn MemberRow(
+    member: MemberInfo,
+    me: crate::protocol::UserId,
+    room_info: Signal<Option<RoomInfo>>,
+    version: RwSignal<u32>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let ChatContext { current, .. } = chat();
+    let user = member.user.clone();
+    let id = user.id;
+    let is_me = user.id == me;
+    let name = user.name.to_string();
+    let role = match member.role {
+        Role::Owner => "owner",
+        Role::Moderator => "moderator",
+        Role::Member => "",
+    };
+    let target = member.role;
+    let may_remove = move || {
+        !is_me
+            && room_info.with(|r| {
+                r.as_ref()
+                    .is_some_and(|r| r.moderates && (r.role.is_none() || r.role > Some(target)))
+            })
+    };
+    let act = move |ban: bool| {
+        let room = current.get_untracked();
+        leptos::task::spawn_local(async move {
+            match remove_member(room, id, ban).await {
+                Ok(()) => version.update(|v| *v += 1),
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+        });
+    };
+    let handle = user.handle.clone();
+    let opener = Opener::new();
+    let message = move |_| {
+        let Some(handle) = handle.clone() else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match open_direct(vec![handle.to_string()]).await {
+                Ok(room) => opener.open(&room.name),
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+        });
+    };
+    let message_label = format!("Message {name}");
+    let remove_label = format!("Remove {name}");
+    let ban_label = format!("Ban {name}");
+    let has_handle = user.handle.is_some();
+    view! {
+        <li data-member=user.handle.as_ref().map(|h| h.to_string())>
+            <span class="member-name">{name}</span>
+            " "
+            <super::people::Badge user=user.clone() />
+            <Show when=move || !role.is_empty()>
+                <span class="role">{role}</span>
+            </Show>
+            <span class="member-actions">
+                <Show when=move || !is_me && has_handle>
+                    <button type="button" on:click=message.clone() aria-label=message_label.clone()>
+                        "Message"
+                    </button>
+                </Show>
+                <Show when=may_remove>
+                    <button type="button" on:click=move |_| act(false) aria-label=remove_label.clone()>
+                        "Remove"
+                    </button>
+                    <button type="button" on:click=move |_| act(true) aria-label=ban_label.clone()>
+                        "Ban"
+                    </button>
+                </Show>
+            </span>
+        </li>
+    }
+    .into_any()
+}

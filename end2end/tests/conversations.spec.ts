@@ -1,0 +1,93 @@
+// Rooms that belong to their people, in Chromium through the load balancer onto three instances
+// sharing one Redis (or a Redis Cluster) and one PostgreSQL: a private room made, someone invited
+// from another browser, a direct conversation opened from the member list, the invited person
+// removed (their page says so), and the panels audited on a desktop and a phone.
+import { expect, test, type Page } from "@playwright/test";
+import { audit, connected, say, signedUp, texts, uniqueTag } from "./helpers";
+
+const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+/** Makes a private room titled `title` from the rooms drawer; the page moves to it. */
+async function newPrivateRoom(page: Page, title: string) {
+  await page.getByText("New room", { exact: true }).click();
+  await page.getByLabel("Title").fill(title);
+  await expect(page.getByLabel("Private (invite only, not listed)")).toBeChecked();
+  await page.getByRole("button", { name: "Create" }).click();
+  await expect(page).toHaveURL(/\/r\/~[a-z0-9]{20}$/);
+  await expect(page.getByTestId("room-name")).toHaveText(title);
+  await connected(page);
+}
+
+function member(page: Page, handle: string) {
+  return page.getByTestId("members").locator(`li[data-member="${handle}"]`);
+}
+
+test("a private room: invite from another browser, chat, a direct message from the member list, remove", async ({
+  browser,
+}) => {
+  const tag = uniqueTag();
+  const [adaHandle, boHandle] = [`ada-${tag}`, `bo-${tag}`];
+  const ada = await signedUp(browser, adaHandle);
+  const bo = await signedUp(browser, boHandle);
+  const title = `Plans ${tag}`;
+  await newPrivateRoom(ada, title);
+  const address = ada.url();
+  await expect(member(ada, adaHandle)).toContainText("owner");
+  await say(ada, `the secret ${tag}`);
+
+  // Before the invitation, the address is what a room no one holds is to bo.
+  await bo.goto(address);
+  await expect(bo.getByTestId("error")).toContainText("There is no such room, or you are not a member of it.");
+  await expect(texts(bo)).toHaveCount(0);
+
+  await ada.getByLabel("Invite by handle").fill(`@${boHandle}`);
+  await ada.getByRole("button", { name: "Invite" }).click();
+  await expect(member(ada, boHandle)).toBeVisible();
+
+  // Invited: the same address opens the room for bo, with its history, titled in his list.
+  await bo.reload();
+  await connected(bo);
+  await expect(texts(bo).filter({ hasText: `the secret ${tag}` })).toHaveCount(1);
+  await expect(bo.getByTestId("room-name")).toHaveText(title);
+  await expect(bo.getByTestId("rooms").getByRole("link", { name: title })).toBeVisible();
+  await say(bo, `count me in ${tag}`);
+  await expect(texts(ada).filter({ hasText: `count me in ${tag}` })).toHaveCount(1);
+  await audit(ada, "a private room with its members");
+
+  // A direct conversation, opened from the member list; bo finds it in his list.
+  await member(ada, boHandle).getByRole("button", { name: `Message ${boHandle}` }).click();
+  const dmTitle = [adaHandle, boHandle].sort().join(", ");
+  await expect(ada.getByTestId("room-name")).toHaveText(dmTitle);
+  await connected(ada);
+  await say(ada, `psst ${tag}`);
+  await bo.reload();
+  await connected(bo);
+  await bo.getByTestId("rooms").getByRole("link", { name: dmTitle }).click();
+  await expect(texts(bo).filter({ hasText: `psst ${tag}` })).toHaveCount(1);
+  await bo.goBack();
+  await expect(bo.getByTestId("room-name")).toHaveText(title);
+  await connected(bo);
+
+  // Removed by the owner: bo's page says so at once, and the room is shut to him.
+  await ada.goto(address);
+  await connected(ada);
+  await member(ada, boHandle).getByRole("button", { name: `Remove ${boHandle}` }).click();
+  await expect(member(ada, boHandle)).toHaveCount(0);
+  await expect(bo.getByTestId("error")).toContainText(`You were removed from #${address.split("/r/")[1]}.`);
+  await say(ada, `after bo left ${tag}`);
+  await bo.reload();
+  await expect(bo.getByTestId("error")).toContainText("There is no such room, or you are not a member of it.");
+  await expect(texts(bo)).toHaveCount(0);
+});
+
+test("on a phone: a room made from the drawer, and its members in reach", async ({ browser }) => {
+  const tag = uniqueTag();
+  const page = await signedUp(browser, `cy-${tag}`, phone);
+  await page.getByRole("button", { name: "Rooms" }).click();
+  await expect(page.getByRole("navigation", { name: "Rooms" })).toBeVisible();
+  await newPrivateRoom(page, `Phone ${tag}`);
+  await page.getByRole("button", { name: "Rooms" }).click();
+  await expect(member(page, `cy-${tag}`)).toBeVisible();
+  await expect(page.getByLabel("Invite by handle")).toBeVisible();
+  await audit(page, "the members panel in the drawer on a phone");
+});
