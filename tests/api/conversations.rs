@@ -14,7 +14,7 @@ const PASSWORD: &str = "violet tractor lagoon";
 
 /// Two instances on one PostgreSQL and one Redis or a Redis Cluster.
 struct Deployment {
-    _postgres: Postgres,
+    postgres: Postgres,
     _redis: Option<RedisServer>,
     _cluster: Option<RedisCluster>,
     a: Instance,
@@ -45,7 +45,7 @@ impl Deployment {
         let a = Instance::start_with("a", redis_url.as_deref(), &env);
         let b = Instance::start_with("b", redis_url.as_deref(), &env);
         Self {
-            _postgres: postgres,
+            postgres,
             _redis: redis,
             _cluster: redis_cluster,
             a,
@@ -676,4 +676,44 @@ async fn moderators_ban_and_the_log_says_who_did_what(d: &Deployment) {
     let root_log = ok(&mut root, &d.a, "log", json!({"room": "town"})).await;
     assert_eq!(root_log[0]["action"], "unban");
     assert_eq!(root_log[0]["actor"]["handle"], "root");
+}
+
+/// PostgreSQL down: the public chat goes on (a public name opens without the records: no private
+/// room can have it), private rooms stay shut, the room calls say "unavailable"; back up, all is
+/// as it was. The fault is the database's, so one Redis is enough.
+#[tokio::test]
+async fn a_database_outage_keeps_the_public_chat_open_and_private_rooms_shut() {
+    let mut d = Deployment::start(false);
+    let (mut ada, _) = account(&d.a, "ada").await;
+    let (bo, _) = account(&d.b, "bo").await;
+    let plans = private_room(&mut ada, &d.a, "Plans").await;
+
+    d.postgres.kill();
+    let (mut a, _) = enter(&ada, &d.a, "town", None).await.unwrap();
+    let (mut b, _) = enter(&bo, &d.b, "town", None).await.unwrap();
+    a.say_acked("town", "the database is down").await;
+    hears(&mut b, "the database is down").await;
+    assert_eq!(
+        enter(&ada, &d.b, &plans, None).await.err(),
+        Some(ErrorCode::Unavailable)
+    );
+    assert_eq!(
+        refused(&mut ada, &d.a, "details", json!({ "room": plans })).await,
+        (503, "unavailable".to_owned())
+    );
+
+    d.postgres.restart();
+    let deadline = Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        match enter(&ada, &d.b, &plans, None).await {
+            Ok(_) => break,
+            Err(code) => {
+                assert_eq!(code, ErrorCode::Unavailable);
+                assert!(
+                    Instant::now() < deadline,
+                    "the private room never opened again"
+                );
+            }
+        }
+    }
 }
