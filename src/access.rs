@@ -10,7 +10,9 @@
 //!   guests always, hears [`Refusal::NotFound`], exactly what a room that does not exist says.
 //!
 //! When the records cannot be read, a private address stays shut and a public one opens (see
-//! [`Access::unreadable`]): a database outage must not stop the public chat.
+//! [`Access::unreadable`]): a database outage must not stop the public chat. Nor slow it: after a
+//! failed read, doors decide without the records for [`HOLD_OFF`] (instead of each waiting for
+//! the pool's timeout), then the next door asks again.
 //!
 //! The records are read at the door and nowhere else: a delivered message costs no check. What
 //! keeps a removed member from reading on is the removal reaching their socket; what keeps them
@@ -18,7 +20,12 @@
 
 use crate::memberships::{MembershipError, Memberships, Role, Room, RoomKind, Standing};
 use app::protocol::{RoomName, User};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// After the records fail a read, how long doors decide without them.
+pub const HOLD_OFF: Duration = Duration::from_secs(2);
 
 /// Why a door stayed shut.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,15 +44,39 @@ pub enum Refusal {
 #[derive(Clone)]
 pub struct Access {
     memberships: Arc<dyn Memberships>,
+    breaker: Arc<Breaker>,
+}
+
+/// Whether the records failed lately: until when doors decide without them.
+#[derive(Default)]
+struct Breaker(Mutex<Option<Instant>>);
+
+impl Breaker {
+    fn trip(&self, now: Instant) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(now + HOLD_OFF);
+    }
+
+    fn tripped(&self, now: Instant) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| now < until)
+    }
 }
 
 impl Access {
     pub fn new(memberships: Arc<dyn Memberships>) -> Self {
-        Self { memberships }
+        Self {
+            memberships,
+            breaker: Arc::default(),
+        }
     }
 
     /// `user` enters `room`: a public room is stored if new, and an account becomes its member.
     pub async fn enter(&self, user: &User, room: &RoomName) -> Result<Room, Refusal> {
+        if self.breaker.tripped(Instant::now()) {
+            return self.undecided(room);
+        }
         if user.is_guest() {
             return self.public(room).await;
         }
@@ -73,9 +104,15 @@ impl Access {
     /// person out, so a database outage does not stop the public chat; the membership it would
     /// have recorded is not.
     fn unreadable(&self, room: &RoomName, e: MembershipError) -> Result<Room, Refusal> {
-        let refusal = unavailable(room, e);
+        tracing::warn!(error = %e, %room, hold_off = ?HOLD_OFF, "could not read the room's records; deciding without them for a while");
+        self.breaker.trip(Instant::now());
+        self.undecided(room)
+    }
+
+    /// What a door decides without the records.
+    fn undecided(&self, room: &RoomName) -> Result<Room, Refusal> {
         if room.is_private() {
-            return Err(refusal);
+            return Err(Refusal::Unavailable);
         }
         Ok(Room {
             name: room.clone(),
@@ -92,6 +129,9 @@ impl Access {
     pub async fn read(&self, user: &User, room: &RoomName) -> Result<(), Refusal> {
         if room.is_private() && user.is_guest() {
             return Err(Refusal::NotFound);
+        }
+        if self.breaker.tripped(Instant::now()) {
+            return self.undecided(room).map(|_| ());
         }
         match self.memberships.standing(room, user.id).await {
             Ok(Some((_, Standing::Member(_)))) => Ok(()),
@@ -132,11 +172,6 @@ impl Access {
             Err(e) => self.unreadable(room, e).map(|_| ()),
         }
     }
-}
-
-fn unavailable(room: &RoomName, e: MembershipError) -> Refusal {
-    tracing::warn!(error = %e, %room, "could not read the room's records");
-    Refusal::Unavailable
 }
 
 #[cfg(test)]
@@ -190,6 +225,19 @@ mod tests {
             None,
             "nothing made"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_failed_read_doors_decide_without_the_records_for_a_while() {
+        let breaker = Breaker::default();
+        let start = Instant::now();
+        assert!(!breaker.tripped(start));
+        breaker.trip(start);
+        assert!(breaker.tripped(start));
+        tokio::time::advance(HOLD_OFF - Duration::from_millis(1)).await;
+        assert!(breaker.tripped(Instant::now()));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!breaker.tripped(Instant::now()), "the next door asks again");
     }
 
     #[tokio::test]
