@@ -10,6 +10,7 @@ use leptos::prelude::*;
 #[component]
 pub fn Composer() -> impl IntoView {
     let chat = chat();
+    let titles = super::members::titles();
     let (live, current, no_ids, scroll, draft) = (
         chat.live,
         chat.current,
@@ -46,8 +47,8 @@ pub fn Composer() -> impl IntoView {
                 data-testid="composer"
                 rows="1"
                 maxlength=MAX_TEXT_CHARS
-                aria-label=move || format!("Message #{}", current.get())
-                placeholder=move || format!("Message #{}", current.get())
+                aria-label=move || format!("Message {}", titles.label(&current.get()))
+                placeholder=move || format!("Message {}", titles.label(&current.get()))
                 title="Enter sends, Shift+Enter starts a new line, /me for actions"
                 prop:value=move || draft.get()
                 on:input=move |ev| {

@@ -147,6 +147,7 @@ pub fn Conversation() -> impl IntoView {
 #[component]
 fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
     let ChatContext { scroll, me, .. } = chat();
+    let titles = super::members::titles();
     // Who else is here, for a room nobody has written in yet.
     let here = move || {
         live.chat.with(|chat| {
@@ -203,14 +204,14 @@ fn HistoryEdge(live: Live, current: Memo<RoomName>) -> impl IntoView {
                 Edge::Empty => {
                     view! {
                         <div class="room-state empty" data-testid="room-empty">
-                            <p class="headline">{format!("#{} is quiet", current.get())}</p>
+                            <p class="headline">{format!("{} is quiet", titles.label(&current.get()))}</p>
                             <p>{here}</p>
                         </div>
                     }
                         .into_any()
                 }
                 Edge::Beginning => {
-                    view! { <span>{format!("This is the beginning of #{}.", current.get())}</span> }
+                    view! { <span>{format!("This is the beginning of {}.", titles.label(&current.get()))}</span> }
                         .into_any()
                 }
                 Edge::LoadingOlder => view! { <span>"Loading older messages…"</span> }.into_any(),
