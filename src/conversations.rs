@@ -124,19 +124,10 @@ impl Conversations {
         Ok(account.ok_or_else(unknown)?.user())
     }
 
-    /// The people behind ids (a deleted account is left out).
-    async fn people(&self, ids: impl IntoIterator<Item = UserId>) -> Result<Vec<User>, RoomError> {
-        let mut people = Vec::new();
-        for id in ids {
-            if let Some(account) = self.accounts.by_id(id).await.map_err(failed)? {
-                people.push(account.user());
-            }
-        }
-        Ok(people)
-    }
-
+    /// The person behind an id; `None` for a deleted account.
     async fn person(&self, id: UserId) -> Result<Option<User>, RoomError> {
-        Ok(self.people([id]).await?.pop())
+        let account = self.accounts.by_id(id).await.map_err(failed)?;
+        Ok(account.map(|account| account.user()))
     }
 
     /// `user` is out of `room` (the records say so already): off their list, and every
@@ -323,21 +314,24 @@ impl Conversations {
             .add(&name, person.id, Role::Member)
             .await
             .map_err(failed)?;
+        if added {
+            tracing::info!(room = %name, user = %person.id, "invited");
+            self.listed(&name, &[person.id]).await;
+            return Ok(MemberInfo {
+                user: person,
+                role: Role::Member,
+            });
+        }
+        // Not added: a member already (with the role they had), or banned.
         let standing = self
             .memberships
             .standing(&name, person.id)
             .await
             .map_err(failed)?;
         match standing {
-            Some((_, Standing::Member(role))) => {
-                if added {
-                    tracing::info!(room = %name, user = %person.id, "invited");
-                    self.listed(&name, &[person.id]).await;
-                }
-                Ok(MemberInfo { user: person, role })
-            }
+            Some((_, Standing::Member(role))) => Ok(MemberInfo { user: person, role }),
             Some((_, Standing::Banned)) => Err(RoomError::Banned),
-            // Taken out again, or the room deleted, between the two steps.
+            // Taken out, or the room deleted, since the look.
             _ => Err(RoomError::NotFound),
         }
     }

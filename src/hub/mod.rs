@@ -288,7 +288,7 @@ impl Hub {
 
     /// Hands a published message to every local socket in its room.
     pub fn fan_out(&self, message: ChatMessage) {
-        let Some(tx) = self.rooms().get(&message.room).map(|slot| slot.tx.clone()) else {
+        let Some(tx) = self.sender(&message.room) else {
             return;
         };
         let outgoing = Arc::new(Outgoing {
@@ -329,9 +329,14 @@ impl Hub {
 
     /// Tells the local sockets in `room` that `user` is no longer in it.
     pub fn removed(&self, room: &RoomName, user: UserId, reason: Removal) {
-        if let Some(tx) = self.rooms().get(room).map(|slot| slot.tx.clone()) {
+        if let Some(tx) = self.sender(room) {
             let _ = tx.send(RoomEvent::Removed { user, reason });
         }
+    }
+
+    /// The channel of `room`'s local sockets, if it has any (cloned: sent to outside the lock).
+    fn sender(&self, room: &RoomName) -> Option<broadcast::Sender<RoomEvent>> {
+        self.rooms().get(room).map(|slot| slot.tx.clone())
     }
 
     /// Passes one delivery from the backend to the rooms it concerns.

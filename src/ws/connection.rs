@@ -321,6 +321,7 @@ impl Connection {
         event: Result<RoomEvent, RecvError>,
     ) -> ControlFlow<Outcome> {
         let done = |why| ControlFlow::Break(Outcome::Close(why));
+        let sent = |sent| go_on(sent).map_break(Outcome::Close);
         match event {
             Ok(RoomEvent::Message(outgoing)) => self
                 .write_messages(socket, room, outgoing)
@@ -338,17 +339,41 @@ impl Connection {
                 }
                 tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
                 let caught_up = Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await;
-                go_on(caught_up.map(|last| room.last_sent = last.max(room.last_sent)))
-                    .map_break(Outcome::Close)
+                sent(caught_up.map(|last| room.last_sent = last.max(room.last_sent)))
             }
             Ok(RoomEvent::Removed { user, reason }) if user == self.sign_in.user.id => {
                 ControlFlow::Break(Outcome::Drop(reason))
             }
             Ok(RoomEvent::Removed { .. }) => ControlFlow::Continue(()),
-            other => self
-                .other_event(socket, room, other)
-                .await
-                .map_break(Outcome::Close),
+            Ok(RoomEvent::Presence(frame)) => {
+                if frame.version <= room.presence_version {
+                    return ControlFlow::Continue(());
+                }
+                room.presence_version = frame.version;
+                sent(send_raw(socket, Message::Text(frame.bytes)).await)
+            }
+            Ok(RoomEvent::Typing(frame)) => sent(send_raw(socket, Message::Text(frame)).await),
+            Ok(RoomEvent::Revoked(revocation)) => {
+                if !revocation.ends(&self.sign_in) {
+                    return ControlFlow::Continue(());
+                }
+                tracing::info!("the user logged out elsewhere; closing");
+                let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
+                done(Closed::LoggedOut)
+            }
+            Err(RecvError::Lagged(missed)) => {
+                self.state.metrics.deliveries_dropped_lag.inc_by(missed);
+                tracing::warn!(room = %room.name(), missed, "socket fell behind a room; closing it");
+                let lagged = ServerMsg::error(
+                    ErrorCode::Lagged,
+                    "Your connection fell behind. Reconnecting will catch you up.",
+                );
+                let _ = send_msg(socket, &lagged).await;
+                let _ = close(socket, close_code::AGAIN, "fell behind").await;
+                done(Closed::Lagged)
+            }
+            // The hub is gone: the instance is stopping.
+            Err(RecvError::Closed) => done(Closed::Restart),
         }
     }
 
@@ -360,49 +385,6 @@ impl Connection {
             Err(Refusal::NotFound) => Some(Removal::Removed),
             Err(Refusal::Banned) => Some(Removal::Banned),
             Ok(()) | Err(Refusal::Unavailable) => None,
-        }
-    }
-
-    /// The room events that concern only what this socket is sent.
-    async fn other_event<T: Transport>(
-        &self,
-        socket: &mut T,
-        room: &mut Room,
-        event: Result<RoomEvent, RecvError>,
-    ) -> ControlFlow<Closed> {
-        match event {
-            Ok(
-                RoomEvent::Message(_) | RoomEvent::Interrupted { .. } | RoomEvent::Removed { .. },
-            ) => ControlFlow::Continue(()),
-            Ok(RoomEvent::Presence(frame)) => {
-                if frame.version <= room.presence_version {
-                    return ControlFlow::Continue(());
-                }
-                room.presence_version = frame.version;
-                go_on(send_raw(socket, Message::Text(frame.bytes)).await)
-            }
-            Ok(RoomEvent::Typing(frame)) => go_on(send_raw(socket, Message::Text(frame)).await),
-            Ok(RoomEvent::Revoked(revocation)) => {
-                if !revocation.ends(&self.sign_in) {
-                    return ControlFlow::Continue(());
-                }
-                tracing::info!("the user logged out elsewhere; closing");
-                let _ = close(socket, close_code::LOGGED_OUT, "logged out").await;
-                ControlFlow::Break(Closed::LoggedOut)
-            }
-            Err(RecvError::Lagged(missed)) => {
-                self.state.metrics.deliveries_dropped_lag.inc_by(missed);
-                tracing::warn!(room = %room.name(), missed, "socket fell behind a room; closing it");
-                let lagged = ServerMsg::error(
-                    ErrorCode::Lagged,
-                    "Your connection fell behind. Reconnecting will catch you up.",
-                );
-                let _ = send_msg(socket, &lagged).await;
-                let _ = close(socket, close_code::AGAIN, "fell behind").await;
-                ControlFlow::Break(Closed::Lagged)
-            }
-            // The hub is gone: the instance is stopping.
-            Err(RecvError::Closed) => ControlFlow::Break(Closed::Restart),
         }
     }
 

@@ -7,7 +7,7 @@
 use super::{chat, ChatContext};
 use crate::conversations::{
     about_room, create_room, directory, invite, leave_room, my_rooms, open_direct, remove_member,
-    Listing, MemberInfo, Role, RoomDetails, RoomInfo, RoomKind,
+    Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
 };
 use crate::pages::path_of_room;
 use crate::protocol::RoomName;
@@ -75,6 +75,21 @@ impl Opener {
     }
 }
 
+/// Makes a room call from the page: its answer goes to `answered`, a refusal is shown in
+/// `problem` (browser only).
+fn call<T: 'static>(
+    problem: RwSignal<Option<String>>,
+    request: impl std::future::Future<Output = Result<T, RoomError>> + 'static,
+    answered: impl FnOnce(T) + 'static,
+) {
+    leptos::task::spawn_local(async move {
+        match request.await {
+            Ok(answer) => answered(answer),
+            Err(e) => problem.set(Some(e.to_string())),
+        }
+    });
+}
+
 /// "New room" and "New message", for a person with an account.
 #[component]
 pub fn Start() -> impl IntoView {
@@ -83,26 +98,18 @@ pub fn Start() -> impl IntoView {
     let handles = RwSignal::new(String::new());
     let problem = RwSignal::new(None::<String>);
     let opener = Opener::new();
-    let create = {
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            leptos::task::spawn_local(async move {
-                match create_room(
-                    title.get_untracked(),
-                    String::new(),
-                    private.get_untracked(),
-                )
-                .await
-                {
-                    Ok(room) => {
-                        title.set(String::new());
-                        problem.set(None);
-                        opener.open(&room.name);
-                    }
-                    Err(e) => problem.set(Some(e.to_string())),
-                }
-            });
-        }
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let request = create_room(
+            title.get_untracked(),
+            String::new(),
+            private.get_untracked(),
+        );
+        call(problem, request, move |room| {
+            title.set(String::new());
+            problem.set(None);
+            opener.open(&room.name);
+        });
     };
     let message = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -112,15 +119,10 @@ pub fn Start() -> impl IntoView {
             .filter(|h| !h.is_empty())
             .map(str::to_owned)
             .collect();
-        leptos::task::spawn_local(async move {
-            match open_direct(people).await {
-                Ok(room) => {
-                    handles.set(String::new());
-                    problem.set(None);
-                    opener.open(&room.name);
-                }
-                Err(e) => problem.set(Some(e.to_string())),
-            }
+        call(problem, open_direct(people), move |room| {
+            handles.set(String::new());
+            problem.set(None);
+            opener.open(&room.name);
         });
     };
     view! {
@@ -250,29 +252,18 @@ pub fn Members() -> impl IntoView {
     let invitee = RwSignal::new(String::new());
     let invite_one = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let room = current.get_untracked();
-        leptos::task::spawn_local(async move {
-            match invite(room, invitee.get_untracked()).await {
-                Ok(_) => {
-                    invitee.set(String::new());
-                    problem.set(None);
-                    version.update(|v| *v += 1);
-                }
-                Err(e) => problem.set(Some(e.to_string())),
-            }
+        let request = invite(current.get_untracked(), invitee.get_untracked());
+        call(problem, request, move |_| {
+            invitee.set(String::new());
+            problem.set(None);
+            version.update(|v| *v += 1);
         });
     };
     let opener = Opener::new();
     let leave = move |_: leptos::ev::MouseEvent| {
-        let room = current.get_untracked();
-        leptos::task::spawn_local(async move {
-            match leave_room(room).await {
-                Ok(()) => {
-                    problem.set(None);
-                    opener.open(&RoomName::lobby());
-                }
-                Err(e) => problem.set(Some(e.to_string())),
-            }
+        call(problem, leave_room(current.get_untracked()), move |()| {
+            problem.set(None);
+            opener.open(&RoomName::lobby());
         });
     };
     let room_info = move || details.with(|d| d.as_ref().map(|d| d.room.clone()));
@@ -345,11 +336,8 @@ fn MemberRow(
     let id = user.id;
     let is_me = user.id == me;
     let name = user.name.to_string();
-    let role = match member.role {
-        Role::Owner => "owner",
-        Role::Moderator => "moderator",
-        Role::Member => "",
-    };
+    // Members are the rule; only the owner's and moderators' roles are shown.
+    let role = (member.role != Role::Member).then(|| member.role.as_str());
     let target = member.role;
     let may_remove = move || {
         !is_me
@@ -359,13 +347,8 @@ fn MemberRow(
             })
     };
     let act = move |ban: bool| {
-        let room = current.get_untracked();
-        leptos::task::spawn_local(async move {
-            match remove_member(room, id, ban).await {
-                Ok(()) => version.update(|v| *v += 1),
-                Err(e) => problem.set(Some(e.to_string())),
-            }
-        });
+        let request = remove_member(current.get_untracked(), id, ban);
+        call(problem, request, move |()| version.update(|v| *v += 1));
     };
     let handle = user.handle.clone();
     let opener = Opener::new();
@@ -373,12 +356,11 @@ fn MemberRow(
         let Some(handle) = handle.clone() else {
             return;
         };
-        leptos::task::spawn_local(async move {
-            match open_direct(vec![handle.to_string()]).await {
-                Ok(room) => opener.open(&room.name),
-                Err(e) => problem.set(Some(e.to_string())),
-            }
-        });
+        call(
+            problem,
+            open_direct(vec![handle.to_string()]),
+            move |room| opener.open(&room.name),
+        );
     };
     let message_label = format!("Message {name}");
     let remove_label = format!("Remove {name}");
@@ -389,9 +371,7 @@ fn MemberRow(
             <span class="member-name">{name}</span>
             " "
             <super::people::Badge user=user.clone() />
-            <Show when=move || !role.is_empty()>
-                <span class="role">{role}</span>
-            </Show>
+            {role.map(|role| view! { <span class="role">{role}</span> })}
             <span class="member-actions">
                 <Show when=move || !is_me && has_handle>
                     <button type="button" on:click=message.clone() aria-label=message_label.clone()>
