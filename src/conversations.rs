@@ -17,10 +17,14 @@
 //! - moderators remove and ban members below their role and set the topic; the owner also names
 //!   moderators; server admins (`ADMINS`) may do all of it in any room but a direct one, whose
 //!   people have no moderators;
-//! - anyone leaves.
+//! - anyone leaves;
+//! - moderators delete messages: the log blanks the message for every later read and records
+//!   the deletion as the room's next message, so live sockets and resumes learn of it
+//!   ([`MessageLog::delete`]);
+//! - server admins end a person's sign-ins everywhere (their sockets close on every instance).
 
 use crate::accounts::{AccountStore, HandleKey};
-use crate::backend::{PresenceStore, RoomLists, Signals};
+use crate::backend::{Deletion, MessageLog, PresenceStore, Revocation, RoomLists, Signals};
 use crate::memberships::{
     DirectKey, Member, MembershipError, Memberships, Moderation, Role, Room, RoomKind, Standing,
 };
@@ -29,8 +33,8 @@ use app::conversations::{
     ssr::Steward, Listing, LogLine, MemberInfo, RoomDetails, RoomError, RoomInfo,
     MAX_DIRECT_PEOPLE, MAX_TITLE_CHARS, MAX_TOPIC_CHARS,
 };
-use app::protocol::{Handle, Removal, RoomName, User, UserId, MAX_ROOM_CHARS};
-use std::sync::Arc;
+use app::protocol::{Draft, Handle, MessageId, Removal, RoomName, User, UserId, MAX_ROOM_CHARS};
+use std::{sync::Arc, time::Duration};
 
 /// Most public rooms the directory lists.
 const DIRECTORY_LIMIT: usize = 100;
@@ -44,8 +48,11 @@ pub struct Conversations {
     pub signals: Arc<dyn Signals>,
     pub room_lists: Arc<dyn RoomLists>,
     pub presence: Arc<dyn PresenceStore>,
+    pub log: Arc<dyn MessageLog>,
     /// The handles of the server's admins (`ADMINS`).
     pub admins: Vec<HandleKey>,
+    /// How long a session lives: an ended sign-in is remembered that long.
+    pub session_ttl: Duration,
 }
 
 /// What the caller may do in a room, once it is known they may see it.
@@ -292,6 +299,7 @@ impl Conversations {
         Ok(RoomDetails {
             room: standpoint.info(),
             members: shown,
+            admin: standpoint.admin,
         })
     }
 
@@ -453,6 +461,46 @@ impl Conversations {
         }
     }
 
+    async fn delete_message(
+        &self,
+        actor: &User,
+        name: RoomName,
+        id: MessageId,
+    ) -> Result<(), RoomError> {
+        self.moderator(actor, &name).await?;
+        let record = Draft::deletion(actor.clone(), id);
+        match self.log.delete(&name, &record).await.map_err(failed)? {
+            Deletion::Deleted(_) => {}
+            // Deleted by someone else (or a retry): what was asked for is so.
+            Deletion::Already => return Ok(()),
+            Deletion::NotFound => return Err(RoomError::NotFound),
+        }
+        // The deletion is done and cannot wait on the records; a lost log line is logged here.
+        let action = Moderation::DeletedMessage(id);
+        if let Err(e) = self.memberships.moderate(&name, actor.id, &action).await {
+            tracing::error!(error = %e, room = %name, message = %id, moderator = %actor.id, "a message was deleted but the moderation log could not record it");
+        }
+        Ok(())
+    }
+
+    async fn end_sessions(&self, actor: &User, handle: String) -> Result<(), RoomError> {
+        if !self.is_admin(actor) {
+            return Err(RoomError::Forbidden);
+        }
+        let person = self.account(&handle).await?;
+        let ended = Revocation::Account {
+            user: person.id,
+            before_ms: crate::clock::unix_ms(),
+            keep: None,
+        };
+        self.signals
+            .revoke(ended, self.session_ttl)
+            .await
+            .map_err(failed)?;
+        tracing::warn!(admin = %actor.id, user = %person.id, "an admin ended every sign-in of an account");
+        Ok(())
+    }
+
     async fn log(&self, actor: &User, name: RoomName) -> Result<Vec<LogLine>, RoomError> {
         self.moderator(actor, &name).await?;
         let entries = self
@@ -467,7 +515,7 @@ impl Conversations {
                 None => None,
             };
             let detail = match &entry.action {
-                Moderation::RemovedMessage(id) => Some(id.to_string()),
+                Moderation::DeletedMessage(id) => Some(id.to_string()),
                 Moderation::Topic(topic) => Some(topic.clone()),
                 Moderation::Role(_, role) => Some(role.as_str().to_owned()),
                 _ => None,
@@ -576,6 +624,23 @@ impl Steward for Conversations {
         room: RoomName,
     ) -> Pending<'a, Result<Vec<LogLine>, RoomError>> {
         Box::pin(Conversations::log(self, actor, room))
+    }
+
+    fn delete_message<'a>(
+        &'a self,
+        actor: &'a User,
+        room: RoomName,
+        id: MessageId,
+    ) -> Pending<'a, Result<(), RoomError>> {
+        Box::pin(Conversations::delete_message(self, actor, room, id))
+    }
+
+    fn end_sessions<'a>(
+        &'a self,
+        actor: &'a User,
+        handle: String,
+    ) -> Pending<'a, Result<(), RoomError>> {
+        Box::pin(Conversations::end_sessions(self, actor, handle))
     }
 }
 

@@ -120,13 +120,7 @@ mod tests {
     async fn a_reconnect_storm_reads_history_once() {
         let log = gated();
         let room = RoomName::lobby();
-        let draft = Draft {
-            user: crate::testing::user("a"),
-            text: "hi".into(),
-            kind: MessageKind::Text,
-            client_id: None,
-            others: None,
-        };
+        let draft = Draft::new(crate::testing::user("a"), MessageKind::Text, "hi");
         let first = log.append(&room, &draft).await.unwrap().id;
         log.append(&room, &draft).await.unwrap();
 

@@ -132,11 +132,8 @@ impl Notices {
             return;
         };
         let draft = Draft {
-            user: first.clone(),
-            text: String::new(),
-            kind,
-            client_id: None,
             others: Others::after_first(users),
+            ..Draft::new(first.clone(), kind, "")
         };
         if let Err(e) = self.inner.log.append(room, &draft).await {
             tracing::warn!(error = %e, ?kind, users = users.len(), "could not post a notice");

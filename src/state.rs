@@ -133,11 +133,13 @@ impl Services {
             signals: stores.signals.clone(),
             room_lists: stores.room_lists.clone(),
             presence: stores.presence.clone(),
+            log: stores.log.clone(),
             admins: settings
                 .admins
                 .iter()
                 .map(crate::accounts::HandleKey::of)
                 .collect(),
+            session_ttl: settings.sessions.ttl,
         });
         let sign_ins = SignIns {
             accounts: records.accounts,

@@ -1,6 +1,6 @@
 //! What the unit tests share: a user to act as, and a message log that misbehaves on demand.
 
-use crate::backend::{Appended, BackendError, MessageLog, Messages, Replay};
+use crate::backend::{Appended, BackendError, Deletion, MessageLog, Messages, Replay};
 use app::protocol::{Draft, MessageId, RoomName, User, UserId, UserName};
 use async_trait::async_trait;
 use std::sync::{
@@ -85,6 +85,9 @@ impl Unreliable {
 impl MessageLog for Unreliable {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         self.inner.append(room, draft).await
+    }
+    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError> {
+        self.inner.delete(room, record).await
     }
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
         self.read().await?;

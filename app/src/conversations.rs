@@ -8,7 +8,7 @@
 //! see is [`RoomError::NotFound`], exactly what a room that does not exist says.
 
 use crate::calls::CallError;
-use crate::protocol::{RoomName, User, UserId};
+use crate::protocol::{MessageId, RoomName, User, UserId};
 use leptos::prelude::*;
 use leptos::server_fn::codec::{Json, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -111,6 +111,9 @@ pub struct MemberInfo {
 pub struct RoomDetails {
     pub room: RoomInfo,
     pub members: Vec<MemberInfo>,
+    /// The reader is a server admin (who may end a person's sign-ins).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// A public room in the directory.
@@ -127,7 +130,7 @@ pub struct Listing {
 pub struct LogLine {
     /// Who did it (`None`: an account since deleted).
     pub actor: Option<User>,
-    /// `remove_message`, `remove_member`, `ban`, `unban`, `topic` or `role`.
+    /// `delete_message`, `remove_member`, `ban`, `unban`, `topic` or `role`.
     pub action: String,
     /// Whom it was done to, if anyone (`None` also for a deleted account).
     #[serde(default)]
@@ -292,6 +295,21 @@ pub async fn moderation_log(room: RoomName) -> Result<Vec<LogLine>, RoomError> {
     ssr::answer(steward.log(&actor, room).await)
 }
 
+/// Deletes a message of the room (its moderators'): gone for everyone, in every later read.
+#[server(endpoint = "rooms/delete_message", input = Json)]
+pub async fn delete_message(room: RoomName, id: MessageId) -> Result<(), RoomError> {
+    let (steward, actor) = ssr::caller().await?;
+    ssr::answer(steward.delete_message(&actor, room, id).await)
+}
+
+/// Ends every sign-in of the person with `handle`, on every instance (server admins'): their
+/// sockets close and their sessions no longer count. They may sign in again.
+#[server(endpoint = "admin/end_sessions", input = Json)]
+pub async fn end_sessions(handle: String) -> Result<(), RoomError> {
+    let (steward, actor) = ssr::caller().await?;
+    ssr::answer(steward.end_sessions(&actor, handle).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::*;
@@ -364,6 +382,17 @@ pub mod ssr {
             actor: &'a User,
             room: RoomName,
         ) -> Pending<'a, Result<Vec<LogLine>, RoomError>>;
+        fn delete_message<'a>(
+            &'a self,
+            actor: &'a User,
+            room: RoomName,
+            id: MessageId,
+        ) -> Pending<'a, Result<(), RoomError>>;
+        fn end_sessions<'a>(
+            &'a self,
+            actor: &'a User,
+            handle: String,
+        ) -> Pending<'a, Result<(), RoomError>>;
     }
 
     /// The server's [`Steward`], as context.

@@ -345,7 +345,8 @@ impl<'de> Deserialize<'de> for MessageId {
     }
 }
 
-/// What a message is: something said, an action (`/me waves`), or a join/leave notice.
+/// What a message is: something said, an action (`/me waves`), a join/leave notice, or the
+/// record that an earlier message was deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
@@ -353,16 +354,21 @@ pub enum MessageKind {
     Me,
     Join,
     Leave,
+    /// A moderator deleted the message named by `target`. Stored in the room's log like any
+    /// message, so live sockets receive it and a resume after an earlier id replays it: a reader
+    /// who saw the message before drops it then. Never shown itself.
+    Deleted,
 }
 
 impl MessageKind {
-    /// The name used on the wire (`text`, `me`, `join`, `leave`).
+    /// The name used on the wire (`text`, `me`, `join`, `leave`, `deleted`).
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Text => "text",
             MessageKind::Me => "me",
             MessageKind::Join => "join",
             MessageKind::Leave => "leave",
+            MessageKind::Deleted => "deleted",
         }
     }
 
@@ -468,6 +474,30 @@ pub struct ChatMessage {
     /// On a join or leave notice for several users: the ones after `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub others: Option<Others>,
+    /// The message this one is about: on a `deleted` record, the message it deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<MessageId>,
+    /// The message was deleted: its text is gone (empty), it is kept in history only as a
+    /// place (so pages of history stay whole) and is never shown.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl ChatMessage {
+    /// Whether a reader sees this message: not a deleted one, nor the record of a deletion.
+    pub fn is_shown(&self) -> bool {
+        !self.deleted && self.kind != MessageKind::Deleted
+    }
+
+    /// What is left of the message once deleted: its place, author and time, not its text.
+    pub fn into_deleted(self) -> Self {
+        Self {
+            text: String::new(),
+            others: None,
+            deleted: true,
+            ..self
+        }
+    }
 }
 
 /// The part of a message that is decided before it is stored; the store adds the id (and with it
@@ -481,9 +511,31 @@ pub struct Draft {
     pub client_id: Option<ClientId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub others: Option<Others>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<MessageId>,
 }
 
 impl Draft {
+    /// Something `user` said (or a notice they are the subject of), about no other message.
+    pub fn new(user: User, kind: MessageKind, text: impl Into<String>) -> Self {
+        Self {
+            user,
+            text: text.into(),
+            kind,
+            client_id: None,
+            others: None,
+            target: None,
+        }
+    }
+
+    /// The record that `user` (a moderator) deleted the message `target`.
+    pub fn deletion(user: User, target: MessageId) -> Self {
+        Self {
+            target: Some(target),
+            ..Self::new(user, MessageKind::Deleted, "")
+        }
+    }
+
     /// The stored message this draft became under `id`.
     pub fn into_message(self, room: RoomName, id: MessageId) -> ChatMessage {
         ChatMessage {
@@ -495,6 +547,8 @@ impl Draft {
             at: id.at(),
             client_id: self.client_id,
             others: self.others,
+            target: self.target,
+            deleted: false,
         }
     }
 }
@@ -841,6 +895,7 @@ mod tests {
             MessageKind::Me,
             MessageKind::Join,
             MessageKind::Leave,
+            MessageKind::Deleted,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),
@@ -869,14 +924,7 @@ mod tests {
         assert!(matches!(client, ClientMsg::Send { ref text, .. } if text == "hi"));
 
         let id: MessageId = "1700000000000-0".parse().unwrap();
-        let msg = Draft {
-            user: alice(),
-            text: "hi".into(),
-            kind: MessageKind::Text,
-            client_id: None,
-            others: None,
-        }
-        .into_message(RoomName::lobby(), id);
+        let msg = Draft::new(alice(), MessageKind::Text, "hi").into_message(RoomName::lobby(), id);
         let json: serde_json::Value =
             serde_json::from_str(&ServerMsg::Message(msg).to_json()).unwrap();
         assert_eq!(json["type"], "message");

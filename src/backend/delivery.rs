@@ -169,17 +169,8 @@ mod tests {
     use app::protocol::{Draft, MessageKind, UserName};
 
     fn message(room: &str, seq: u64) -> Delivery {
-        let draft = Draft {
-            user: User {
-                id: UserId(uuid::Uuid::nil()),
-                name: UserName::parse("a").unwrap(),
-                handle: None,
-            },
-            text: "hi".into(),
-            kind: MessageKind::Text,
-            client_id: None,
-            others: None,
-        };
+        let user = User::guest(UserId(uuid::Uuid::nil()), UserName::parse("a").unwrap());
+        let draft = Draft::new(user, MessageKind::Text, "hi");
         Delivery::Message(draft.into_message(
             RoomName::parse(room).unwrap(),
             app::protocol::MessageId { ms: 1, seq },

@@ -58,6 +58,17 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// What came of deleting a message ([`MessageLog::delete`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted: the record of it was stored under this id and published.
+    Deleted(MessageId),
+    /// It was deleted before; nothing changed.
+    Already,
+    /// The room keeps no such text or action (never was, trimmed away, or a notice).
+    NotFound,
+}
+
 /// A page of a room's history after some id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Replay {
@@ -73,6 +84,13 @@ pub trait MessageLog: Send + Sync + 'static {
     /// in one atomic step (so publish order is storage order). A draft whose sender sent the same
     /// `client_id` recently in this room is not stored again.
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError>;
+
+    /// Deletes the message `record.target` (a text or an action of the room) and stores
+    /// `record`, a [`MessageKind::Deleted`](app::protocol::MessageKind) draft naming it, as the
+    /// room's next message, published like any other, in one atomic step. From then on every
+    /// read returns the target blanked ([`ChatMessage::into_deleted`]), and its record reaches
+    /// live sockets and resumes after an earlier id.
+    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError>;
 
     /// The last `limit` messages of the room, oldest first.
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages;

@@ -223,7 +223,7 @@ impl Memberships for MemoryMemberships {
         let mut records = self.lock();
         let kept = records.kept(name)?;
         match action {
-            Moderation::RemovedMessage(_) => {}
+            Moderation::DeletedMessage(_) => {}
             Moderation::RemovedMember(user) => {
                 kept.members.remove(user).ok_or(MembershipError::Missing)?;
             }

@@ -76,8 +76,8 @@ pub struct Listing {
 /// A moderation action: what [`Memberships::moderate`] does and records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Moderation {
-    /// A message removed for everyone (the message log keeps the tombstone; the record says who).
-    RemovedMessage(MessageId),
+    /// A message deleted for everyone (the message log keeps the record of it; this says who).
+    DeletedMessage(MessageId),
     /// A member taken out of the room; they may be invited again.
     RemovedMember(UserId),
     /// Taken out and kept out.
@@ -92,7 +92,7 @@ impl Moderation {
     /// The action's name in the log.
     pub fn action(&self) -> &'static str {
         match self {
-            Self::RemovedMessage(_) => "remove_message",
+            Self::DeletedMessage(_) => "delete_message",
             Self::RemovedMember(_) => "remove_member",
             Self::Banned(_) => "ban",
             Self::Unbanned(_) => "unban",
@@ -106,7 +106,7 @@ impl Moderation {
         match self {
             Self::RemovedMember(user) | Self::Banned(user) | Self::Unbanned(user) => Some(*user),
             Self::Role(user, _) => Some(*user),
-            Self::RemovedMessage(_) | Self::Topic(_) => None,
+            Self::DeletedMessage(_) | Self::Topic(_) => None,
         }
     }
 }

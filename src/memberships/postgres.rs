@@ -84,7 +84,7 @@ fn entry(row: &PgRow) -> Result<LogEntry, MembershipError> {
     let at_ms: i64 = row.try_get("at_ms").map_err(unavailable)?;
     let user = || target.map(UserId).ok_or_else(|| corrupt("log target"));
     let action = match action.as_str() {
-        "remove_message" => Moderation::RemovedMessage(
+        "delete_message" => Moderation::DeletedMessage(
             message
                 .and_then(|id| id.parse::<MessageId>().ok())
                 .ok_or_else(|| corrupt("log message"))?,
@@ -320,7 +320,7 @@ impl Memberships for PgMemberships {
         let mut detail = String::new();
         match action {
             // The message log (Redis) holds the tombstone; the record here says who and when.
-            Moderation::RemovedMessage(_) => {}
+            Moderation::DeletedMessage(_) => {}
             Moderation::RemovedMember(user) => one_row(
                 sqlx::query("DELETE FROM memberships WHERE room = $1 AND account_id = $2")
                     .bind(room)
@@ -381,7 +381,7 @@ impl Memberships for PgMemberships {
             }
         }
         let message = match action {
-            Moderation::RemovedMessage(id) => Some(id.to_string()),
+            Moderation::DeletedMessage(id) => Some(id.to_string()),
             _ => None,
         };
         sqlx::query(

@@ -57,6 +57,8 @@ struct Client {
     from_server: mpsc::UnboundedReceiver<Message>,
 }
 
+// One at a time, on a test's stack: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 enum Seen {
     Frame(ServerMsg),
@@ -199,13 +201,7 @@ fn connect(state: &AppState, who: &User) -> Client {
 }
 
 async fn say(state: &AppState, who: &User, text: &str) -> ChatMessage {
-    let draft = Draft {
-        user: who.clone(),
-        text: text.to_owned(),
-        kind: MessageKind::Text,
-        client_id: None,
-        others: None,
-    };
+    let draft = Draft::new(who.clone(), MessageKind::Text, text);
     let id = state
         .log
         .append(&RoomName::lobby(), &draft)

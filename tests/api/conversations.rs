@@ -6,7 +6,7 @@
 use crate::cluster::RedisCluster;
 use crate::helpers::{signal, Browser, Instance, RedisServer, Response, Socket};
 use crate::postgres::Postgres;
-use app::protocol::{ErrorCode, Removal, ServerMsg};
+use app::protocol::{close_code, ErrorCode, MessageId, MessageKind, Removal, ServerMsg};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -71,6 +71,8 @@ deployments!(
     a_removal_holds_when_the_removed_members_instance_is_killed,
     direct_conversations_are_one_per_set_of_people,
     moderators_ban_and_the_log_says_who_did_what,
+    a_deleted_message_is_gone_for_everyone_and_for_whoever_resumes_later,
+    an_admin_ends_a_persons_sign_ins_on_every_instance,
 );
 
 async fn account(instance: &Instance, handle: &str) -> (Browser, String) {
@@ -169,7 +171,8 @@ async fn enter(
     entered.map(|()| (socket, said))
 }
 
-/// The room's messages the page would render (the `recent` server fn), as texts.
+/// The room's messages the page would render (the `recent` server fn, deleted ones left out,
+/// as the page does), as texts.
 async fn rendered(browser: &mut Browser, instance: &Instance, room: &str) -> Vec<String> {
     let response = browser
         .request(
@@ -184,7 +187,7 @@ async fn rendered(browser: &mut Browser, instance: &Instance, room: &str) -> Vec
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["kind"] == "text")
+        .filter(|m| m["kind"] == "text" && m["deleted"] != true)
         .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
@@ -704,6 +707,130 @@ async fn moderators_ban_and_the_log_says_who_did_what(d: &Deployment) {
     let root_log = ok(&mut root, &d.a, "log", json!({"room": "town"})).await;
     assert_eq!(root_log[0]["action"], "unban");
     assert_eq!(root_log[0]["actor"]["handle"], "root");
+}
+
+/// The deletion's record for `target`, read on `socket`.
+async fn hears_deleted(socket: &mut Socket, target: MessageId) {
+    socket
+        .wait_for("the deletion", |f| {
+            matches!(f, ServerMsg::Message(m) if m.kind == MessageKind::Deleted && m.target == Some(target))
+                .then_some(())
+        })
+        .await
+}
+
+async fn a_deleted_message_is_gone_for_everyone_and_for_whoever_resumes_later(d: &Deployment) {
+    let (mut ada, _) = account(&d.a, "ada").await;
+    let (mut bo, _) = account(&d.b, "bo").await;
+    let room = private_room(&mut ada, &d.a, "Tidy").await;
+    ok(
+        &mut ada,
+        &d.a,
+        "invite",
+        json!({"room": room, "handle": "bo"}),
+    )
+    .await;
+    let (mut owner, _) = enter(&ada, &d.a, &room, None).await.unwrap();
+    let (mut reader, _) = enter(&bo, &d.b, &room, None).await.unwrap();
+    owner.say_acked(&room, "keep this").await;
+    let doomed = owner.say_acked(&room, "delete me").await;
+    hears(&mut reader, "delete me").await;
+    // bo goes offline having read it.
+    reader.close().await;
+
+    let delete = json!({"room": room, "id": doomed});
+    expect_refusal(
+        &mut bo,
+        &d.b,
+        "delete_message",
+        delete.clone(),
+        (403, "forbidden"),
+    )
+    .await;
+    let started = Instant::now();
+    ok(&mut ada, &d.b, "delete_message", delete.clone()).await;
+    // The live socket on the other instance hears it.
+    hears_deleted(&mut owner, doomed).await;
+    eprintln!(
+        "deletion heard across instances after {:?}",
+        started.elapsed()
+    );
+    // Twice is once; a message the room does not have is not found.
+    ok(&mut ada, &d.a, "delete_message", delete).await;
+    expect_refusal(
+        &mut ada,
+        &d.a,
+        "delete_message",
+        json!({"room": room, "id": "1-0"}),
+        (404, "not_found"),
+    )
+    .await;
+
+    // bo resumes where he left off: the deletion is what he missed.
+    let mut resumed = bo
+        .connect(&d.a, &format!("room={room}&after={doomed}"))
+        .await
+        .unwrap();
+    hears_deleted(&mut resumed, doomed).await;
+    resumed.say_acked(&room, "back").await;
+    // Every later read has only its place: the socket's history, the page, a page of history.
+    let (mut fresh, said) = enter(&bo, &d.b, &room, None).await.unwrap();
+    assert_eq!(said, vec!["keep this", "", "back"]);
+    assert_eq!(
+        rendered(&mut bo, &d.a, &room).await,
+        vec!["keep this", "back"],
+        "the page renders no deleted text"
+    );
+    fresh
+        .send_json(json!({"type": "history", "room": room, "before": "99999999999999-0"}))
+        .await;
+    let page = fresh
+        .wait_for("a page", |f| match f {
+            ServerMsg::History { messages, .. } => Some(messages.clone()),
+            _ => None,
+        })
+        .await;
+    let blanked = page.iter().find(|m| m.id == doomed).expect("its place");
+    assert!(blanked.deleted && blanked.text.is_empty(), "{blanked:?}");
+    let record = page.iter().find(|m| m.kind == MessageKind::Deleted);
+    assert_eq!(record.and_then(|m| m.target), Some(doomed));
+
+    let log = ok(&mut ada, &d.a, "log", json!({"room": room})).await;
+    assert_eq!(log[0]["action"], "delete_message");
+    assert_eq!(log[0]["detail"], doomed.to_string());
+    assert_eq!(log[0]["actor"]["handle"], "ada");
+}
+
+async fn an_admin_ends_a_persons_sign_ins_on_every_instance(d: &Deployment) {
+    let (mut root, _) = account(&d.b, "root").await;
+    let (mut bo, _) = account(&d.a, "bo").await;
+    let (mut ada, _) = account(&d.a, "ada").await;
+    let (mut socket, _) = enter(&bo, &d.a, "lobby", None).await.unwrap();
+    let end = |handle: &str| json!({ "handle": handle });
+    let url = format!("{}/api/admin/end_sessions", d.b.base);
+    let response = ada.post_json(&url, &end("bo")).await;
+    assert_eq!(response.status, 403, "only an admin: {}", response.body);
+    let response = root.post_json(&url, &end("@nobody")).await;
+    assert_eq!(response.status, 404, "{}", response.body);
+
+    let response = root.post_json(&url, &end("@bo")).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        socket.wait_closed().await,
+        Some(close_code::LOGGED_OUT),
+        "bo's socket on the other instance closes"
+    );
+    assert_eq!(bo.whoami(&d.a).await["user"], Value::Null, "signed out");
+    assert_eq!(
+        bo.connect(&d.b, "room=lobby").await.err(),
+        Some(401),
+        "no socket"
+    );
+    // He may sign in again; the others were not touched.
+    let response = bo.sign_in(&d.b, "bo", PASSWORD).await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    enter(&bo, &d.b, "lobby", None).await.unwrap();
+    assert_ne!(ada.whoami(&d.b).await["user"], Value::Null);
 }
 
 /// PostgreSQL down: the public chat goes on (a public name opens without the records: no private

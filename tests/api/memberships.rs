@@ -113,7 +113,7 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
         seq: 3,
     };
     store
-        .moderate(&plans.name, cy, &Moderation::RemovedMessage(removed))
+        .moderate(&plans.name, cy, &Moderation::DeletedMessage(removed))
         .await
         .unwrap();
     store
@@ -148,7 +148,7 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
         vec![
             (ada, Moderation::Unbanned(bo)),
             (ada, Moderation::Topic("Q3 plans".to_owned())),
-            (cy, Moderation::RemovedMessage(removed)),
+            (cy, Moderation::DeletedMessage(removed)),
             (cy, Moderation::Banned(bo)),
             (cy, Moderation::RemovedMember(bo)),
             (ada, Moderation::Role(cy, Role::Moderator)),

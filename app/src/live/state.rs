@@ -12,8 +12,8 @@
 
 use super::outbox::{Entry, Outbox};
 use crate::protocol::{
-    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, User, HISTORY_PAGE,
-    TYPING_SHOWN_MS,
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName, User,
+    HISTORY_PAGE, TYPING_SHOWN_MS,
 };
 use std::collections::BTreeMap;
 
@@ -87,7 +87,11 @@ impl Room {
     /// Nobody has said anything here, as far as the page knows: no message (only notices of
     /// who came and went, if any) and nothing in the outbox.
     pub fn is_quiet(&self) -> bool {
-        self.outbox.is_empty() && !self.messages.values().any(|m| m.kind.is_said())
+        self.outbox.is_empty()
+            && !self
+                .messages
+                .values()
+                .any(|m| m.kind.is_said() && !m.deleted)
     }
 
     /// The newest message id seen: where a resume of this room starts.
@@ -95,8 +99,19 @@ impl Room {
         self.messages.keys().next_back().copied()
     }
 
+    /// Keeps `message` in its place (once); the record of a deletion blanks the message it
+    /// names. Returns whether it is new.
+    fn place(&mut self, message: ChatMessage) -> bool {
+        if let (MessageKind::Deleted, Some(target)) = (message.kind, message.target) {
+            if let Some(deleted) = self.messages.remove(&target) {
+                self.messages.insert(target, deleted.into_deleted());
+            }
+        }
+        self.messages.insert(message.id, message).is_none()
+    }
+
     fn insert(&mut self, message: ChatMessage) -> bool {
-        let new = self.messages.insert(message.id, message).is_none();
+        let new = self.place(message);
         while self.messages.len() > self.keep {
             self.messages.pop_first();
             self.history_end = false;
@@ -282,7 +297,7 @@ impl Chat {
         room.history_end = complete;
         room.keep = room.keep.saturating_add(messages.len());
         for message in messages {
-            room.messages.insert(message.id, message);
+            room.place(message);
         }
     }
 
@@ -499,7 +514,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{MessageKind, UserId, UserName};
+    use crate::protocol::{Draft, UserId, UserName};
     use uuid::Uuid;
 
     fn room(name: &str) -> RoomName {
@@ -519,17 +534,11 @@ mod tests {
     }
 
     fn msg(room_name: &str, id: &str, from: u8, client_id: Option<ClientId>) -> ChatMessage {
-        let id: MessageId = id.parse().unwrap();
-        ChatMessage {
-            id,
-            room: room(room_name),
-            user: user(from),
-            text: "hi".to_owned(),
-            kind: MessageKind::Text,
-            at: id.at(),
+        let draft = Draft {
             client_id,
-            others: None,
-        }
+            ..Draft::new(user(from), MessageKind::Text, "hi")
+        };
+        draft.into_message(room(room_name), id.parse().unwrap())
     }
 
     fn joins(frames: &[ClientMsg]) -> Vec<(String, Option<String>)> {
@@ -734,6 +743,27 @@ mod tests {
         // A message for a room that is not open is ignored.
         chat.message(msg("elsewhere", "1-0", 2, None));
         assert!(chat.room(&room("elsewhere")).is_none());
+    }
+
+    #[test]
+    fn a_deletion_blanks_its_message_wherever_it_comes_from() {
+        let mut chat = Chat::new(room("lobby"));
+        chat.message(msg("lobby", "5-0", 2, None));
+        assert!(!chat.current().is_quiet());
+        let deletion = |id: &str| {
+            Draft::deletion(user(3), "5-0".parse().unwrap())
+                .into_message(room("lobby"), id.parse().unwrap())
+        };
+        chat.message(deletion("6-0"));
+        let kept = &chat.current().messages;
+        assert!(kept[&"5-0".parse().unwrap()].deleted);
+        assert!(kept.values().all(|m| !m.is_shown()));
+        assert!(chat.current().is_quiet(), "nothing said is left");
+        // Resumed from before it, the same: the record comes after the message it deletes.
+        chat.message(deletion("6-0"));
+        assert_eq!(chat.current().last_seen(), Some("6-0".parse().unwrap()));
+        chat.older(&room("lobby"), vec![msg("lobby", "4-0", 2, None)], false);
+        assert!(!chat.current().is_quiet());
     }
 
     #[test]

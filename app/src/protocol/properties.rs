@@ -57,20 +57,27 @@ fn chat_message() -> impl Strategy<Value = ChatMessage> {
             Just(MessageKind::Text),
             Just(MessageKind::Me),
             Just(MessageKind::Join),
-            Just(MessageKind::Leave)
+            Just(MessageKind::Leave),
+            Just(MessageKind::Deleted)
         ],
         proptest::option::of(client_id()),
+        proptest::option::of(message_id()),
+        any::<bool>(),
     )
-        .prop_map(|(id, room, user, text, kind, client_id)| ChatMessage {
-            id,
-            room,
-            user,
-            text,
-            kind,
-            at: id.ms,
-            client_id,
-            others: None,
-        })
+        .prop_map(
+            |(id, room, user, text, kind, client_id, target, deleted)| ChatMessage {
+                id,
+                room,
+                user,
+                text,
+                kind,
+                at: id.ms,
+                client_id,
+                others: None,
+                target,
+                deleted,
+            },
+        )
 }
 
 fn server_msg() -> impl Strategy<Value = ServerMsg> {

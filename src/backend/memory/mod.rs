@@ -13,8 +13,8 @@ pub use sessions::MemorySessionStore;
 
 use super::delivery::{self, Delivery, DeliverySender, Revocation, DELIVERY_BUFFER};
 use super::{
-    Appended, Backend, BackendError, Health, MessageLog, Messages, PresenceStore, Replay, Sessions,
-    Signals, Stores, Subscriptions, Users,
+    Appended, Backend, BackendError, Deletion, Health, MessageLog, Messages, PresenceStore, Replay,
+    Sessions, Signals, Stores, Subscriptions, Users,
 };
 use crate::settings::StoreSettings;
 use app::protocol::{ChatMessage, ClientId, Draft, MessageId, Removal, RoomName, User, UserId};
@@ -186,6 +186,31 @@ impl MessageLog for MemoryBroker {
             id,
             duplicate: false,
         })
+    }
+
+    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError> {
+        {
+            let mut state = self.state();
+            let Some(target) = record.target else {
+                return Ok(Deletion::NotFound);
+            };
+            let log = state.rooms.get_mut(room).map(|r| &mut r.log);
+            let Some(message) = log.and_then(|log| {
+                let at = log.binary_search_by_key(&target, |m| m.id).ok()?;
+                log.get_mut(at)
+            }) else {
+                return Ok(Deletion::NotFound);
+            };
+            if !message.kind.is_said() {
+                return Ok(Deletion::NotFound);
+            }
+            if message.deleted {
+                return Ok(Deletion::Already);
+            }
+            *message = message.clone().into_deleted();
+        }
+        // Blanked first, then recorded: nobody reads the text after the record is out.
+        Ok(Deletion::Deleted(self.append(room, record).await?.id))
     }
 
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
@@ -369,5 +394,50 @@ impl PresenceStore for MemoryBroker {
             .get(room)
             .map(|here| here.values().map(|(user, _)| user.clone()).collect())
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::protocol::MessageKind;
+
+    #[tokio::test]
+    async fn a_deleted_message_keeps_its_place_and_its_record_is_replayed() {
+        let log = start(&StoreSettings::default()).stores.log;
+        let (room, ada) = (RoomName::lobby(), crate::testing::user("ada"));
+        let said = |text: &str| Draft::new(ada.clone(), MessageKind::Text, text);
+        log.append(&room, &said("keep")).await.unwrap();
+        let doomed = log.append(&room, &said("doomed")).await.unwrap().id;
+
+        let record = Draft::deletion(ada.clone(), doomed);
+        let Deletion::Deleted(at) = log.delete(&room, &record).await.unwrap() else {
+            panic!("not deleted");
+        };
+        assert_eq!(log.delete(&room, &record).await.unwrap(), Deletion::Already);
+        let notice = Draft::new(ada.clone(), MessageKind::Join, "");
+        let joined = log.append(&room, &notice).await.unwrap().id;
+        // The record itself, a notice, and an id the room never had: none is a said message.
+        for target in [at, joined, MessageId { ms: 1, seq: 0 }] {
+            let record = Draft::deletion(ada.clone(), target);
+            assert_eq!(
+                log.delete(&room, &record).await.unwrap(),
+                Deletion::NotFound
+            );
+        }
+
+        let recent = log.recent(&room, 10).await.unwrap();
+        let texts: Vec<_> = recent
+            .iter()
+            .map(|m| (m.text.as_str(), m.deleted))
+            .collect();
+        assert_eq!(
+            texts,
+            [("keep", false), ("", true), ("", false), ("", false)]
+        );
+        let replay = log.replay(&room, doomed, 10).await.unwrap();
+        assert_eq!(replay.messages[0].id, at);
+        assert_eq!(replay.messages[0].target, Some(doomed));
+        assert_eq!(log.older(&room, at, 10).await.unwrap()[1], recent[1]);
     }
 }

@@ -2,13 +2,14 @@
 
 use super::{codec, subscriber::SubscriberHandle, Keys, RedisConnection, Timed};
 use crate::backend::{
-    Appended, BackendError, MessageLog, Messages, Replay, Revocation, Signals, Subscriptions,
+    Appended, BackendError, Deletion, MessageLog, Messages, Replay, Revocation, Signals,
+    Subscriptions,
 };
 use app::protocol::{Draft, MessageId, Removal, RoomName, User, UserId};
 use app::session::SignIn;
 use async_trait::async_trait;
 use redis::{streams::StreamRangeReply, AsyncCommands, Script};
-use std::{sync::LazyLock, time::Duration};
+use std::{collections::HashSet, sync::LazyLock, time::Duration};
 
 /// How long a `client_id` is remembered for idempotent re-sends.
 const DEDUP_SECS: u64 = 24 * 3600;
@@ -54,9 +55,17 @@ impl<C: RedisConnection> RedisBroker<C> {
     }
 }
 
-#[async_trait]
-impl<C: RedisConnection> MessageLog for RedisBroker<C> {
-    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
+/// What the append script answered: the id stored (or found) and how it went.
+enum Stored {
+    New(MessageId),
+    Duplicate(MessageId),
+    NoTarget,
+    AlreadyDeleted,
+}
+
+impl<C: RedisConnection> RedisBroker<C> {
+    /// Runs the append script for `draft` (a deletion when it names a target).
+    async fn store(&self, room: &RoomName, draft: &Draft) -> Result<Stored, BackendError> {
         let body =
             serde_json::to_string(draft).map_err(|e| BackendError::Corrupt(e.to_string()))?;
         let (sent_key, has_client_id) = match &draft.client_id {
@@ -71,10 +80,12 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
                 "0",
             ),
         };
+        let target = draft.target.map(|id| id.to_string()).unwrap_or_default();
         let mut conn = self.conn.clone();
-        let (id, duplicate): (String, u8) = APPEND
+        let (id, status): (String, u8) = APPEND
             .key(self.keys.log(room))
             .key(sent_key)
+            .key(self.keys.deleted(room))
             .arg(self.keys.channel(room))
             .arg(body)
             .arg(self.history_max)
@@ -82,31 +93,75 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
             .arg(has_client_id)
             .arg(self.room_idle.as_secs().max(1))
             .arg(self.keys.publish_command())
+            .arg(target)
             .invoke_async(&mut conn)
             .await?;
-        let id = id
-            .parse()
-            .map_err(|e: app::protocol::MessageIdError| BackendError::Corrupt(e.to_string()))?;
-        Ok(Appended {
-            id,
-            duplicate: duplicate == 1,
+        let id = || {
+            id.parse()
+                .map_err(|e: app::protocol::MessageIdError| BackendError::Corrupt(e.to_string()))
+        };
+        Ok(match status {
+            0 => Stored::New(id()?),
+            1 => Stored::Duplicate(id()?),
+            2 => Stored::NoTarget,
+            _ => Stored::AlreadyDeleted,
+        })
+    }
+
+    /// A range of the room's log, newest first as `XREVRANGE` gives it, with the deleted ids in
+    /// the same round trip.
+    async fn newest_first(
+        &self,
+        room: &RoomName,
+        end: String,
+        limit: usize,
+    ) -> Result<(StreamRangeReply, HashSet<String>), BackendError> {
+        Ok(redis::pipe()
+            .xrevrange_count(self.keys.log(room), end, "-", limit)
+            .smembers(self.keys.deleted(room))
+            .query_async(&mut self.conn.clone())
+            .await?)
+    }
+}
+
+#[async_trait]
+impl<C: RedisConnection> MessageLog for RedisBroker<C> {
+    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
+        match self.store(room, draft).await? {
+            Stored::New(id) => Ok(Appended {
+                id,
+                duplicate: false,
+            }),
+            Stored::Duplicate(id) => Ok(Appended {
+                id,
+                duplicate: true,
+            }),
+            // Only a draft with a target is checked for one.
+            Stored::NoTarget | Stored::AlreadyDeleted => Err(BackendError::Corrupt(format!(
+                "{room}: an append was taken for a deletion"
+            ))),
+        }
+    }
+
+    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError> {
+        if record.target.is_none() {
+            return Ok(Deletion::NotFound);
+        }
+        Ok(match self.store(room, record).await? {
+            Stored::New(id) | Stored::Duplicate(id) => Deletion::Deleted(id),
+            Stored::NoTarget => Deletion::NotFound,
+            Stored::AlreadyDeleted => Deletion::Already,
         })
     }
 
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
-        let mut conn = self.conn.clone();
-        let reply: StreamRangeReply = conn
-            .xrevrange_count(self.keys.log(room), "+", "-", limit)
-            .await?;
-        Ok(codec::entries(room, reply.ids.iter().rev()))
+        let (reply, deleted) = self.newest_first(room, "+".to_owned(), limit).await?;
+        Ok(codec::entries(room, reply.ids.iter().rev(), &deleted))
     }
 
     async fn older(&self, room: &RoomName, before: MessageId, limit: usize) -> Messages {
-        let mut conn = self.conn.clone();
-        let reply: StreamRangeReply = conn
-            .xrevrange_count(self.keys.log(room), format!("({before}"), "-", limit)
-            .await?;
-        Ok(codec::entries(room, reply.ids.iter().rev()))
+        let (reply, deleted) = self.newest_first(room, format!("({before}"), limit).await?;
+        Ok(codec::entries(room, reply.ids.iter().rev(), &deleted))
     }
 
     /// `XRANGE (after +`, with the stream's newest id in the same round trip. Whether messages
@@ -125,11 +180,13 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
     ) -> Result<Replay, BackendError> {
         let mut conn = self.conn.clone();
         let log = self.keys.log(room);
-        let (reply, newest): (StreamRangeReply, StreamRangeReply) = redis::pipe()
-            .xrange_count(&log, format!("({after}"), "+", limit)
-            .xrevrange_count(&log, "+", "-", 1)
-            .query_async(&mut conn)
-            .await?;
+        let (reply, newest, deleted): (StreamRangeReply, StreamRangeReply, HashSet<String>) =
+            redis::pipe()
+                .xrange_count(&log, format!("({after}"), "+", limit)
+                .xrevrange_count(&log, "+", "-", 1)
+                .smembers(self.keys.deleted(room))
+                .query_async(&mut conn)
+                .await?;
         let gap = match reply.ids.first() {
             Some(first) => match first.get::<String>("p") {
                 Some(previous) => previous
@@ -144,7 +201,7 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
                 .is_none_or(|newest| newest < after),
         };
         Ok(Replay {
-            messages: codec::entries(room, &reply.ids),
+            messages: codec::entries(room, &reply.ids, &deleted),
             gap,
         })
     }

@@ -4,6 +4,7 @@
 //! | where | format | written by |
 //! |---|---|---|
 //! | a room's stream entry | `m`: the [`Draft`] as JSON; `p`: the id of the entry before it | `append.lua` |
+//! | a room's deleted ids | a set of entry ids, read with the entries, which are then blanked | `append.lua` |
 //! | a room's channel: a message | `<id> <draft JSON>` | `append.lua` |
 //! | a room's channel: presence | `presence {"arrived":[user…],"departed":[user…]}` | `hold.lua`, `sweep.lua` |
 //! | a room's channel: typing | `typing <user JSON>` | [`typing`] |
@@ -16,18 +17,25 @@
 use crate::backend::{BackendError, Delivery, Revocation};
 use app::protocol::{ChatMessage, Draft, MessageId, Removal, RoomName, User, UserId};
 use app::session::SignInId;
+use std::collections::HashSet;
 
-/// Stream entries, in the order given; unreadable ones are logged and skipped.
+/// Stream entries, in the order given, those named in `deleted` blanked; unreadable ones are
+/// logged and skipped.
 pub fn entries<'a>(
     room: &RoomName,
     entries: impl IntoIterator<Item = &'a redis::streams::StreamId>,
+    deleted: &HashSet<String>,
 ) -> Vec<ChatMessage> {
     entries
         .into_iter()
         .filter_map(|entry| {
-            entry_message(room, entry)
+            let message = entry_message(room, entry)
                 .inspect_err(|e| tracing::warn!(error = %e, "skipping unreadable history entry"))
-                .ok()
+                .ok()?;
+            Some(match deleted.contains(&entry.id) {
+                true => message.into_deleted(),
+                false => message,
+            })
         })
         .collect()
 }

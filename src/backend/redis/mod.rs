@@ -142,6 +142,11 @@ impl Keys {
         format!("{}log:{}", self.prefix, self.tag(room))
     }
 
+    /// The ids of the room's deleted messages (a set beside the log, in the same slot).
+    pub fn deleted(&self, room: &RoomName) -> String {
+        format!("{}deleted:{}", self.prefix, self.tag(room))
+    }
+
     /// Remembers which message a sender's `client_id` became, for idempotent re-sends. Keyed
     /// by sender too, so one client's id can never swallow another user's message.
     pub fn sent(
@@ -393,6 +398,7 @@ mod tests {
             // The append script's keys and channel; the presence scripts' keys and channel.
             for key in [
                 keys.sent(&room, user, &client_id),
+                keys.deleted(&room),
                 keys.channel(&room),
                 keys.presence_entries(&room),
                 keys.presence_users(&room),

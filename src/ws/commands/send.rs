@@ -52,11 +52,8 @@ impl Connection {
             );
         }
         let draft = Draft {
-            user: self.sign_in.user.clone(),
-            text: said.text,
-            kind: said.kind,
             client_id: Some(client_id),
-            others: None,
+            ..Draft::new(self.sign_in.user.clone(), said.kind, said.text)
         };
         match self.state.log.append(&room, &draft).await {
             Ok(appended) => {

@@ -36,7 +36,7 @@ pub fn rows<'a>(
 ) -> Vec<Row> {
     let mut rows: Vec<(Row, Option<Fold>)> = Vec::new();
     let mut previous: Option<(&ChatMessage, Day)> = None;
-    for m in messages {
+    for m in messages.filter(|m| m.is_shown()) {
         let day = Day::of(m.at, local);
         let new_day = previous.is_none_or(|(_, d)| d != day);
         let notice = !m.kind.is_said();
@@ -284,7 +284,8 @@ pub fn MessageRow(
     let hydrated = use_context::<Hydrated>();
     let mine = m.user.id == me;
     let class = match (m.kind, mine) {
-        (MessageKind::Join | MessageKind::Leave, _) => "msg notice",
+        // A deletion's record is never a row (see `rows`).
+        (MessageKind::Join | MessageKind::Leave | MessageKind::Deleted, _) => "msg notice",
         (MessageKind::Me, true) => "msg action mine",
         (MessageKind::Me, false) => "msg action",
         (MessageKind::Text, true) => "msg mine",
@@ -300,7 +301,7 @@ pub fn MessageRow(
         MessageKind::Me => {
             view! { <span class="text">"* " {name} " " {linked(&m.text)}</span> }.into_any()
         }
-        MessageKind::Join | MessageKind::Leave => {
+        MessageKind::Join | MessageKind::Leave | MessageKind::Deleted => {
             let parts = notice
                 .unwrap_or_default()
                 .into_iter()
@@ -312,9 +313,14 @@ pub fn MessageRow(
             view! { <span class="text">{parts.collect_view()}</span> }.into_any()
         }
     };
+    let delete = m
+        .kind
+        .is_said()
+        .then(|| view! { <DeleteButton m=m.clone() /> });
     view! {
         <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
+            {delete}
             <time class="at">
                 {move || {
                     if let Some(Hydrated(hydrated)) = hydrated {
@@ -327,11 +333,40 @@ pub fn MessageRow(
     }
 }
 
+/// "Delete" on a message, for the room's moderators: it is gone for everyone once the server
+/// says so (the socket brings the deletion back to this page too). A refusal goes to the banner.
+#[component]
+fn DeleteButton(m: ChatMessage) -> impl IntoView {
+    let live = chat().live;
+    let titles = super::members::titles();
+    let room = m.room.clone();
+    let moderates = move || titles.0.with(|t| t.get(&room).is_some_and(|r| r.moderates));
+    let (room, id) = (m.room.clone(), m.id);
+    let delete = move |_| {
+        let room = room.clone();
+        leptos::task::spawn_local(async move {
+            if let Err(e) = crate::conversations::delete_message(room, id).await {
+                live.error.set(Some(format!("Not deleted: {e}")));
+            }
+        });
+    };
+    let label = format!("Delete this message by {}", m.user.name);
+    view! {
+        <Show when=moderates.clone()>
+            <button type="button" class="delete" on:click=delete.clone() aria-label=label.clone()>
+                "Delete"
+            </button>
+        </Show>
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{rows, Row};
     use crate::pages::days::Day;
-    use crate::protocol::{ChatMessage, MessageKind, Others, RoomName, User, UserId, UserName};
+    use crate::protocol::{
+        ChatMessage, Draft, MessageId, MessageKind, Others, RoomName, User, UserId, UserName,
+    };
 
     fn user(name: &str) -> User {
         User {
@@ -342,19 +377,14 @@ mod tests {
     }
 
     fn message(id: u64, kind: MessageKind, names: &[&str], more: u32) -> ChatMessage {
-        ChatMessage {
-            id: format!("{id}-0").parse().unwrap(),
-            room: RoomName::lobby(),
-            user: user(names[0]),
-            text: "hi".to_owned(),
-            kind,
-            at: id,
-            client_id: None,
+        let draft = Draft {
             others: (names.len() > 1 || more > 0).then(|| Others {
                 users: names[1..].iter().map(|n| user(n)).collect(),
                 more,
             }),
-        }
+            ..Draft::new(user(names[0]), kind, "hi")
+        };
+        draft.into_message(RoomName::lobby(), MessageId { ms: id, seq: 0 })
     }
 
     fn said(list: &[ChatMessage]) -> Vec<String> {
