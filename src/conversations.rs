@@ -216,6 +216,16 @@ impl Conversations {
         let ids: Vec<UserId> = people.iter().map(|p| p.id).collect();
         let key = DirectKey::of(&ids);
         if let Some(room) = self.memberships.direct(&key).await.map_err(failed)? {
+            // The opener may have left it: opening it again brings them (only them) back.
+            let name = &room.name;
+            if self
+                .memberships
+                .add(name, actor.id, Role::Member)
+                .await
+                .map_err(failed)?
+            {
+                self.listed(name, &[actor.id]).await;
+            }
             return Ok(info(&room, Some(Role::Member), false));
         }
         let mut names: Vec<&str> = people.iter().map(|p| p.name.as_str()).collect();

@@ -549,6 +549,16 @@ async fn direct_conversations_are_one_per_set_of_people(d: &Deployment) {
     );
     let group = ok(&mut cy, &d.a, "direct", json!({"handles": ["ada", "bo"]})).await;
     assert_ne!(group["name"], dm.as_str());
+    // Left, it is shut to bo; opened again, it is bo's again, its history with it.
+    ok(&mut bo, &d.b, "leave", json!({ "room": dm })).await;
+    assert_eq!(
+        enter(&bo, &d.b, &dm, None).await.err(),
+        Some(ErrorCode::NotFound)
+    );
+    let reopened = ok(&mut bo, &d.b, "direct", json!({"handles": ["ada"]})).await;
+    assert_eq!(reopened["name"], dm.as_str());
+    let (_, history) = enter(&bo, &d.b, &dm, None).await.unwrap();
+    assert_eq!(history, vec!["just us"]);
     // Nobody moderates or invites into a direct conversation, an admin neither.
     expect_refusal(
         &mut ada,
