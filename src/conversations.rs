@@ -34,7 +34,7 @@ use app::conversations::{
     MAX_DIRECT_PEOPLE, MAX_TITLE_CHARS, MAX_TOPIC_CHARS,
 };
 use app::protocol::{Draft, Handle, MessageId, Removal, RoomName, User, UserId, MAX_ROOM_CHARS};
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 /// Most public rooms the directory lists.
 const DIRECTORY_LIMIT: usize = 100;
@@ -131,10 +131,17 @@ impl Conversations {
         Ok(account.ok_or_else(unknown)?.user())
     }
 
-    /// The person behind an id; `None` for a deleted account.
-    async fn person(&self, id: UserId) -> Result<Option<User>, RoomError> {
-        let account = self.accounts.by_id(id).await.map_err(failed)?;
-        Ok(account.map(|account| account.user()))
+    /// The people behind some ids, in one look-up; deleted accounts are missing.
+    async fn people(
+        &self,
+        ids: impl IntoIterator<Item = UserId>,
+    ) -> Result<HashMap<UserId, User>, RoomError> {
+        let ids: Vec<UserId> = ids.into_iter().collect();
+        let accounts = self.accounts.by_ids(&ids).await.map_err(failed)?;
+        Ok(accounts
+            .into_iter()
+            .map(|account| (account.id, account.user()))
+            .collect())
     }
 
     /// `user` is out of `room` (the records say so already): off their list, and every
@@ -297,15 +304,17 @@ impl Conversations {
     async fn details(&self, actor: &User, name: RoomName) -> Result<RoomDetails, RoomError> {
         let standpoint = self.standpoint(actor, &name).await?;
         let members = self.memberships.members(&name).await.map_err(failed)?;
-        let mut shown = Vec::with_capacity(members.len());
-        for member in members {
-            if let Some(user) = self.person(member.user).await? {
-                shown.push(MemberInfo {
+        let mut people = self.people(members.iter().map(|m| m.user)).await?;
+        let shown = members
+            .into_iter()
+            .filter_map(|member| {
+                let user = people.remove(&member.user)?;
+                Some(MemberInfo {
                     user,
                     role: member.role,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         Ok(RoomDetails {
             room: standpoint.info(),
             members: shown,
@@ -518,27 +527,29 @@ impl Conversations {
             .log(&name, LOG_LIMIT)
             .await
             .map_err(failed)?;
-        let mut lines = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let target = match entry.action.target() {
-                Some(id) => self.person(id).await?,
-                None => None,
-            };
-            let detail = match &entry.action {
-                Moderation::DeletedMessage(id) => Some(id.to_string()),
-                Moderation::Topic(topic) => Some(topic.clone()),
-                Moderation::Role(_, role) => Some(role.as_str().to_owned()),
-                _ => None,
-            };
-            lines.push(LogLine {
-                actor: self.person(entry.actor).await?,
-                action: entry.action.action().to_owned(),
-                target,
-                detail,
-                at_ms: entry.at_ms,
-            });
-        }
-        Ok(lines)
+        let named = entries
+            .iter()
+            .flat_map(|entry| std::iter::once(entry.actor).chain(entry.action.target()));
+        let people = self.people(named).await?;
+        let person = |id: UserId| people.get(&id).cloned();
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                let detail = match &entry.action {
+                    Moderation::DeletedMessage(id) => Some(id.to_string()),
+                    Moderation::Topic(topic) => Some(topic.clone()),
+                    Moderation::Role(_, role) => Some(role.as_str().to_owned()),
+                    _ => None,
+                };
+                LogLine {
+                    actor: person(entry.actor),
+                    action: entry.action.action().to_owned(),
+                    target: entry.action.target().and_then(person),
+                    detail,
+                    at_ms: entry.at_ms,
+                }
+            })
+            .collect())
     }
 }
 

@@ -1,7 +1,8 @@
 // Rooms that belong to their people, in Chromium through the load balancer onto three instances
 // sharing one Redis (or a Redis Cluster) and one PostgreSQL: a private room made, someone invited
-// from another browser, a direct conversation opened from the member list, the invited person
-// removed (their page says so), and the panels audited on a desktop and a phone.
+// from another browser, a message of theirs deleted by the owner, a direct conversation opened
+// from the member list, the invited person removed (their page says so), and the panels audited
+// on a desktop and a phone.
 import { expect, test, type Page } from "@playwright/test";
 import { audit, connected, say, signedUp, texts, uniqueTag } from "./helpers";
 
@@ -53,6 +54,19 @@ test("a private room: invite from another browser, chat, a direct message from t
   await say(bo, `count me in ${tag}`);
   await expect(texts(ada).filter({ hasText: `count me in ${tag}` })).toHaveCount(1);
   await audit(ada, "a private room with its members");
+
+  // The owner deletes bo's message: it goes from both pages, and stays gone after a reload.
+  // bo, a member, may delete nothing.
+  await expect(bo.getByRole("button", { name: /^Delete this message/ })).toHaveCount(0);
+  const counted = ada.locator(".msg", { hasText: `count me in ${tag}` });
+  await counted.hover();
+  await counted.getByRole("button", { name: /^Delete this message by/ }).click();
+  await expect(texts(ada).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
+  await expect(texts(bo).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
+  await bo.reload();
+  await connected(bo);
+  await expect(texts(bo).filter({ hasText: `the secret ${tag}` })).toHaveCount(1);
+  await expect(texts(bo).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
 
   // A direct conversation, opened from the member list; bo finds it in his list.
   await member(ada, boHandle).getByRole("button", { name: `Message ${boHandle}` }).click();

@@ -83,6 +83,16 @@ impl AccountStore for MemoryAccounts {
         Ok(self.lock().by_id.get(&id).cloned())
     }
 
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<Account>, AccountError> {
+        let accounts = self.lock();
+        let mut seen = std::collections::HashSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .filter_map(|id| accounts.by_id.get(id).cloned())
+            .collect())
+    }
+
     async fn set_password(&self, id: UserId, hash: &PasswordHash) -> Result<bool, AccountError> {
         Ok(self
             .lock()

@@ -68,6 +68,10 @@ pub trait AccountStore: Send + Sync + 'static {
 
     async fn by_id(&self, id: UserId) -> Result<Option<Account>, AccountError>;
 
+    /// The accounts among `ids`, in one look-up, in no particular order; deleted ones are
+    /// missing.
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<Account>, AccountError>;
+
     /// Replaces the account's password hash; `false` when there is no such account.
     async fn set_password(&self, id: UserId, hash: &PasswordHash) -> Result<bool, AccountError>;
 
@@ -125,6 +129,12 @@ pub(crate) mod contract {
         let key = HandleKey::of(&ada.handle);
         assert_eq!(store.by_handle(&key).await.unwrap(), Some(ada.clone()));
         assert_eq!(store.by_id(ada.id).await.unwrap(), Some(ada.clone()));
+        let nobody = UserId(uuid::Uuid::new_v4());
+        assert_eq!(
+            store.by_ids(&[nobody, ada.id, ada.id]).await.unwrap(),
+            vec![ada.clone()]
+        );
+        assert_eq!(store.by_ids(&[]).await.unwrap(), vec![]);
 
         // The same handle in another case, or spelled with a Cyrillic look-alike: taken.
         for twin in ["ada", "АDA"] {

@@ -125,6 +125,18 @@ impl AccountStore for PgAccounts {
         self.one(query.bind(id.0)).await
     }
 
+    async fn by_ids(&self, ids: &[UserId]) -> Result<Vec<Account>, AccountError> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        sqlx::query("SELECT id, handle, name, password_hash FROM accounts WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(account)
+            .collect()
+    }
+
     async fn set_password(&self, id: UserId, hash: &PasswordHash) -> Result<bool, AccountError> {
         let done = sqlx::query("UPDATE accounts SET password_hash = $2 WHERE id = $1")
             .bind(id.0)

@@ -6,8 +6,8 @@
 
 use super::{chat, ChatContext};
 use crate::conversations::{
-    about_room, create_room, directory, invite, leave_room, my_rooms, open_direct, remove_member,
-    Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
+    about_room, create_room, directory, end_sessions, invite, leave_room, my_rooms, open_direct,
+    remove_member, Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
 };
 use crate::pages::path_of_room;
 use crate::protocol::RoomName;
@@ -267,6 +267,7 @@ pub fn Members() -> impl IntoView {
         });
     };
     let room_info = move || details.with(|d| d.as_ref().map(|d| d.room.clone()));
+    let admin = move || details.with(|d| d.as_ref().is_some_and(|d| d.admin));
     let kind = move || room_info().map(|r| r.kind);
     let may_invite = move || {
         room_info().is_some_and(|r| {
@@ -287,7 +288,7 @@ pub fn Members() -> impl IntoView {
                         each=members
                         key=|m| (m.user.id, m.role)
                         children=move |member| {
-                            view! { <MemberRow member me room_info=Signal::derive(room_info) version problem /> }
+                            view! { <MemberRow member me room_info=Signal::derive(room_info) admin=Signal::derive(admin) version problem /> }
                         }
                     />
                 </ul>
@@ -321,13 +322,16 @@ pub fn Members() -> impl IntoView {
     .into_any()
 }
 
-/// One member: name, handle and role; "Message" for others, and "Remove" and "Ban" where the
-/// reader moderates someone below their role.
+/// One member: name, handle and role; "Message" for others, "Remove" and "Ban" where the
+/// reader moderates someone below their role (a server admin: anyone), and "Sign out" (of
+/// every device) for a server admin.
 #[component]
 fn MemberRow(
     member: MemberInfo,
     me: crate::protocol::UserId,
     room_info: Signal<Option<RoomInfo>>,
+    /// The reader is a server admin.
+    admin: Signal<bool>,
     version: RwSignal<u32>,
     problem: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -342,10 +346,23 @@ fn MemberRow(
     let may_remove = move || {
         !is_me
             && room_info.with(|r| {
-                r.as_ref()
-                    .is_some_and(|r| r.moderates && (r.role.is_none() || r.role > Some(target)))
+                r.as_ref().is_some_and(|r| {
+                    r.moderates && (admin.get() || r.role.is_none() || r.role > Some(target))
+                })
             })
     };
+    let sign_out = {
+        let handle = user.handle.clone();
+        move |_| {
+            let Some(handle) = handle.clone() else {
+                return;
+            };
+            call(problem, end_sessions(handle.to_string()), move |()| {
+                problem.set(None)
+            });
+        }
+    };
+    let sign_out_label = format!("Sign {name} out of every device");
     let act = move |ban: bool| {
         let request = remove_member(current.get_untracked(), id, ban);
         call(problem, request, move |()| version.update(|v| *v += 1));
@@ -384,6 +401,11 @@ fn MemberRow(
                     </button>
                     <button type="button" on:click=move |_| act(true) aria-label=ban_label.clone()>
                         "Ban"
+                    </button>
+                </Show>
+                <Show when=move || admin.get() && !is_me && has_handle>
+                    <button type="button" on:click=sign_out.clone() aria-label=sign_out_label.clone()>
+                        "Sign out"
                     </button>
                 </Show>
             </span>

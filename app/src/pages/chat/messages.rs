@@ -320,7 +320,6 @@ pub fn MessageRow(
     view! {
         <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
-            {delete}
             <time class="at">
                 {move || {
                     if let Some(Hydrated(hydrated)) = hydrated {
@@ -329,6 +328,7 @@ pub fn MessageRow(
                     crate::live::clock_time(at)
                 }}
             </time>
+            {delete}
         </div>
     }
 }
