@@ -24,17 +24,18 @@
 //! - server admins end a person's sign-ins everywhere (their sockets close on every instance).
 
 use crate::accounts::{AccountStore, HandleKey};
-use crate::backend::{Deletion, MessageLog, PresenceStore, Revocation, RoomLists, Signals};
+use crate::backend::{Deletion, MessageLog, PresenceStore, RoomLists, Signals};
 use crate::memberships::{
     DirectKey, Member, MembershipError, Memberships, Moderation, Role, Room, RoomKind, Standing,
 };
+use crate::sign_ins::SignIns;
 use app::calls::Pending;
 use app::conversations::{
     ssr::Steward, Listing, LogLine, MemberInfo, RoomDetails, RoomError, RoomInfo,
     MAX_DIRECT_PEOPLE, MAX_TITLE_CHARS, MAX_TOPIC_CHARS,
 };
 use app::protocol::{Draft, Handle, MessageId, Removal, RoomName, User, UserId, MAX_ROOM_CHARS};
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 /// Most public rooms the directory lists.
 const DIRECTORY_LIMIT: usize = 100;
@@ -49,10 +50,10 @@ pub struct Conversations {
     pub room_lists: Arc<dyn RoomLists>,
     pub presence: Arc<dyn PresenceStore>,
     pub log: Arc<dyn MessageLog>,
+    /// What ends a person's sign-ins, for the admins.
+    pub sign_ins: Arc<SignIns>,
     /// The handles of the server's admins (`ADMINS`).
     pub admins: Vec<HandleKey>,
-    /// How long a session lives: an ended sign-in is remembered that long.
-    pub session_ttl: Duration,
 }
 
 /// What the caller may do in a room, once it is known they may see it.
@@ -507,13 +508,8 @@ impl Conversations {
             return Err(RoomError::Forbidden);
         }
         let person = self.account(&handle).await?;
-        let ended = Revocation::Account {
-            user: person.id,
-            before_ms: crate::clock::unix_ms(),
-            keep: None,
-        };
-        self.signals
-            .revoke(ended, self.session_ttl)
+        self.sign_ins
+            .end_everywhere(person.id)
             .await
             .map_err(failed)?;
         tracing::warn!(admin = %actor.id, user = %person.id, "an admin ended every sign-in of an account");

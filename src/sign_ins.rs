@@ -12,12 +12,13 @@
 //! - **No enumeration.** An unknown handle and a wrong password get the same answer, after the
 //!   same work (a stand-in hash is verified when there is no account).
 //! - **Ending sign-ins.** A changed password or a deleted account ends every earlier sign-in of
-//!   the account on every instance ([`Revocation::Account`]); a sign-out ends its own.
+//!   the account on every instance ([`Revocation::Account`]), and so does a server admin who
+//!   ends them ([`SignIns::end_everywhere`]); a sign-out ends its own.
 
 use crate::accounts::{
     password::PasswordHash, Account, AccountError, AccountStore, HandleKey, PasswordPolicy,
 };
-use crate::backend::{Limiter, Revocation, Signals};
+use crate::backend::{BackendError, Limiter, Revocation, Signals};
 use crate::memberships::Memberships;
 use crate::metrics::Metrics;
 use crate::rate::Rate;
@@ -285,6 +286,17 @@ impl SignIns {
             Some(hash) => hash.verify(password).await,
             None => PasswordHash::verify_nothing(password).await,
         }
+    }
+
+    /// Ends every sign-in `user` has now, on every instance (a server admin's doing): unlike
+    /// [`Self::end_all`] a failure is the caller's to report, since nothing was ended.
+    pub async fn end_everywhere(&self, user: UserId) -> Result<(), BackendError> {
+        let ended = Revocation::Account {
+            user,
+            before_ms: crate::clock::unix_ms(),
+            keep: None,
+        };
+        self.signals.revoke(ended, self.session_ttl).await
     }
 
     async fn end_all(&self, user: UserId, before_ms: u64, keep: Option<SignInId>) {

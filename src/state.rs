@@ -87,7 +87,7 @@ pub struct Services {
     /// The rooms each person has open (the page opens them all).
     pub room_lists: Arc<dyn RoomLists>,
     /// Sign-ups, sign-ins, guests and their limits, over the accounts.
-    pub sign_ins: SignIns,
+    pub sign_ins: Arc<SignIns>,
     /// Rooms, their members and roles, bans and the moderation log.
     pub memberships: Arc<dyn Memberships>,
     /// Who may enter which room, over [`Self::memberships`]: every door asks it.
@@ -127,22 +127,8 @@ impl Services {
         metrics: Arc<Metrics>,
     ) -> (AppState, Background) {
         let settings_sso = settings.sso.clone().map(crate::sso::Sso::new);
-        let conversations = Arc::new(Conversations {
-            memberships: records.memberships.clone(),
+        let sign_ins = Arc::new(SignIns {
             accounts: records.accounts.clone(),
-            signals: stores.signals.clone(),
-            room_lists: stores.room_lists.clone(),
-            presence: stores.presence.clone(),
-            log: stores.log.clone(),
-            admins: settings
-                .admins
-                .iter()
-                .map(crate::accounts::HandleKey::of)
-                .collect(),
-            session_ttl: settings.sessions.ttl,
-        });
-        let sign_ins = SignIns {
-            accounts: records.accounts,
             memberships: records.memberships.clone(),
             limiter: stores.limiter.clone(),
             signals: stores.signals.clone(),
@@ -150,7 +136,21 @@ impl Services {
             limits: settings.limits,
             guests: settings.guests,
             session_ttl: settings.sessions.ttl,
-        };
+        });
+        let conversations = Arc::new(Conversations {
+            memberships: records.memberships.clone(),
+            accounts: records.accounts,
+            signals: stores.signals.clone(),
+            room_lists: stores.room_lists.clone(),
+            presence: stores.presence.clone(),
+            log: stores.log.clone(),
+            sign_ins: sign_ins.clone(),
+            admins: settings
+                .admins
+                .iter()
+                .map(crate::accounts::HandleKey::of)
+                .collect(),
+        });
         let hub = Hub::new(stores.subscriptions, stores.presence.clone());
         let notices = Notices::new(stores.log.clone());
         let presence = Presence::new(stores.presence, notices.clone(), settings.presence);

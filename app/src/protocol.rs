@@ -489,6 +489,11 @@ impl ChatMessage {
         !self.deleted && self.kind != MessageKind::Deleted
     }
 
+    /// Something a person said that is still there to read: a text or an action, not deleted.
+    pub fn is_said(&self) -> bool {
+        self.kind.is_said() && !self.deleted
+    }
+
     /// What is left of the message once deleted: its place, author and time, not its text.
     pub fn into_deleted(self) -> Self {
         Self {

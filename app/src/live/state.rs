@@ -87,11 +87,7 @@ impl Room {
     /// Nobody has said anything here, as far as the page knows: no message (only notices of
     /// who came and went, if any) and nothing in the outbox.
     pub fn is_quiet(&self) -> bool {
-        self.outbox.is_empty()
-            && !self
-                .messages
-                .values()
-                .any(|m| m.kind.is_said() && !m.deleted)
+        self.outbox.is_empty() && !self.messages.values().any(ChatMessage::is_said)
     }
 
     /// The newest message id seen: where a resume of this room starts.

@@ -34,7 +34,7 @@ pub fn title(
                     .messages
                     .values()
                     .filter(|m| mark.is_none_or(|mark| m.id > mark))
-                    .filter(|m| m.user.id != me && m.kind.is_said() && m.is_shown())
+                    .filter(|m| m.user.id != me && m.is_said())
                     .count() as u32
             });
             here + chat.unread()
