@@ -37,15 +37,16 @@ scripts/fuzz.sh || fuzz_status=$?
 # showed, and what the instances said beyond routine requests.
 explain() {
   local f
+  for f in end2end/test-results/cluster/app-*.log; do
+    [ -f "$f" ] || continue
+    echo "--- $f: warnings, errors and closed sockets (the last 30)"
+    { grep -E ' (WARN|ERROR) |socket closed|backend unavailable' "$f" || true; } | tail -n 30
+  done
+  # Last, so that a shortened log still shows it: what each failed test's page showed.
   for f in end2end/test-results/*/error-context.md; do
     [ -f "$f" ] || continue
     echo "--- $f"
-    head -n 80 "$f"
-  done
-  for f in end2end/test-results/cluster/app-*.log; do
-    [ -f "$f" ] || continue
-    echo "--- $f: warnings, errors and closed sockets (the last 60)"
-    { grep -E ' (WARN|ERROR) |socket closed|backend unavailable' "$f" || true; } | tail -n 60
+    head -n 60 "$f"
   done
 }
 
@@ -69,7 +70,18 @@ e2e_single=$(count '^ *[0-9]+ passed' "$logs/e2e.txt")
 e2e_cluster=$(count '^ *[0-9]+ passed' "$logs/e2e-cluster.txt")
 e2e_passed=$((e2e_single + e2e_cluster))
 e2e_failed=$(( $(count '^ *[0-9]+ failed' "$logs/e2e.txt") + $(count '^ *[0-9]+ failed' "$logs/e2e-cluster.txt") ))
+# The failed tests' names, from each run's closing summary, so the last lines of a red run say
+# which test to look at.
+failures() {
+  awk '/^ *[0-9]+ failed$/ { f = 1; next } /^ *[0-9]+ (passed|flaky|skipped|did not run|interrupted)/ { f = 0 } f' "$1"
+  { grep -E '^test .* \.\.\. FAILED$' "$1" || true; }
+}
 echo
+for log in "$logs/cargo.txt" "$logs/e2e.txt" "$logs/e2e-cluster.txt"; do
+  [ -f "$log" ] || continue
+  failed_here="$(failures "$log")"
+  [ -z "$failed_here" ] || printf 'failed in %s:\n%s\n' "$(basename "$log" .txt)" "$failed_here"
+done
 echo "finished in ${SECONDS}s"
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "playwright: $e2e_passed passed ($e2e_single on one Redis, $e2e_cluster on a Redis Cluster), $e2e_failed failed"
