@@ -32,7 +32,7 @@ use crate::sign_ins::SignIns;
 use app::calls::Pending;
 use app::conversations::{
     ssr::Steward, Listing, LogLine, MemberInfo, RoomDetails, RoomError, RoomInfo,
-    MAX_DIRECT_PEOPLE, MAX_TITLE_CHARS, MAX_TOPIC_CHARS,
+    MAX_DIRECT_PEOPLE, MAX_LISTED_MEMBERS, MAX_TITLE_CHARS, MAX_TOPIC_CHARS,
 };
 use app::protocol::{Draft, Handle, MessageId, Removal, RoomName, User, UserId, MAX_ROOM_CHARS};
 use std::{collections::HashMap, sync::Arc};
@@ -304,8 +304,16 @@ impl Conversations {
 
     async fn details(&self, actor: &User, name: RoomName) -> Result<RoomDetails, RoomError> {
         let standpoint = self.standpoint(actor, &name).await?;
-        let members = self.memberships.members(&name).await.map_err(failed)?;
-        let mut people = self.people(members.iter().map(|m| m.user)).await?;
+        let mut members = self.memberships.members(&name).await.map_err(failed)?;
+        let unlisted = members.len().saturating_sub(MAX_LISTED_MEMBERS);
+        members.truncate(MAX_LISTED_MEMBERS);
+        let banned = match standpoint.moderates() {
+            true => self.memberships.banned(&name).await.map_err(failed)?,
+            false => Vec::new(),
+        };
+        let mut people = self
+            .people(members.iter().map(|m| m.user).chain(banned.iter().copied()))
+            .await?;
         let shown = members
             .into_iter()
             .filter_map(|member| {
@@ -319,6 +327,8 @@ impl Conversations {
         Ok(RoomDetails {
             room: standpoint.info(),
             members: shown,
+            unlisted: unlisted as u64,
+            banned: banned.iter().filter_map(|id| people.remove(id)).collect(),
             admin: standpoint.admin,
         })
     }

@@ -106,11 +106,21 @@ pub struct MemberInfo {
     pub role: Role,
 }
 
+/// Most members [`RoomDetails`] lists (a public room may have thousands).
+pub const MAX_LISTED_MEMBERS: usize = 200;
+
 /// A room and its members (owner and moderators first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomDetails {
     pub room: RoomInfo,
+    /// The first [`MAX_LISTED_MEMBERS`] of them.
     pub members: Vec<MemberInfo>,
+    /// How many members there are beyond those listed.
+    #[serde(default)]
+    pub unlisted: u64,
+    /// The people banned from the room, for those who may moderate it (empty for others).
+    #[serde(default)]
+    pub banned: Vec<User>,
     /// The reader is a server admin (who may end a person's sign-ins).
     #[serde(default)]
     pub admin: bool,

@@ -1,8 +1,9 @@
 // Rooms that belong to their people, in Chromium through the load balancer onto three instances
 // sharing one Redis (or a Redis Cluster) and one PostgreSQL: a private room made, someone invited
 // from another browser, a message of theirs deleted by the owner, a direct conversation opened
-// from the member list, the invited person removed (their page says so), and the panels audited
-// on a desktop and a phone.
+// from the member list, the invited person removed (their page says so), a public room moderated
+// by keyboard (topic, roles, a ban lifted, the log), and the panels audited on a desktop and a
+// phone.
 import { expect, test, type Page } from "@playwright/test";
 import { audit, connected, say, signedUp, texts, uniqueTag } from "./helpers";
 
@@ -104,4 +105,66 @@ test("on a phone: a room made from the drawer, and its members in reach", async 
   await expect(member(page, `cy-${tag}`)).toBeVisible();
   await expect(page.getByLabel("Invite by handle")).toBeVisible();
   await audit(page, "the members panel in the drawer on a phone");
+});
+
+test("moderating a public room by keyboard: the topic, a moderator named, a ban and its lifting, the log", async ({
+  browser,
+}) => {
+  const tag = uniqueTag();
+  const [adaHandle, boHandle] = [`ada-${tag}`, `bo-${tag}`];
+  const ada = await signedUp(browser, adaHandle);
+  const bo = await signedUp(browser, boHandle);
+  const name = `town-${tag}`;
+  await ada.getByText("New room", { exact: true }).click();
+  await ada.getByLabel("Title").fill(name);
+  await ada.getByLabel("Private (invite only, not listed)").uncheck();
+  await ada.getByRole("button", { name: "Create" }).click();
+  await expect(ada).toHaveURL(new RegExp(`/r/${name}$`));
+  await connected(ada);
+  await bo.goto(`/r/${name}`);
+  await connected(bo);
+  await say(bo, `hello town ${tag}`);
+
+  // The owner sets the topic from the keyboard; bo, a member, reads it and has no form.
+  const topic = ada.getByLabel("Topic");
+  await topic.fill(`Local news ${tag}`);
+  await topic.press("Enter");
+  await bo.reload();
+  await connected(bo);
+  await expect(bo.getByTestId("topic")).toHaveText(`Local news ${tag}`);
+  await expect(bo.getByLabel("Topic")).toHaveCount(0);
+
+  // A public room's member list starts folded; the owner opens it and names bo a moderator.
+  await ada.reload();
+  await connected(ada);
+  await ada.getByTestId("members").getByText("2 members").click();
+  await member(ada, boHandle).getByRole("button", { name: `Make ${boHandle} a moderator` }).press("Enter");
+  await expect(member(ada, boHandle)).toContainText("moderator");
+  await bo.reload();
+  await connected(bo);
+  await expect(bo.getByLabel("Topic")).toBeVisible();
+  await member(ada, boHandle).getByRole("button", { name: /^Make .* a member/ }).press("Enter");
+  await expect(member(ada, boHandle).locator(".role")).toHaveCount(0);
+
+  // Banned: bo's page says so; the owner sees him among the banned and lifts it by keyboard.
+  await member(ada, boHandle).getByRole("button", { name: `Ban ${boHandle}` }).press("Enter");
+  await expect(bo.getByTestId("error")).toContainText(`You were banned from #${name}.`);
+  const banned = ada.getByTestId("banned");
+  await expect(banned).toContainText(boHandle);
+  await audit(ada, "a public room's moderator tools");
+  await banned.getByRole("button", { name: `Unban ${boHandle}` }).press("Enter");
+  await expect(banned).toHaveCount(0);
+  await bo.reload();
+  await connected(bo);
+  await expect(texts(bo).filter({ hasText: `hello town ${tag}` })).toHaveCount(1);
+
+  // The log says who did what, newest first.
+  await ada.getByText("Moderation log", { exact: true }).press("Enter");
+  const log = ada.getByTestId("moderation-log").locator("li");
+  await expect(log).toHaveCount(5);
+  await expect(log.nth(0)).toContainText(`${adaHandle} (@${adaHandle}) lifted the ban on ${boHandle}`);
+  await expect(log.nth(1)).toContainText(`banned ${boHandle}`);
+  await expect(log.nth(2)).toContainText(`made ${boHandle} (@${boHandle}) member`);
+  await expect(log.nth(3)).toContainText(`made ${boHandle} (@${boHandle}) moderator`);
+  await expect(log.nth(4)).toContainText(`set the topic to “Local news ${tag}”`);
 });

@@ -7,7 +7,7 @@ use super::{
 };
 use app::protocol::{RoomName, UserId};
 use async_trait::async_trait;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 #[derive(Default)]
@@ -25,7 +25,8 @@ struct Kept {
     room: Room,
     /// Each member with their role and the order they joined in.
     members: HashMap<UserId, (Role, u64)>,
-    banned: HashSet<UserId>,
+    /// Longest banned first (a room bans few).
+    banned: Vec<UserId>,
     /// Oldest first.
     log: Vec<LogEntry>,
 }
@@ -35,7 +36,7 @@ impl Kept {
         Self {
             room,
             members: HashMap::new(),
-            banned: HashSet::new(),
+            banned: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -156,7 +157,7 @@ impl Memberships for MemoryMemberships {
     async fn forget(&self, user: UserId) -> Result<(), MembershipError> {
         for kept in self.lock().rooms.values_mut() {
             kept.members.remove(&user);
-            kept.banned.remove(&user);
+            kept.banned.retain(|banned| *banned != user);
         }
         Ok(())
     }
@@ -175,6 +176,15 @@ impl Memberships for MemoryMemberships {
                 role: *role,
             })
             .collect())
+    }
+
+    async fn banned(&self, name: &RoomName) -> Result<Vec<UserId>, MembershipError> {
+        Ok(self
+            .lock()
+            .rooms
+            .get(name)
+            .map(|kept| kept.banned.clone())
+            .unwrap_or_default())
     }
 
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Role)>, MembershipError> {
@@ -229,10 +239,14 @@ impl Memberships for MemoryMemberships {
             }
             Moderation::Banned(user) => {
                 kept.members.remove(user);
-                kept.banned.insert(*user);
+                if !kept.banned.contains(user) {
+                    kept.banned.push(*user);
+                }
             }
             Moderation::Unbanned(user) => {
-                if !kept.banned.remove(user) {
+                let before = kept.banned.len();
+                kept.banned.retain(|banned| banned != user);
+                if kept.banned.len() == before {
                     return Err(MembershipError::Missing);
                 }
             }

@@ -172,6 +172,9 @@ pub trait Memberships: Send + Sync + 'static {
     /// The members, owner and moderators first, then by when they joined.
     async fn members(&self, name: &RoomName) -> Result<Vec<Member>, MembershipError>;
 
+    /// The people banned from the room, longest banned first.
+    async fn banned(&self, name: &RoomName) -> Result<Vec<UserId>, MembershipError>;
+
     /// The rooms `user` is a member of, with their role in each, by when they joined.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Role)>, MembershipError>;
 

@@ -268,6 +268,19 @@ impl Memberships for PgMemberships {
             .collect()
     }
 
+    async fn banned(&self, name: &RoomName) -> Result<Vec<UserId>, MembershipError> {
+        let rows = sqlx::query(
+            "SELECT account_id FROM bans WHERE room = $1 ORDER BY banned_at, account_id",
+        )
+        .bind(name.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| Ok(UserId(row.try_get("account_id").map_err(unavailable)?)))
+            .collect()
+    }
+
     async fn rooms_of(&self, user: UserId) -> Result<Vec<(Room, Role)>, MembershipError> {
         let rows = sqlx::query(concat!(
             "SELECT ",

@@ -703,6 +703,20 @@ async fn moderators_ban_and_the_log_says_who_did_what(d: &Deployment) {
     );
     let (status, _) = refused(&mut bo, &d.b, "log", json!({"room": "town"})).await;
     assert_eq!(status, 403, "a banned person sees no log");
+    // Moderators see whom the room bans (to lift a ban); members do not.
+    let banned = |details: &Value| -> Vec<String> {
+        details["banned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["handle"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let seen = ok(&mut cy, &d.b, "details", json!({"room": "town"})).await;
+    assert_eq!(banned(&seen), ["bo"]);
+    let (mut dee, _) = account(&d.a, "dee").await;
+    let seen = ok(&mut dee, &d.a, "details", json!({"room": "town"})).await;
+    assert!(banned(&seen).is_empty(), "{seen}");
 
     // The server's admin moderates any room; unbanned, bo comes back.
     let (mut root, _) = account(&d.b, "root").await;
@@ -714,6 +728,8 @@ async fn moderators_ban_and_the_log_says_who_did_what(d: &Deployment) {
     )
     .await;
     enter(&bo, &d.a, "town", None).await.unwrap();
+    let seen = ok(&mut cy, &d.a, "details", json!({"room": "town"})).await;
+    assert!(banned(&seen).is_empty(), "{seen}");
     let root_log = ok(&mut root, &d.a, "log", json!({"room": "town"})).await;
     assert_eq!(root_log[0]["action"], "unban");
     assert_eq!(root_log[0]["actor"]["handle"], "root");

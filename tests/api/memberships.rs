@@ -93,6 +93,7 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
         .await
         .unwrap();
     assert_eq!(standing(bo).await, Some(Standing::Outsider));
+    assert!(store.banned(&plans.name).await.unwrap().is_empty());
     assert!(matches!(
         store
             .moderate(&plans.name, cy, &Moderation::RemovedMember(bo))
@@ -104,6 +105,7 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
         .await
         .unwrap();
     assert_eq!(standing(bo).await, Some(Standing::Banned));
+    assert_eq!(store.banned(&plans.name).await.unwrap(), [bo]);
     assert!(
         !store.add(&plans.name, bo, Role::Member).await.unwrap(),
         "banned"
@@ -129,6 +131,7 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
         .await
         .unwrap();
     assert_eq!(standing(bo).await, Some(Standing::Outsider));
+    assert!(store.banned(&plans.name).await.unwrap().is_empty());
     assert!(matches!(
         store
             .moderate(&plans.name, ada, &Moderation::Unbanned(bo))

@@ -1,13 +1,13 @@
 //! The rooms' people on the page: titles for the private rooms in the list, the forms that make a
 //! room or open a direct conversation, the directory of public rooms, and the room on screen's
-//! members with what the reader may do to them (message them, invite, remove, ban) and "leave".
+//! members with what the reader may do to them (message them, invite, remove, ban, name moderators) and "leave".
 //! Everything goes through the room calls (`crate::conversations`); what they change reaches the
 //! other people's pages through the socket (a removed person's page reads `removed`).
 
 use super::{chat, ChatContext};
 use crate::conversations::{
     about_room, create_room, directory, end_sessions, invite, leave_room, my_rooms, open_direct,
-    remove_member, Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
+    remove_member, set_role, Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
 };
 use crate::pages::path_of_room;
 use crate::protocol::RoomName;
@@ -77,7 +77,7 @@ impl Opener {
 
 /// Makes a room call from the page: its answer goes to `answered`, a refusal is shown in
 /// `problem` (browser only).
-fn call<T: 'static>(
+pub(super) fn call<T: 'static>(
     problem: RwSignal<Option<String>>,
     request: impl std::future::Future<Output = Result<T, RoomError>> + 'static,
     answered: impl FnOnce(T) + 'static,
@@ -269,29 +269,55 @@ pub fn Members() -> impl IntoView {
     let room_info = move || details.with(|d| d.as_ref().map(|d| d.room.clone()));
     let admin = move || details.with(|d| d.as_ref().is_some_and(|d| d.admin));
     let kind = move || room_info().map(|r| r.kind);
+    let moderates = move || room_info().is_some_and(|r| r.moderates);
     let may_invite = move || {
         room_info().is_some_and(|r| {
             r.kind != RoomKind::Public && r.kind != RoomKind::Direct && r.role.is_some()
         })
     };
+    // The lobby is everyone's: there is nowhere to go from it.
+    let may_leave =
+        move || room_info().is_some_and(|r| r.role.is_some() && r.name != RoomName::lobby());
     let members =
         move || details.with(|d| d.as_ref().map(|d| d.members.clone()).unwrap_or_default());
+    let count = move || {
+        details.with(|d| {
+            d.as_ref()
+                .map_or(0, |d| d.members.len() as u64 + d.unlisted)
+        })
+    };
+    let unlisted = move || details.with(|d| d.as_ref().map_or(0, |d| d.unlisted));
+    let topic = Signal::derive(move || room_info().map(|r| r.topic).unwrap_or_default());
+    let banned = Signal::derive(move || {
+        details.with(|d| d.as_ref().map(|d| d.banned.clone()).unwrap_or_default())
+    });
+    let changed = Callback::new(move |()| version.update(|v| *v += 1));
     view! {
-        <Show when=move || kind().is_some_and(|k| k != RoomKind::Public)>
+        <Show when=move || kind().is_some()>
             <section class="members" aria-label="Members" data-testid="members">
                 <h2>"Members"</h2>
-                <Show when=move || room_info().is_some_and(|r| !r.topic.is_empty())>
-                    <p class="topic">{move || room_info().map(|r| r.topic).unwrap_or_default()}</p>
-                </Show>
-                <ul>
-                    <For
-                        each=members
-                        key=|m| (m.user.id, m.role)
-                        children=move |member| {
-                            view! { <MemberRow member me room_info=Signal::derive(room_info) admin=Signal::derive(admin) version problem /> }
-                        }
-                    />
-                </ul>
+                <super::moderation::Topic topic moderates=Signal::derive(moderates) changed problem />
+                // A public room's list may be long: it starts folded there.
+                <details class="member-list" prop:open=move || kind() != Some(RoomKind::Public)>
+                    <summary>
+                        {move || match count() {
+                            1 => "1 member".to_owned(),
+                            n => format!("{n} members"),
+                        }}
+                    </summary>
+                    <ul>
+                        <For
+                            each=members
+                            key=|m| (m.user.id, m.role)
+                            children=move |member| {
+                                view! { <MemberRow member me room_info=Signal::derive(room_info) admin=Signal::derive(admin) version problem /> }
+                            }
+                        />
+                    </ul>
+                    <Show when=move || { unlisted() > 0 }>
+                        <p class="muted">{move || format!("and {} more", unlisted())}</p>
+                    </Show>
+                </details>
                 <Show when=may_invite>
                     <form class="invite" on:submit=invite_one data-testid="invite">
                         <label for="invite-handle">"Invite by handle"</label>
@@ -308,7 +334,11 @@ pub fn Members() -> impl IntoView {
                         </div>
                     </form>
                 </Show>
-                <Show when=move || room_info().is_some_and(|r| r.role.is_some())>
+                <Show when=moderates>
+                    <super::moderation::Banned banned changed problem />
+                    <super::moderation::Log room=Signal::derive(move || current.get()) />
+                </Show>
+                <Show when=may_leave>
                     <button type="button" class="leave-room" on:click=leave>
                         "Leave this room"
                     </button>
@@ -363,6 +393,32 @@ fn MemberRow(
         }
     };
     let sign_out_label = format!("Sign {name} out of every device");
+    // The owner (or a server admin) names moderators; the owner's own role is not theirs to give.
+    let may_name = move || {
+        !is_me
+            && target != Role::Owner
+            && room_info.with(|r| {
+                r.as_ref().is_some_and(|r| {
+                    r.kind != RoomKind::Direct && (admin.get() || r.role == Some(Role::Owner))
+                })
+            })
+    };
+    let new_role = match target {
+        Role::Moderator => Role::Member,
+        _ => Role::Moderator,
+    };
+    let name_label = match new_role {
+        Role::Moderator => format!("Make {name} a moderator"),
+        _ => format!("Make {name} a member (no longer a moderator)"),
+    };
+    let name_text = match new_role {
+        Role::Moderator => "Make moderator",
+        _ => "Make member",
+    };
+    let rename = move |_| {
+        let request = set_role(current.get_untracked(), id, new_role);
+        call(problem, request, move |()| version.update(|v| *v += 1));
+    };
     let act = move |ban: bool| {
         let request = remove_member(current.get_untracked(), id, ban);
         call(problem, request, move |()| version.update(|v| *v += 1));
@@ -401,6 +457,11 @@ fn MemberRow(
                     </button>
                     <button type="button" on:click=move |_| act(true) aria-label=ban_label.clone()>
                         "Ban"
+                    </button>
+                </Show>
+                <Show when=may_name>
+                    <button type="button" on:click=rename aria-label=name_label.clone()>
+                        {name_text}
                     </button>
                 </Show>
                 <Show when=move || admin.get() && !is_me && has_handle>

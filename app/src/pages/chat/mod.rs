@@ -6,6 +6,7 @@
 //! - [`composer`]: the message box and sending;
 //! - [`rooms`]: the rooms drawer, who is online, and the page of a room that cannot be;
 //! - [`members`]: making rooms and direct conversations, the directory, the room's members;
+//! - [`moderation`]: the topic, the banned and the moderation log, for a room's moderators;
 //! - [`scroll`]: following new messages, keeping the reader's place, loading older ones;
 //! - [`keys`]: keyboard shortcuts and where the focus goes when the drawer opens or closes;
 //! - [`title`]: the tab's title, with the count of what arrived while it was hidden.
@@ -16,6 +17,7 @@ mod conversation;
 mod keys;
 mod members;
 mod messages;
+mod moderation;
 mod people;
 mod rooms;
 mod scroll;
