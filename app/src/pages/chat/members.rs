@@ -268,7 +268,8 @@ pub fn Members() -> impl IntoView {
     };
     let room_info = move || details.with(|d| d.as_ref().map(|d| d.room.clone()));
     let admin = move || details.with(|d| d.as_ref().is_some_and(|d| d.admin));
-    let kind = move || room_info().map(|r| r.kind);
+    // A memo: reading the room again after a change must not fold an opened list.
+    let kind = Memo::new(move |_| room_info().map(|r| r.kind));
     let moderates = move || room_info().is_some_and(|r| r.moderates);
     let may_invite = move || {
         room_info().is_some_and(|r| {
@@ -293,12 +294,12 @@ pub fn Members() -> impl IntoView {
     });
     let changed = Callback::new(move |()| version.update(|v| *v += 1));
     view! {
-        <Show when=move || kind().is_some()>
+        <Show when=move || kind.get().is_some()>
             <section class="members" aria-label="Members" data-testid="members">
                 <h2>"Members"</h2>
                 <super::moderation::Topic topic moderates=Signal::derive(moderates) changed problem />
                 // A public room's list may be long: it starts folded there.
-                <details class="member-list" prop:open=move || kind() != Some(RoomKind::Public)>
+                <details class="member-list" prop:open=move || kind.get() != Some(RoomKind::Public)>
                     <summary>
                         {move || match count() {
                             1 => "1 member".to_owned(),
@@ -407,14 +408,12 @@ fn MemberRow(
         Role::Moderator => Role::Member,
         _ => Role::Moderator,
     };
-    let name_label = match new_role {
-        Role::Moderator => format!("Make {name} a moderator"),
-        _ => format!("Make {name} a member (no longer a moderator)"),
-    };
+    // The visible words start the label, as speech input expects.
     let name_text = match new_role {
         Role::Moderator => "Make moderator",
         _ => "Make member",
     };
+    let name_label = format!("{name_text}: {name}");
     let rename = move |_| {
         let request = set_role(current.get_untracked(), id, new_role);
         call(problem, request, move |()| version.update(|v| *v += 1));
