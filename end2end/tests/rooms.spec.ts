@@ -111,3 +111,43 @@ test("a room name that cannot be gets a designed page", async ({ browser }) => {
   await expect(page.getByTestId("room-name")).toHaveText("#lobby");
   await connected(page);
 });
+
+test("a draft stays with its room: switching rooms, a reload, and sending clears only that room's", async ({
+  browser,
+}) => {
+  const tag = uniqueTag();
+  const room = `drafts-${tag}`;
+  const page = await loggedIn(browser, `${cluster.baseURL}/r/${room}`, `Dee-${tag}`);
+  await connected(page);
+  const composer = page.getByTestId("composer");
+  await composer.fill(`half a thought in ${room}`);
+
+  // To the lobby: its own box is empty; typing there leaves the room's draft alone.
+  await page.getByTestId("rooms").getByRole("link", { name: "#lobby" }).click();
+  await expect(page.getByTestId("room-name")).toHaveText("#lobby");
+  await expect(composer).toHaveValue("");
+  await composer.fill(`a lobby draft ${tag}`);
+  await page.getByTestId("rooms").getByRole("link", { name: `#${room}` }).click();
+  await expect(composer).toHaveValue(`half a thought in ${room}`);
+
+  // A reload (a new socket, maybe another instance) keeps both.
+  await page.reload();
+  await connected(page);
+  await expect(composer).toHaveValue(`half a thought in ${room}`);
+  await composer.press("End");
+  await composer.pressSequentially(", finished");
+  await composer.press("Enter");
+  await expect(texts(page).filter({ hasText: `half a thought in ${room}, finished` })).toHaveCount(1);
+  await expect(composer).toHaveValue("");
+  await page.reload();
+  await connected(page);
+  await expect(composer).toHaveValue("");
+  await page.getByTestId("rooms").getByRole("link", { name: "#lobby" }).click();
+  await expect(composer).toHaveValue(`a lobby draft ${tag}`);
+
+  // Signing out forgets them: nothing of the account stays in this browser.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page.getByRole("button", { name: "Log out" })).toHaveCount(0);
+  expect(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard:drafts:"))))
+    .toEqual([]);
+});

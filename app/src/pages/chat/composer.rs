@@ -1,6 +1,7 @@
 //! The message box: Enter sends, Shift+Enter starts a new line, typing tells the room. A message
 //! goes to the outbox (`crate::live::outbox`) with a random id of its own, so a resend after a
 //! reconnect is recognised; a browser that cannot make one may not send at all, and says so.
+//! What is typed is the room's draft (`super::drafts`): it stays with the room.
 
 use super::chat;
 use crate::live::{new_client_id, now_ms};
@@ -11,22 +12,23 @@ use leptos::prelude::*;
 pub fn Composer() -> impl IntoView {
     let chat = chat();
     let titles = super::members::titles();
-    let (live, current, no_ids, scroll, draft) = (
+    let (live, current, no_ids, scroll, drafts) = (
         chat.live,
         chat.current,
         chat.no_ids,
         chat.scroll,
-        chat.draft,
+        chat.drafts,
     );
     let send = move || {
-        let text = draft.get_untracked();
+        let room = current.get_untracked();
+        let text = untrack(|| drafts.text(&room));
         if text.trim().is_empty() {
             return;
         }
         match new_client_id() {
             Ok(client_id) => {
                 if live.send(&text, client_id) {
-                    draft.set(String::new());
+                    drafts.set(&room, String::new());
                     scroll.sent();
                 }
             }
@@ -50,9 +52,9 @@ pub fn Composer() -> impl IntoView {
                 aria-label=move || format!("Message {}", titles.label(&current.get()))
                 placeholder=move || format!("Message {}", titles.label(&current.get()))
                 title="Enter sends, Shift+Enter starts a new line, /me for actions"
-                prop:value=move || draft.get()
+                prop:value=move || drafts.text(&current.get())
                 on:input=move |ev| {
-                    draft.set(event_target_value(&ev));
+                    drafts.set(&current.get_untracked(), event_target_value(&ev));
                     live.typed(now_ms());
                 }
                 on:keydown=move |ev| {
@@ -65,7 +67,7 @@ pub fn Composer() -> impl IntoView {
             <button
                 type="submit"
                 disabled=move || {
-                    no_ids.with(Option::is_some) || draft.with(|d| d.trim().is_empty())
+                    no_ids.with(Option::is_some) || drafts.is_blank(&current.get())
                 }
             >
                 "Send"

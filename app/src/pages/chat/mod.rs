@@ -4,6 +4,7 @@
 //! - [`conversation`]: the room on screen (banners, the message list, the typing line);
 //! - [`messages`]: one message, one outbox entry, and how rows are grouped by day and turn;
 //! - [`composer`]: the message box and sending;
+//! - [`drafts`]: what was typed in each room, kept across room switches and reloads;
 //! - [`rooms`]: the rooms drawer, who is online, and the page of a room that cannot be;
 //! - [`members`]: making rooms and direct conversations, the directory, the room's members;
 //! - [`moderation`]: the topic, the banned and the moderation log, for a room's moderators;
@@ -14,6 +15,7 @@
 mod account;
 mod composer;
 mod conversation;
+mod drafts;
 mod keys;
 mod members;
 mod messages;
@@ -52,8 +54,8 @@ struct ChatContext {
     /// Set when this browser cannot make random message ids: then nothing may be sent (see
     /// `NoRandomIds`). Checked up front so the user learns it before typing, not after.
     no_ids: RwSignal<Option<String>>,
-    /// What is in the message box (kept while the room on screen changes).
-    draft: RwSignal<String>,
+    /// What is typed in each room's message box.
+    drafts: drafts::Drafts,
     scroll: Scroll,
 }
 
@@ -141,7 +143,7 @@ pub fn ChatPage(
         clock: clock(),
         drawer: RwSignal::new(false),
         no_ids: RwSignal::new(None),
-        draft: RwSignal::new(String::new()),
+        drafts: drafts::Drafts::new(user.id),
         scroll,
     };
     provide_context(context);
@@ -162,7 +164,10 @@ pub fn ChatPage(
     keys::shortcuts(context);
     let title = title::title(room, live, user.id);
     let ChatContext {
-        on_screen, drawer, ..
+        on_screen,
+        drawer,
+        drafts,
+        ..
     } = context;
 
     view! {
@@ -221,7 +226,7 @@ pub fn ChatPage(
                         </span>
                     </span>
                     {user.handle.is_some().then(|| view! { <account::AccountMenu delete=delete_account /> })}
-                    <ActionForm action=logout attr:class="logout">
+                    <ActionForm action=logout attr:class="logout" on:submit=move |_| drafts.clear()>
                         <button type="submit">"Log out"</button>
                     </ActionForm>
                 </div>

@@ -1,0 +1,153 @@
+//! What the reader was typing, room by room: it stays with its room when they switch rooms, and
+//! in the browser's `localStorage` (one entry per account) so a reload, a closed tab or another
+//! tab of theirs finds it too. Sending clears the room's draft; signing out clears them all, so a
+//! shared computer keeps nothing of an account that left it.
+//!
+//! Each change is merged into what storage holds (read, change one room, write), so two tabs
+//! typing in different rooms keep both drafts. Storage that is missing or full (a private
+//! window, a quota) only costs the keeping across reloads: the drafts still follow the rooms.
+
+use crate::protocol::{RoomName, UserId};
+use leptos::prelude::*;
+
+/// The most rooms whose drafts are kept; the least recently changed go first.
+const MAX_ROOMS: usize = 50;
+
+/// The drafts, by room, most recently changed last.
+type Texts = Vec<(RoomName, String)>;
+
+#[derive(Clone, Copy)]
+pub struct Drafts {
+    texts: RwSignal<Texts>,
+    /// The storage key: `switchboard:drafts:<user id>`.
+    key: StoredValue<String>,
+}
+
+impl Drafts {
+    /// The drafts of `user`, read from storage once the page is hydrated (the server's page
+    /// has none: they live in the browser).
+    pub fn new(user: UserId) -> Self {
+        let drafts = Self {
+            texts: RwSignal::new(Vec::new()),
+            key: StoredValue::new(format!("switchboard:drafts:{}", user.0)),
+        };
+        Effect::new(move |_| drafts.texts.set(drafts.stored()));
+        drafts
+    }
+
+    /// The draft of `room` (tracked).
+    pub fn text(self, room: &RoomName) -> String {
+        self.texts.with(|texts| {
+            texts
+                .iter()
+                .find(|(r, _)| r == room)
+                .map(|(_, text)| text.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Whether `room` has nothing typed but spaces (tracked).
+    pub fn is_blank(self, room: &RoomName) -> bool {
+        self.texts.with(|texts| {
+            texts
+                .iter()
+                .find(|(r, _)| r == room)
+                .is_none_or(|(_, text)| text.trim().is_empty())
+        })
+    }
+
+    /// Sets the draft of `room` (empty: there is none), here and in storage.
+    pub fn set(self, room: &RoomName, text: String) {
+        self.texts.update(|texts| put(texts, room, text.clone()));
+        let mut stored = self.stored();
+        put(&mut stored, room, text);
+        self.store(&stored);
+    }
+
+    /// Forgets every draft of this account, here and in storage (signing out).
+    pub fn clear(self) {
+        self.texts.set(Vec::new());
+        self.key.with_value(|key| write(key, None));
+    }
+
+    fn stored(self) -> Texts {
+        self.key
+            .with_value(|key| read(key))
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default()
+    }
+
+    fn store(self, texts: &Texts) {
+        let json = (!texts.is_empty())
+            .then(|| serde_json::to_string(texts).ok())
+            .flatten();
+        self.key.with_value(|key| write(key, json.as_deref()));
+    }
+}
+
+/// Sets `room`'s draft in `texts`, as the most recent; an empty one is removed.
+fn put(texts: &mut Texts, room: &RoomName, text: String) {
+    texts.retain(|(r, _)| r != room);
+    if !text.is_empty() {
+        texts.push((room.clone(), text));
+    }
+    let over = texts.len().saturating_sub(MAX_ROOMS);
+    texts.drain(..over);
+}
+
+/// What storage holds under `key` (the server's page: nothing).
+fn read(key: &str) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(storage)) = window().local_storage() {
+        return storage.get_item(key).ok().flatten();
+    }
+    let _ = key;
+    None
+}
+
+/// Stores `value` under `key`, or removes the entry (the server's page: does nothing).
+fn write(key: &str, value: Option<&str>) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(Some(storage)) = window().local_storage() {
+        // A full or refused storage keeps the drafts in the page only.
+        let _ = match value {
+            Some(value) => storage.set_item(key, value),
+            None => storage.remove_item(key),
+        };
+    }
+    let _ = (key, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{put, Texts, MAX_ROOMS};
+    use crate::protocol::RoomName;
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    #[test]
+    fn a_draft_moves_to_the_end_when_changed_and_an_empty_one_is_gone() {
+        let mut texts = Texts::new();
+        put(&mut texts, &room("a"), "one".into());
+        put(&mut texts, &room("b"), "two".into());
+        put(&mut texts, &room("a"), "one more".into());
+        assert_eq!(
+            texts,
+            vec![(room("b"), "two".into()), (room("a"), "one more".into())]
+        );
+        put(&mut texts, &room("b"), String::new());
+        assert_eq!(texts, vec![(room("a"), "one more".into())]);
+    }
+
+    #[test]
+    fn the_least_recently_changed_drafts_go_first() {
+        let mut texts = Texts::new();
+        for i in 0..MAX_ROOMS + 2 {
+            put(&mut texts, &room(&format!("r{i}")), "x".into());
+        }
+        assert_eq!(texts.len(), MAX_ROOMS);
+        assert_eq!(texts[0].0, room("r2"));
+    }
+}
