@@ -484,9 +484,10 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    /// Whether a reader sees this message: not a deleted one, nor the record of a deletion.
+    /// Whether this is a row of the conversation: not the record of a deletion (a deleted
+    /// message is one, shown as a mark where it was).
     pub fn is_shown(&self) -> bool {
-        !self.deleted && self.kind != MessageKind::Deleted
+        self.kind != MessageKind::Deleted
     }
 
     /// Something a person said that is still there to read: a text or an action, not deleted.

@@ -64,10 +64,14 @@ test("a private room: invite from another browser, chat, a direct message from t
   await counted.getByRole("button", { name: /^Delete this message by/ }).click();
   await expect(texts(ada).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
   await expect(texts(bo).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
+  // Where it was, both pages show a mark: the conversation keeps its shape.
+  await expect(ada.locator(".msg.deleted")).toHaveCount(1);
+  await expect(bo.locator(".msg.deleted")).toContainText("Message deleted");
   await bo.reload();
   await connected(bo);
   await expect(texts(bo).filter({ hasText: `the secret ${tag}` })).toHaveCount(1);
   await expect(texts(bo).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
+  await expect(bo.locator(".msg.deleted")).toHaveCount(1);
 
   // A direct conversation, opened from the member list; bo finds it in his list.
   await member(ada, boHandle).getByRole("button", { name: `Message ${boHandle}` }).click();

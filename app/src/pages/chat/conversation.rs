@@ -97,9 +97,10 @@ pub fn Conversation() -> impl IntoView {
             <HistoryEdge live current />
             <For
                 each=rows
+                // A deletion makes a new row: the mark where the message was.
                 key=|row| {
                     let through = row.notice.as_ref().map(|(_, through)| *through);
-                    (row.message.room.clone(), row.message.id, row.grouped, row.day.clone(), through)
+                    (row.message.room.clone(), row.message.id, row.message.deleted, row.grouped, row.day.clone(), through)
                 }
                 children=move |row| {
                     let Row { message, grouped, day, notice } = row;

@@ -284,6 +284,8 @@ pub fn MessageRow(
     let hydrated = use_context::<Hydrated>();
     let mine = m.user.id == me;
     let class = match (m.kind, mine) {
+        _ if m.deleted && mine => "msg deleted mine",
+        _ if m.deleted => "msg deleted",
         // A deletion's record is never a row (see `rows`).
         (MessageKind::Join | MessageKind::Leave | MessageKind::Deleted, _) => "msg notice",
         (MessageKind::Me, true) => "msg action mine",
@@ -293,6 +295,11 @@ pub fn MessageRow(
     };
     let name = m.user.name.to_string();
     let body = match m.kind {
+        _ if m.deleted => view! {
+            <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
+            <span class="gone">"Message deleted"</span>
+        }
+        .into_any(),
         MessageKind::Text => view! {
             <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
             <span class="text">{linked(&m.text)}</span>
