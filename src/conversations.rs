@@ -497,13 +497,28 @@ impl Conversations {
         name: RoomName,
         id: MessageId,
     ) -> Result<(), RoomError> {
-        self.moderator(actor, &name).await?;
+        // Whoever may read the room (a guest in a public one too) may take back their own
+        // message; only that is tried first, so a moderator's own deletions are not moderation
+        // and stay out of the log.
+        let standpoint = self.standpoint(actor, &name).await?;
         let record = Draft::deletion(actor.clone(), id);
-        match self.log.delete(&name, &record).await.map_err(failed)? {
+        let own = self.log.delete(&name, &record, Some(actor.id));
+        match own.await.map_err(failed)? {
+            Deletion::Deleted(_) | Deletion::Already => return Ok(()),
+            Deletion::NotFound => return Err(RoomError::NotFound),
+            Deletion::NotTheirs if !standpoint.moderates() => return Err(RoomError::Forbidden),
+            Deletion::NotTheirs => {}
+        }
+        match self
+            .log
+            .delete(&name, &record, None)
+            .await
+            .map_err(failed)?
+        {
             Deletion::Deleted(_) => {}
             // Deleted by someone else (or a retry): what was asked for is so.
             Deletion::Already => return Ok(()),
-            Deletion::NotFound => return Err(RoomError::NotFound),
+            Deletion::NotFound | Deletion::NotTheirs => return Err(RoomError::NotFound),
         }
         // The deletion is done and cannot wait on the records; a lost log line is logged here.
         let action = Moderation::DeletedMessage(id);

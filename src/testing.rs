@@ -86,8 +86,13 @@ impl MessageLog for Unreliable {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         self.inner.append(room, draft).await
     }
-    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError> {
-        self.inner.delete(room, record).await
+    async fn delete(
+        &self,
+        room: &RoomName,
+        record: &Draft,
+        only_by: Option<UserId>,
+    ) -> Result<Deletion, BackendError> {
+        self.inner.delete(room, record, only_by).await
     }
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
         self.read().await?;

@@ -137,8 +137,13 @@ test("a draft stays with its room: switching rooms, a reload, and sending clears
   await composer.press("End");
   await composer.pressSequentially(", finished");
   await composer.press("Enter");
-  await expect(texts(page).filter({ hasText: `half a thought in ${room}, finished` })).toHaveCount(1);
+  const sent = page.locator(".msg", { hasText: `half a thought in ${room}, finished` });
+  await expect(sent).toHaveCount(1);
   await expect(composer).toHaveValue("");
+  // Said, and taken back (a guest's own message is theirs to delete): a mark stays.
+  await sent.hover();
+  await sent.getByRole("button", { name: `Delete this message by Dee-${tag}` }).click();
+  await expect(page.locator(".msg.deleted")).toContainText("Message deleted");
   await page.reload();
   await connected(page);
   await expect(composer).toHaveValue("");

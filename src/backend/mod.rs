@@ -67,6 +67,8 @@ pub enum Deletion {
     Already,
     /// The room keeps no such text or action (never was, trimmed away, or a notice).
     NotFound,
+    /// The message is someone else's, and only its author's was to be deleted.
+    NotTheirs,
 }
 
 /// A page of a room's history after some id.
@@ -89,8 +91,14 @@ pub trait MessageLog: Send + Sync + 'static {
     /// `record`, a [`MessageKind::Deleted`](app::protocol::MessageKind) draft naming it, as the
     /// room's next message, published like any other, in one atomic step. From then on every
     /// read returns the target blanked ([`ChatMessage::into_deleted`]), and its record reaches
-    /// live sockets and resumes after an earlier id.
-    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError>;
+    /// live sockets and resumes after an earlier id. With `only_by`, only a message of that
+    /// author is deleted (a person taking back their own; [`Deletion::NotTheirs`] otherwise).
+    async fn delete(
+        &self,
+        room: &RoomName,
+        record: &Draft,
+        only_by: Option<UserId>,
+    ) -> Result<Deletion, BackendError>;
 
     /// The last `limit` messages of the room, oldest first.
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages;

@@ -798,7 +798,7 @@ async fn a_deleted_message_is_gone_for_everyone_and_for_whoever_resumes_later(d:
         .await
         .unwrap();
     hears_deleted(&mut resumed, doomed).await;
-    resumed.say_acked(&room, "back").await;
+    let back = resumed.say_acked(&room, "back").await;
     // Every later read has only its place: the socket's history, the page, a page of history.
     let (mut fresh, said) = enter(&bo, &d.b, &room, None).await.unwrap();
     assert_eq!(said, vec!["keep this", "", "back"]);
@@ -821,9 +821,30 @@ async fn a_deleted_message_is_gone_for_everyone_and_for_whoever_resumes_later(d:
     let record = page.iter().find(|m| m.kind == MessageKind::Deleted);
     assert_eq!(record.and_then(|m| m.target), Some(doomed));
 
+    // A member takes back their own message; the owner deletes another of bo's. Only the
+    // second is moderation: the log lists it alone (ada's own "delete me" is not there either).
+    ok(
+        &mut bo,
+        &d.a,
+        "delete_message",
+        json!({"room": room, "id": back}),
+    )
+    .await;
+    hears_deleted(&mut owner, back).await;
+    let another = resumed.say_acked(&room, "one more").await;
+    ok(
+        &mut ada,
+        &d.b,
+        "delete_message",
+        json!({"room": room, "id": another}),
+    )
+    .await;
+    hears_deleted(&mut owner, another).await;
+
     let log = ok(&mut ada, &d.a, "log", json!({"room": room})).await;
+    assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
     assert_eq!(log[0]["action"], "delete_message");
-    assert_eq!(log[0]["detail"], doomed.to_string());
+    assert_eq!(log[0]["detail"], another.to_string());
     assert_eq!(log[0]["actor"]["handle"], "ada");
 }
 

@@ -85,9 +85,10 @@ impl Room {
     }
 
     /// Nobody has said anything here, as far as the page knows: no message (only notices of
-    /// who came and went, if any) and nothing in the outbox.
+    /// who came and went, if any; a deleted message counts, its mark shows) and nothing in the
+    /// outbox.
     pub fn is_quiet(&self) -> bool {
-        self.outbox.is_empty() && !self.messages.values().any(ChatMessage::is_said)
+        self.outbox.is_empty() && !self.messages.values().any(|m| m.kind.is_said())
     }
 
     /// The newest message id seen: where a resume of this room starts.
@@ -755,7 +756,7 @@ mod tests {
         assert!(kept[&"5-0".parse().unwrap()].deleted);
         // The message stays a row (a "deleted" mark); the record of its deletion is none.
         assert!(kept.values().all(|m| m.is_shown() == m.deleted));
-        assert!(chat.current().is_quiet(), "nothing said is left");
+        assert!(!chat.current().is_quiet(), "its mark is left");
         // Resumed from before it, the same: the record comes after the message it deletes.
         chat.message(deletion("6-0"));
         assert_eq!(chat.current().last_seen(), Some("6-0".parse().unwrap()));

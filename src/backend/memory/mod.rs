@@ -188,7 +188,12 @@ impl MessageLog for MemoryBroker {
         })
     }
 
-    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError> {
+    async fn delete(
+        &self,
+        room: &RoomName,
+        record: &Draft,
+        only_by: Option<UserId>,
+    ) -> Result<Deletion, BackendError> {
         {
             let mut state = self.state();
             let Some(target) = record.target else {
@@ -203,6 +208,9 @@ impl MessageLog for MemoryBroker {
             };
             if !message.kind.is_said() {
                 return Ok(Deletion::NotFound);
+            }
+            if only_by.is_some_and(|author| author != message.user.id) {
+                return Ok(Deletion::NotTheirs);
             }
             if message.deleted {
                 return Ok(Deletion::Already);
@@ -411,17 +419,26 @@ mod tests {
         let doomed = log.append(&room, &said("doomed")).await.unwrap().id;
 
         let record = Draft::deletion(ada.clone(), doomed);
-        let Deletion::Deleted(at) = log.delete(&room, &record).await.unwrap() else {
+        // Only bo's messages were to go: ada's stays.
+        let bo = crate::testing::user("bo");
+        assert_eq!(
+            log.delete(&room, &record, Some(bo.id)).await.unwrap(),
+            Deletion::NotTheirs
+        );
+        let Deletion::Deleted(at) = log.delete(&room, &record, Some(ada.id)).await.unwrap() else {
             panic!("not deleted");
         };
-        assert_eq!(log.delete(&room, &record).await.unwrap(), Deletion::Already);
+        assert_eq!(
+            log.delete(&room, &record, None).await.unwrap(),
+            Deletion::Already
+        );
         let notice = Draft::new(ada.clone(), MessageKind::Join, "");
         let joined = log.append(&room, &notice).await.unwrap().id;
         // The record itself, a notice, and an id the room never had: none is a said message.
         for target in [at, joined, MessageId { ms: 1, seq: 0 }] {
             let record = Draft::deletion(ada.clone(), target);
             assert_eq!(
-                log.delete(&room, &record).await.unwrap(),
+                log.delete(&room, &record, None).await.unwrap(),
                 Deletion::NotFound
             );
         }

@@ -12,6 +12,8 @@
 --          carries the room's hash tag, like the keys, so everything here is in one slot)
 -- KEYS[3]  the set of the room's deleted message ids
 -- ARGV[8]  the id of the message this draft deletes, or "" (an ordinary message)
+-- ARGV[9]  for a deletion, the user id its target must be by (its author taking it back), or ""
+--          (a moderator's: anyone's)
 --
 -- Each entry also records `p`, the id of the entry before it, so a reader resuming after an id
 -- can tell whether anything between was trimmed away (see RedisBroker::replay).
@@ -23,8 +25,8 @@
 --
 -- Returns { id, status }: status 0 when stored; 1 when client_id had been stored before (then
 -- nothing is written or published and id is the earlier message's id); for a deletion, 2 when
--- the target is not a text or action of the room and 3 when it was deleted already (both store
--- nothing, and id is "").
+-- the target is not a text or action of the room, 3 when it was deleted already and 4 when it is
+-- not by ARGV[9] (these store nothing, and id is "").
 -- Because Redis runs a script without interleaving other commands, the publish order of a
 -- room equals the order of its stream.
 if ARGV[5] == "1" then
@@ -39,9 +41,12 @@ if ARGV[8] ~= "" then
     return { "", 2 }
   end
   -- The entry's fields are { "m", draft, "p", previous }.
-  local kind = cjson.decode(target[2][2]).kind
-  if kind ~= "text" and kind ~= "me" then
+  local said = cjson.decode(target[2][2])
+  if said.kind ~= "text" and said.kind ~= "me" then
     return { "", 2 }
+  end
+  if ARGV[9] ~= "" and said.user.id ~= ARGV[9] then
+    return { "", 4 }
   end
   if redis.call("SADD", KEYS[3], ARGV[8]) == 0 then
     return { "", 3 }

@@ -61,11 +61,18 @@ enum Stored {
     Duplicate(MessageId),
     NoTarget,
     AlreadyDeleted,
+    NotTheirs,
 }
 
 impl<C: RedisConnection> RedisBroker<C> {
-    /// Runs the append script for `draft` (a deletion when it names a target).
-    async fn store(&self, room: &RoomName, draft: &Draft) -> Result<Stored, BackendError> {
+    /// Runs the append script for `draft` (a deletion when it names a target, of a message by
+    /// `only_by` if that is set).
+    async fn store(
+        &self,
+        room: &RoomName,
+        draft: &Draft,
+        only_by: Option<UserId>,
+    ) -> Result<Stored, BackendError> {
         let body =
             serde_json::to_string(draft).map_err(|e| BackendError::Corrupt(e.to_string()))?;
         let (sent_key, has_client_id) = match &draft.client_id {
@@ -94,6 +101,7 @@ impl<C: RedisConnection> RedisBroker<C> {
             .arg(self.room_idle.as_secs().max(1))
             .arg(self.keys.publish_command())
             .arg(target)
+            .arg(only_by.map(|user| user.0.to_string()).unwrap_or_default())
             .invoke_async(&mut conn)
             .await?;
         let id = || {
@@ -104,7 +112,8 @@ impl<C: RedisConnection> RedisBroker<C> {
             0 => Stored::New(id()?),
             1 => Stored::Duplicate(id()?),
             2 => Stored::NoTarget,
-            _ => Stored::AlreadyDeleted,
+            3 => Stored::AlreadyDeleted,
+            _ => Stored::NotTheirs,
         })
     }
 
@@ -127,7 +136,7 @@ impl<C: RedisConnection> RedisBroker<C> {
 #[async_trait]
 impl<C: RedisConnection> MessageLog for RedisBroker<C> {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
-        match self.store(room, draft).await? {
+        match self.store(room, draft, None).await? {
             Stored::New(id) => Ok(Appended {
                 id,
                 duplicate: false,
@@ -137,20 +146,26 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
                 duplicate: true,
             }),
             // Only a draft with a target is checked for one.
-            Stored::NoTarget | Stored::AlreadyDeleted => Err(BackendError::Corrupt(format!(
-                "{room}: an append was taken for a deletion"
-            ))),
+            Stored::NoTarget | Stored::AlreadyDeleted | Stored::NotTheirs => Err(
+                BackendError::Corrupt(format!("{room}: an append was taken for a deletion")),
+            ),
         }
     }
 
-    async fn delete(&self, room: &RoomName, record: &Draft) -> Result<Deletion, BackendError> {
+    async fn delete(
+        &self,
+        room: &RoomName,
+        record: &Draft,
+        only_by: Option<UserId>,
+    ) -> Result<Deletion, BackendError> {
         if record.target.is_none() {
             return Ok(Deletion::NotFound);
         }
-        Ok(match self.store(room, record).await? {
+        Ok(match self.store(room, record, only_by).await? {
             Stored::New(id) | Stored::Duplicate(id) => Deletion::Deleted(id),
             Stored::NoTarget => Deletion::NotFound,
             Stored::AlreadyDeleted => Deletion::Already,
+            Stored::NotTheirs => Deletion::NotTheirs,
         })
     }
 

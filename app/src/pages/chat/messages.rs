@@ -323,7 +323,7 @@ pub fn MessageRow(
     let delete = m
         .kind
         .is_said()
-        .then(|| view! { <DeleteButton m=m.clone() /> });
+        .then(|| view! { <DeleteButton m=m.clone() mine /> });
     view! {
         <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
@@ -340,14 +340,15 @@ pub fn MessageRow(
     }
 }
 
-/// "Delete" on a message, for the room's moderators: it is gone for everyone once the server
-/// says so (the socket brings the deletion back to this page too). A refusal goes to the banner.
+/// "Delete" on the reader's own message, and on any for the room's moderators: it is gone for
+/// everyone once the server says so (the socket brings the deletion back to this page too). A
+/// refusal goes to the banner.
 #[component]
-fn DeleteButton(m: ChatMessage) -> impl IntoView {
+fn DeleteButton(m: ChatMessage, mine: bool) -> impl IntoView {
     let live = chat().live;
     let titles = super::members::titles();
     let room = m.room.clone();
-    let moderates = move || titles.0.with(|t| t.get(&room).is_some_and(|r| r.moderates));
+    let moderates = move || mine || titles.0.with(|t| t.get(&room).is_some_and(|r| r.moderates));
     let (room, id) = (m.room.clone(), m.id);
     let delete = move |_| {
         let room = room.clone();

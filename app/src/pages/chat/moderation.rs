@@ -21,6 +21,8 @@ pub fn Topic(
 ) -> impl IntoView {
     let ChatContext { current, .. } = super::chat();
     let draft = RwSignal::new(String::new());
+    // Said once the server took it, until the next keystroke.
+    let saved = RwSignal::new(false);
     // The form starts from the topic the room has, and follows it until the reader types.
     Effect::new(move |_| draft.set(topic.get()));
     let save = move |ev: leptos::ev::SubmitEvent| {
@@ -28,6 +30,7 @@ pub fn Topic(
         let request = set_topic(current.get_untracked(), draft.get_untracked());
         call(problem, request, move |_| {
             problem.set(None);
+            saved.set(true);
             changed.run(());
         });
     };
@@ -51,10 +54,14 @@ pub fn Topic(
                         autocomplete="off"
                         placeholder="What this room is for"
                         prop:value=move || draft.get()
-                        on:input=move |ev| draft.set(event_target_value(&ev))
+                        on:input=move |ev| {
+                            saved.set(false);
+                            draft.set(event_target_value(&ev));
+                        }
                     />
                     <button type="submit">"Set"</button>
                 </div>
+                <p class="muted" role="status">{move || saved.get().then_some("Topic set.")}</p>
             </form>
         </Show>
     }
