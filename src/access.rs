@@ -257,7 +257,7 @@ mod tests {
         assert_eq!((entered.kind, entered.created_by), (RoomKind::Public, None));
         access.enter(&bo, &town).await.unwrap();
         access.enter(&visitor, &town).await.unwrap();
-        let members: Vec<_> = memberships.members(&town).await.unwrap();
+        let members: Vec<_> = memberships.members(&town, 10).await.unwrap().0;
         assert_eq!(members.len(), 2, "accounts become members; guests do not");
 
         let ban = crate::memberships::Moderation::Banned(bo.id);

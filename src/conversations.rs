@@ -304,9 +304,12 @@ impl Conversations {
 
     async fn details(&self, actor: &User, name: RoomName) -> Result<RoomDetails, RoomError> {
         let standpoint = self.standpoint(actor, &name).await?;
-        let mut members = self.memberships.members(&name).await.map_err(failed)?;
-        let unlisted = members.len().saturating_sub(MAX_LISTED_MEMBERS);
-        members.truncate(MAX_LISTED_MEMBERS);
+        let (members, total) = self
+            .memberships
+            .members(&name, MAX_LISTED_MEMBERS)
+            .await
+            .map_err(failed)?;
+        let unlisted = total.saturating_sub(members.len() as u64);
         let banned = match standpoint.moderates() {
             true => self.memberships.banned(&name).await.map_err(failed)?,
             false => Vec::new(),
@@ -327,7 +330,7 @@ impl Conversations {
         Ok(RoomDetails {
             room: standpoint.info(),
             members: shown,
-            unlisted: unlisted as u64,
+            unlisted,
             banned: banned.iter().filter_map(|id| people.remove(id)).collect(),
             admin: standpoint.admin,
         })

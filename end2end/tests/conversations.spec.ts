@@ -63,6 +63,13 @@ test("a private room: invite from another browser, chat, a direct message from t
   const counted = ada.locator(".msg", { hasText: `count me in ${tag}` });
   await counted.hover();
   await counted.getByRole("button", { name: /^Delete this message by/ }).click();
+  // It asks first, with the answer in focus: Escape keeps the message, the answer deletes it.
+  const sure = counted.getByRole("button", { name: /^Delete for everyone/ });
+  await expect(sure).toBeFocused();
+  await ada.keyboard.press("Escape");
+  await expect(sure).toHaveCount(0);
+  await counted.getByRole("button", { name: /^Delete this message by/ }).click();
+  await counted.getByRole("button", { name: /^Delete for everyone/ }).press("Enter");
   await expect(texts(ada).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
   await expect(texts(bo).filter({ hasText: `count me in ${tag}` })).toHaveCount(0);
   // Where it was, both pages show a mark: the conversation keeps its shape.

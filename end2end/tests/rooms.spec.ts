@@ -143,6 +143,7 @@ test("a draft stays with its room: switching rooms, a reload, and sending clears
   // Said, and taken back (a guest's own message is theirs to delete): a mark stays.
   await sent.hover();
   await sent.getByRole("button", { name: `Delete this message by Dee-${tag}` }).click();
+  await sent.getByRole("button", { name: /^Delete for everyone/ }).click();
   await expect(page.locator(".msg.deleted")).toContainText("Message deleted");
   await page.reload();
   await connected(page);

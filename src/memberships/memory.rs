@@ -162,20 +162,27 @@ impl Memberships for MemoryMemberships {
         Ok(())
     }
 
-    async fn members(&self, name: &RoomName) -> Result<Vec<Member>, MembershipError> {
+    async fn members(
+        &self,
+        name: &RoomName,
+        limit: usize,
+    ) -> Result<(Vec<Member>, u64), MembershipError> {
         let records = self.lock();
         let Some(kept) = records.rooms.get(name) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         };
         let mut members: Vec<_> = kept.members.iter().collect();
         members.sort_by_key(|(_, (role, order))| (std::cmp::Reverse(*role), *order));
-        Ok(members
+        let total = members.len() as u64;
+        let listed = members
             .into_iter()
+            .take(limit)
             .map(|(user, (role, _))| Member {
                 user: *user,
                 role: *role,
             })
-            .collect())
+            .collect();
+        Ok((listed, total))
     }
 
     async fn banned(&self, name: &RoomName) -> Result<Vec<UserId>, MembershipError> {

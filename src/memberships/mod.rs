@@ -169,8 +169,13 @@ pub trait Memberships: Send + Sync + 'static {
     /// Forgets `user`'s memberships and bans: their account was deleted.
     async fn forget(&self, user: UserId) -> Result<(), MembershipError>;
 
-    /// The members, owner and moderators first, then by when they joined.
-    async fn members(&self, name: &RoomName) -> Result<Vec<Member>, MembershipError>;
+    /// The first `limit` members, owner and moderators first, then by when they joined, and
+    /// how many there are in all (a public room may have thousands: the list is bounded).
+    async fn members(
+        &self,
+        name: &RoomName,
+        limit: usize,
+    ) -> Result<(Vec<Member>, u64), MembershipError>;
 
     /// The people banned from the room, longest banned first.
     async fn banned(&self, name: &RoomName) -> Result<Vec<UserId>, MembershipError>;

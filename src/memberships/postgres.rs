@@ -248,16 +248,27 @@ impl Memberships for PgMemberships {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn members(&self, name: &RoomName) -> Result<Vec<Member>, MembershipError> {
+    async fn members(
+        &self,
+        name: &RoomName,
+        limit: usize,
+    ) -> Result<(Vec<Member>, u64), MembershipError> {
         let rows = sqlx::query(
-            "SELECT account_id, role FROM memberships WHERE room = $1 ORDER BY \
-             CASE role WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END, joined_at, account_id",
+            "SELECT account_id, role, count(*) OVER () AS total FROM memberships WHERE room = $1 \
+             ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'moderator' THEN 1 ELSE 2 END, \
+             joined_at, account_id LIMIT $2",
         )
         .bind(name.as_str())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("total").map_err(unavailable)?,
+            None => 0,
+        };
+        let members = rows
+            .iter()
             .map(|row| {
                 let held: String = row.try_get("role").map_err(unavailable)?;
                 Ok(Member {
@@ -265,7 +276,8 @@ impl Memberships for PgMemberships {
                     role: role(&held)?,
                 })
             })
-            .collect()
+            .collect::<Result<_, MembershipError>>()?;
+        Ok((members, u64::try_from(total).unwrap_or_default()))
     }
 
     async fn banned(&self, name: &RoomName) -> Result<Vec<UserId>, MembershipError> {

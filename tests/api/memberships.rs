@@ -73,7 +73,14 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
     assert_eq!(store.room(&plans.name).await.unwrap(), Some(plans.clone()));
 
     // Members: the owner first.
-    let listed = store.members(&plans.name).await.unwrap();
+    let (listed, total) = store.members(&plans.name, 10).await.unwrap();
+    assert_eq!(total, listed.len() as u64);
+    let (first, all) = store.members(&plans.name, 1).await.unwrap();
+    assert_eq!(
+        (first.as_slice(), all),
+        (&listed[..1], total),
+        "bounded, counted"
+    );
     assert_eq!(listed, members.to_vec());
     assert!(store.add(&plans.name, cy, Role::Member).await.unwrap());
     assert!(
@@ -241,7 +248,10 @@ async fn holds(store: Arc<dyn Memberships>, accounts: Arc<dyn AccountStore>) {
     // Deleting an account takes its memberships with it; the log keeps what it did.
     assert!(accounts.delete(cy).await.unwrap());
     store.forget(cy).await.unwrap();
-    assert_eq!(store.members(&dm.name).await.unwrap(), pair[..1].to_vec());
+    assert_eq!(
+        store.members(&dm.name, 10).await.unwrap().0,
+        pair[..1].to_vec()
+    );
     assert_eq!(store.log(&plans.name, 10).await.unwrap().len(), 6);
 }
 

@@ -174,59 +174,83 @@ pub fn Start() -> impl IntoView {
     .into_any()
 }
 
-/// The public rooms, loaded when opened.
-#[component]
-fn Directory() -> impl IntoView {
-    let listings = RwSignal::new(None::<Result<Vec<Listing>, String>>);
-    let load = move |ev: leptos::ev::Event| {
+/// A `<details>` that reads a list each time it is opened, and shows "Loading…", the refusal,
+/// `empty`, or the list as `show` draws it.
+pub(super) fn unfolding<T, Load, V>(
+    class: &'static str,
+    summary: &'static str,
+    empty: &'static str,
+    load: impl Fn() -> Load + Copy + 'static,
+    show: impl Fn(Vec<T>) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    Load: std::future::Future<Output = Result<Vec<T>, RoomError>> + 'static,
+    V: IntoView + 'static,
+{
+    let list = RwSignal::new(None::<Result<Vec<T>, String>>);
+    let toggled = move |ev: leptos::ev::Event| {
         use leptos::wasm_bindgen::JsCast;
         let open = ev
             .target()
             .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlDetailsElement>().ok())
             .is_some_and(|d| d.open());
         if open {
+            let request = load();
             leptos::task::spawn_local(async move {
-                listings.set(Some(directory().await.map_err(|e| e.to_string())));
+                list.set(Some(request.await.map_err(|e| e.to_string())));
             });
         }
     };
     view! {
-        <details class="directory" on:toggle=load>
-            <summary>"Browse public rooms"</summary>
-            {move || match listings.get() {
+        <details class=class on:toggle=toggled>
+            <summary>{summary}</summary>
+            {move || match list.get() {
                 None => view! { <p class="muted">"Loading…"</p> }.into_any(),
                 Some(Err(e)) => view! { <p class="form-error" role="alert">{e}</p> }.into_any(),
-                Some(Ok(rooms)) if rooms.is_empty() => {
-                    view! { <p class="muted">"No public rooms yet."</p> }.into_any()
+                Some(Ok(items)) if items.is_empty() => {
+                    view! { <p class="muted">{empty}</p> }.into_any()
                 }
-                Some(Ok(rooms)) => {
-                    view! {
-                        <ul data-testid="directory">
-                            {rooms
-                                .into_iter()
-                                .map(|listing| {
-                                    let href = path_of_room(&listing.room.name);
-                                    let counts = format!(
-                                        "{} members, {} online",
-                                        listing.members,
-                                        listing.online,
-                                    );
-                                    view! {
-                                        <li>
-                                            <A href=href>{format!("#{}", listing.room.name)}</A>
-                                            <span class="muted">" " {counts}</span>
-                                            <span class="topic">{listing.room.topic}</span>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()}
-                        </ul>
-                    }
-                        .into_any()
-                }
+                Some(Ok(items)) => show(items).into_any(),
             }}
         </details>
     }
+}
+
+/// The public rooms, read when opened.
+#[component]
+fn Directory() -> impl IntoView {
+    let show = |rooms: Vec<Listing>| {
+        view! {
+            <ul data-testid="directory">
+                {rooms
+                    .into_iter()
+                    .map(|listing| {
+                        let href = path_of_room(&listing.room.name);
+                        let counts = format!(
+                            "{} members, {} online",
+                            listing.members,
+                            listing.online,
+                        );
+                        view! {
+                            <li>
+                                <A href=href>{format!("#{}", listing.room.name)}</A>
+                                <span class="muted">" " {counts}</span>
+                                <span class="topic">{listing.room.topic}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+        }
+    };
+    unfolding(
+        "directory",
+        "Browse public rooms",
+        "No public rooms yet.",
+        directory,
+        show,
+    )
     .into_any()
 }
 
@@ -243,8 +267,16 @@ pub fn Members() -> impl IntoView {
     Effect::new(move |_| {
         let room = current.get();
         version.track();
-        // Joining, and a removal read over the socket, change who is here too.
-        live.chat.with(|chat| chat.room(&room).map(|r| r.joined));
+        // Joining, and a removal read over the socket, change who is here too; but not in a
+        // public room (anyone may join it), whose every reader would otherwise read it again at
+        // each reconnect, all at once after an instance restarts.
+        let public = details.with_untracked(|d| {
+            d.as_ref()
+                .is_some_and(|d| d.room.name == room && d.room.kind == RoomKind::Public)
+        });
+        if !public {
+            live.chat.with(|chat| chat.room(&room).map(|r| r.joined));
+        }
         leptos::task::spawn_local(async move {
             details.set(about_room(room).await.ok());
         });

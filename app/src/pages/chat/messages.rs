@@ -340,30 +340,74 @@ pub fn MessageRow(
     }
 }
 
-/// "Delete" on the reader's own message, and on any for the room's moderators: it is gone for
-/// everyone once the server says so (the socket brings the deletion back to this page too). A
-/// refusal goes to the banner.
+/// "Delete" on the reader's own message, and on any for the room's moderators. It asks first
+/// (the answer has the focus; Escape or "Cancel" keeps the message); then the message is gone
+/// for everyone once the server says so (the socket brings the deletion back to this page too).
+/// A refusal goes to the banner.
 #[component]
 fn DeleteButton(m: ChatMessage, mine: bool) -> impl IntoView {
     let live = chat().live;
     let titles = super::members::titles();
     let room = m.room.clone();
-    let moderates = move || mine || titles.0.with(|t| t.get(&room).is_some_and(|r| r.moderates));
+    let may_delete = move || mine || titles.0.with(|t| t.get(&room).is_some_and(|r| r.moderates));
+    let asking = RwSignal::new(false);
+    let confirm = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = confirm.get() {
+            let _ = button.focus();
+        }
+    });
     let (room, id) = (m.room.clone(), m.id);
-    let delete = move |_| {
+    let delete = Callback::new(move |()| {
+        asking.set(false);
         let room = room.clone();
         leptos::task::spawn_local(async move {
             if let Err(e) = crate::conversations::delete_message(room, id).await {
                 live.error.set(Some(format!("Not deleted: {e}")));
             }
         });
-    };
-    let label = format!("Delete this message by {}", m.user.name);
+    });
+    let name = m.user.name.to_string();
+    let label = StoredValue::new(format!("Delete this message by {name}"));
+    let confirm_label = StoredValue::new(format!("Delete for everyone: the message by {name}"));
     view! {
-        <Show when=moderates.clone()>
-            <button type="button" class="delete" on:click=delete.clone() aria-label=label.clone()>
-                "Delete"
-            </button>
+        <Show when=may_delete.clone()>
+            <Show
+                when=move || asking.get()
+                fallback=move || {
+                    view! {
+                        <button
+                            type="button"
+                            class="delete"
+                            on:click=move |_| asking.set(true)
+                            aria-label=label.get_value()
+                        >
+                            "Delete"
+                        </button>
+                    }
+                }
+            >
+                <span
+                    class="confirm-delete"
+                    on:keydown=move |ev| {
+                        if ev.key() == "Escape" {
+                            asking.set(false);
+                        }
+                    }
+                >
+                    <button
+                        type="button"
+                        node_ref=confirm
+                        on:click=move |_| delete.run(())
+                        aria-label=confirm_label.get_value()
+                    >
+                        "Delete for everyone"
+                    </button>
+                    <button type="button" on:click=move |_| asking.set(false)>
+                        "Cancel"
+                    </button>
+                </span>
+            </Show>
         </Show>
     }
 }

@@ -2,7 +2,7 @@
 //! (with "Unban"), and the moderation log. The calls are in [`crate::conversations`]; the
 //! server checks every one of them, so what is offered here is a convenience, never the rule.
 
-use super::members::call;
+use super::members::{call, unfolding};
 use super::ChatContext;
 use crate::conversations::{moderation_log, set_topic, unban, LogLine, MAX_TOPIC_CHARS};
 use crate::live::{clock_time, now_ms};
@@ -115,57 +115,38 @@ pub fn Banned(
 /// The moderation log, read when opened (and again each time).
 #[component]
 pub fn Log(room: Signal<RoomName>) -> impl IntoView {
-    let lines = RwSignal::new(None::<Result<Vec<LogLine>, String>>);
-    let load = move |ev: leptos::ev::Event| {
-        use leptos::wasm_bindgen::JsCast;
-        let open = ev
-            .target()
-            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlDetailsElement>().ok())
-            .is_some_and(|d| d.open());
-        if open {
-            let room = room.get_untracked();
-            leptos::task::spawn_local(async move {
-                lines.set(Some(moderation_log(room).await.map_err(|e| e.to_string())));
-            });
+    let show = |lines: Vec<LogLine>| {
+        let today = Day::of(now_ms(), true);
+        view! {
+            <ol data-testid="moderation-log">
+                {lines
+                    .into_iter()
+                    .map(|line| {
+                        let at = format!(
+                            "{}, {}",
+                            Day::of(line.at_ms, true).label(today),
+                            clock_time(line.at_ms),
+                        );
+                        view! {
+                            <li>
+                                <span>{said(&line)}</span>
+                                " "
+                                <span class="muted">{at}</span>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ol>
         }
     };
-    view! {
-        <details class="moderation-log" on:toggle=load>
-            <summary>"Moderation log"</summary>
-            {move || match lines.get() {
-                None => view! { <p class="muted">"Loading…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error" role="alert">{e}</p> }.into_any(),
-                Some(Ok(lines)) if lines.is_empty() => {
-                    view! { <p class="muted">"Nothing yet."</p> }.into_any()
-                }
-                Some(Ok(lines)) => {
-                    let today = Day::of(now_ms(), true);
-                    view! {
-                        <ol data-testid="moderation-log">
-                            {lines
-                                .into_iter()
-                                .map(|line| {
-                                    let at = format!(
-                                        "{}, {}",
-                                        Day::of(line.at_ms, true).label(today),
-                                        clock_time(line.at_ms),
-                                    );
-                                    view! {
-                                        <li>
-                                            <span>{said(&line)}</span>
-                                            " "
-                                            <span class="muted">{at}</span>
-                                        </li>
-                                    }
-                                })
-                                .collect_view()}
-                        </ol>
-                    }
-                        .into_any()
-                }
-            }}
-        </details>
-    }
+    let load = move || moderation_log(room.get_untracked());
+    unfolding(
+        "moderation-log",
+        "Moderation log",
+        "Nothing yet.",
+        load,
+        show,
+    )
     .into_any()
 }
 
