@@ -320,8 +320,8 @@ pub fn MessageRow(
             view! { <span class="text">{parts.collect_view()}</span> }.into_any()
         }
     };
+    // Not on a deleted message's mark: there is nothing left to delete.
     let delete = m
-        .kind
         .is_said()
         .then(|| view! { <DeleteButton m=m.clone() mine /> });
     view! {
