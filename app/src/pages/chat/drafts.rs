@@ -37,22 +37,19 @@ impl Drafts {
 
     /// The draft of `room` (tracked).
     pub fn text(self, room: &RoomName) -> String {
-        self.texts.with(|texts| {
-            texts
-                .iter()
-                .find(|(r, _)| r == room)
-                .map(|(_, text)| text.clone())
-                .unwrap_or_default()
-        })
+        self.with(room, str::to_owned)
     }
 
     /// Whether `room` has nothing typed but spaces (tracked).
     pub fn is_blank(self, room: &RoomName) -> bool {
+        self.with(room, |text| text.trim().is_empty())
+    }
+
+    /// `f` of the draft of `room` ("" when it has none), tracked.
+    fn with<R>(self, room: &RoomName, f: impl FnOnce(&str) -> R) -> R {
         self.texts.with(|texts| {
-            texts
-                .iter()
-                .find(|(r, _)| r == room)
-                .is_none_or(|(_, text)| text.trim().is_empty())
+            let found = texts.iter().find(|(r, _)| r == room);
+            f(found.map_or("", |(_, text)| text.as_str()))
         })
     }
 
