@@ -24,7 +24,7 @@
 //! - server admins end a person's sign-ins everywhere (their sockets close on every instance).
 
 use crate::accounts::{AccountStore, HandleKey};
-use crate::backend::{Deletion, MessageLog, PresenceStore, RoomLists, Signals};
+use crate::backend::{Amended, MessageLog, PresenceStore, RoomLists, Signals};
 use crate::memberships::{
     DirectKey, Member, MembershipError, Memberships, Moderation, Role, Room, RoomKind, Standing,
 };
@@ -505,23 +505,20 @@ impl Conversations {
         // and stay out of the log.
         let standpoint = self.standpoint(actor, &name).await?;
         let record = Draft::deletion(actor.clone(), id);
-        let own = self.log.delete(&name, &record, Some(actor.id));
+        let own = self.log.amend(&name, &record, Some(actor.id));
         match own.await.map_err(failed)? {
-            Deletion::Deleted(_) | Deletion::Already => return Ok(()),
-            Deletion::NotFound => return Err(RoomError::NotFound),
-            Deletion::NotTheirs if !standpoint.moderates() => return Err(RoomError::Forbidden),
-            Deletion::NotTheirs => {}
+            Amended::Stored(_) | Amended::Unchanged => return Ok(()),
+            Amended::NotFound | Amended::TooMany => return Err(RoomError::NotFound),
+            Amended::NotTheirs if !standpoint.moderates() => return Err(RoomError::Forbidden),
+            Amended::NotTheirs => {}
         }
-        match self
-            .log
-            .delete(&name, &record, None)
-            .await
-            .map_err(failed)?
-        {
-            Deletion::Deleted(_) => {}
+        match self.log.amend(&name, &record, None).await.map_err(failed)? {
+            Amended::Stored(_) => {}
             // Deleted by someone else (or a retry): what was asked for is so.
-            Deletion::Already => return Ok(()),
-            Deletion::NotFound | Deletion::NotTheirs => return Err(RoomError::NotFound),
+            Amended::Unchanged => return Ok(()),
+            Amended::NotFound | Amended::NotTheirs | Amended::TooMany => {
+                return Err(RoomError::NotFound)
+            }
         }
         // The deletion is done and cannot wait on the records; a lost log line is logged here.
         let action = Moderation::DeletedMessage(id);

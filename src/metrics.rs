@@ -96,6 +96,10 @@ pub struct Metrics {
     pub messages_duplicate: Counter,
     /// Messages refused (too long, wrong room, backend unavailable...).
     pub messages_refused: Counter,
+    /// Edits and reactions stored (as records in their room's log).
+    pub amendments_stored: Counter,
+    /// Edits and reactions refused (not the author's, no such message, not an emoji...).
+    pub amendments_refused: Counter,
     /// Live message frames written to sockets.
     pub deliveries: Counter,
     /// Live message frames a lagging socket missed (it was closed and resumes from history).
@@ -149,6 +153,14 @@ impl Metrics {
             "Re-sent messages acknowledged without storing them again",
         );
         let messages_refused = counter("messages_refused", "send frames refused with an error");
+        let amendments_stored = counter(
+            "amendments_stored",
+            "Edits and reactions stored as records in their room's log",
+        );
+        let amendments_refused = counter(
+            "amendments_refused",
+            "edit and react frames refused with an error",
+        );
         let deliveries = counter("deliveries", "Live message frames written to sockets");
         let deliveries_dropped_lag = counter(
             "deliveries_dropped_lag",
@@ -263,6 +275,8 @@ impl Metrics {
             messages_stored,
             messages_duplicate,
             messages_refused,
+            amendments_stored,
+            amendments_refused,
             deliveries,
             deliveries_dropped_lag,
             resumes,

@@ -1,7 +1,7 @@
 //! What the unit tests share: a user to act as, and a message log that misbehaves on demand.
 
-use crate::backend::{Appended, BackendError, Deletion, MessageLog, Messages, Replay};
-use app::protocol::{Draft, MessageId, RoomName, User, UserId, UserName};
+use crate::backend::{Amended, Appended, BackendError, MessageLog, Messages, Replay};
+use app::protocol::{ChatMessage, Draft, MessageId, RoomName, User, UserId, UserName};
 use async_trait::async_trait;
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -86,13 +86,20 @@ impl MessageLog for Unreliable {
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
         self.inner.append(room, draft).await
     }
-    async fn delete(
+    async fn amend(
         &self,
         room: &RoomName,
         record: &Draft,
         only_by: Option<UserId>,
-    ) -> Result<Deletion, BackendError> {
-        self.inner.delete(room, record, only_by).await
+    ) -> Result<Amended, BackendError> {
+        self.inner.amend(room, record, only_by).await
+    }
+    async fn message(
+        &self,
+        room: &RoomName,
+        id: MessageId,
+    ) -> Result<Option<ChatMessage>, BackendError> {
+        self.inner.message(room, id).await
     }
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
         self.read().await?;

@@ -30,7 +30,7 @@ pub mod state;
 mod browser;
 
 use crate::protocol::{
-    ClientId, ClientMsg, ErrorCode, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS,
+    ClientId, ClientMsg, ErrorCode, MessageId, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS,
 };
 use leptos::prelude::*;
 use outbox::RETRY_BASE_MS;
@@ -190,20 +190,59 @@ impl Live {
     /// Queues `text` for the room on screen: it shows as pending at once and is sent now if the
     /// socket is in the room, else once it is. Returns false (and shows why) when the text is
     /// not valid.
-    pub fn send(self, text: &str, client_id: ClientId) -> bool {
+    /// With `reply_to`, it answers that message of the room.
+    pub fn send(self, text: &str, client_id: ClientId, reply_to: Option<MessageId>) -> bool {
         if let Err(e) = Said::parse(text) {
             self.error.set(Some(format!("Not sent: {e}.")));
             return false;
         }
         let frame = self
             .chat
-            .try_update(|chat| chat.push(client_id, text.to_owned()))
+            .try_update(|chat| chat.push(client_id, text.to_owned(), reply_to))
             .flatten();
         if let Some(frame) = frame {
             self.control_send(Control::Send(frame));
         }
         // Whatever is typed next is a new message: say so at once.
         self.typed_at.set_value(None);
+        true
+    }
+
+    /// Changes the text of the user's message `id` in the room on screen. Not queued: an edit
+    /// needs the socket (the page says so when it is not there), and its `edited` record is the
+    /// answer. Returns false (and shows why) when it could not go.
+    pub fn edit(self, id: MessageId, text: &str) -> bool {
+        if let Err(e) = Said::parse(text) {
+            self.error.set(Some(format!("Not changed: {e}.")));
+            return false;
+        }
+        self.now(ClientMsg::Edit {
+            room: self.room(),
+            id,
+            text: text.trim().to_owned(),
+        })
+    }
+
+    /// Turns the user's reaction `emoji` on message `id` of the room on screen on or off.
+    pub fn react(self, id: MessageId, emoji: &str, on: bool) -> bool {
+        self.now(ClientMsg::React {
+            room: self.room(),
+            id,
+            emoji: emoji.to_owned(),
+            on,
+        })
+    }
+
+    /// Sends `frame` now if the socket is in the room on screen; otherwise says why not.
+    fn now(self, frame: ClientMsg) -> bool {
+        let joined = self.chat.with_untracked(|chat| chat.current().joined);
+        if !joined || !self.status.with_untracked(Status::is_connected) {
+            self.error.set(Some(
+                "Not connected: try again once the chat is back.".to_owned(),
+            ));
+            return false;
+        }
+        self.control_send(Control::Send(frame));
         true
     }
 
@@ -269,6 +308,14 @@ impl Live {
                 let wait = retry_after_ms.unwrap_or(RETRY_BASE_MS);
                 chat.slowed(client_id, &message, wait, now_ms)
             }),
+            // About a message of the room (a refused edit, reaction or reply): said in the
+            // banner; the conversation is as it was.
+            ServerMsg::Error {
+                message,
+                client_id: None,
+                target: Some(_),
+                ..
+            } => self.error.set(Some(message)),
             ServerMsg::Error {
                 code,
                 message,

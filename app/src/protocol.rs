@@ -9,7 +9,12 @@ use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 use uuid::Uuid;
 
+mod amendments;
 mod identity;
+pub use amendments::{
+    snippet, Emoji, EmojiError, Quote, Reaction, ReactionChange, MAX_EMOJI_CHARS, MAX_REACTIONS,
+    QUOTE_CHARS,
+};
 pub use identity::{
     Handle, HandleError, PasswordError, MAX_HANDLE_CHARS, MAX_PASSWORD_CHARS, MIN_HANDLE_CHARS,
     MIN_PASSWORD_CHARS,
@@ -346,7 +351,7 @@ impl<'de> Deserialize<'de> for MessageId {
 }
 
 /// What a message is: something said, an action (`/me waves`), a join/leave notice, or the
-/// record that an earlier message was deleted.
+/// record of a change to an earlier message (its `target`): an edit, a deletion, a reaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
@@ -354,14 +359,21 @@ pub enum MessageKind {
     Me,
     Join,
     Leave,
-    /// A moderator deleted the message named by `target`. Stored in the room's log like any
-    /// message, so live sockets receive it and a resume after an earlier id replays it: a reader
-    /// who saw the message before drops it then. Never shown itself.
+    /// Its author (or a moderator) deleted the message named by `target`. Stored in the room's
+    /// log like any message, so live sockets receive it and a resume after an earlier id replays
+    /// it: a reader who saw the message before blanks it then. Never shown itself.
     Deleted,
+    /// Its author edited the message named by `target`: `text` is its text now. A record like
+    /// `deleted`.
+    Edited,
+    /// Its author turned a reaction on the message named by `target` on or off (`reaction`). A
+    /// record like `deleted`.
+    Reacted,
 }
 
 impl MessageKind {
-    /// The name used on the wire (`text`, `me`, `join`, `leave`, `deleted`).
+    /// The name used on the wire (`text`, `me`, `join`, `leave`, `deleted`, `edited`,
+    /// `reacted`).
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Text => "text",
@@ -369,7 +381,17 @@ impl MessageKind {
             MessageKind::Join => "join",
             MessageKind::Leave => "leave",
             MessageKind::Deleted => "deleted",
+            MessageKind::Edited => "edited",
+            MessageKind::Reacted => "reacted",
         }
+    }
+
+    /// The record of a change to another message, not a row of the conversation.
+    pub fn is_record(self) -> bool {
+        matches!(
+            self,
+            MessageKind::Deleted | MessageKind::Edited | MessageKind::Reacted
+        )
     }
 
     /// Something a person said (a text or an action), as opposed to a join or leave notice.
@@ -474,20 +496,32 @@ pub struct ChatMessage {
     /// On a join or leave notice for several users: the ones after `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub others: Option<Others>,
-    /// The message this one is about: on a `deleted` record, the message it deleted.
+    /// The message this one is about: on a record, the message it changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<MessageId>,
-    /// The message was deleted: its text is gone (empty), it is kept in history only as a
-    /// place (so pages of history stay whole) and is never shown.
+    /// The message was deleted: its text, reactions and quote are gone, and it is shown as a
+    /// small mark in its place.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// The message was edited; this is the id of its latest `edited` record (and so its time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<MessageId>,
+    /// Its reactions, in the order they were first given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// On a reply: what it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Box<Quote>>,
+    /// On a `reacted` record: the reaction, on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<ReactionChange>,
 }
 
 impl ChatMessage {
-    /// Whether this is a row of the conversation: not the record of a deletion (a deleted
-    /// message is one, shown as a mark where it was).
+    /// Whether this is a row of the conversation: not a record of a change (a deleted message
+    /// is one, shown as a mark where it was).
     pub fn is_shown(&self) -> bool {
-        self.kind != MessageKind::Deleted
+        !self.kind.is_record()
     }
 
     /// Something a person said that is still there to read: a text or an action, not deleted.
@@ -496,13 +530,19 @@ impl ChatMessage {
     }
 
     /// What is left of the message once deleted: its place, author and time, not its text.
-    pub fn into_deleted(self) -> Self {
-        Self {
-            text: String::new(),
-            others: None,
-            deleted: true,
-            ..self
-        }
+    pub fn into_deleted(mut self) -> Self {
+        self.blank();
+        self
+    }
+
+    /// Deletes the message in place (see [`Self::into_deleted`]).
+    pub fn blank(&mut self) {
+        self.text = String::new();
+        self.others = None;
+        self.edited = None;
+        self.reactions = Vec::new();
+        self.reply = None;
+        self.deleted = true;
     }
 }
 
@@ -519,6 +559,10 @@ pub struct Draft {
     pub others: Option<Others>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Box<Quote>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<ReactionChange>,
 }
 
 impl Draft {
@@ -531,14 +575,33 @@ impl Draft {
             client_id: None,
             others: None,
             target: None,
+            reply: None,
+            reaction: None,
         }
     }
 
-    /// The record that `user` (a moderator) deleted the message `target`.
+    /// The record that `user` (its author or a moderator) deleted the message `target`.
     pub fn deletion(user: User, target: MessageId) -> Self {
         Self {
             target: Some(target),
             ..Self::new(user, MessageKind::Deleted, "")
+        }
+    }
+
+    /// The record that `user` (its author) changed the text of `target` to `text`.
+    pub fn edit(user: User, target: MessageId, text: impl Into<String>) -> Self {
+        Self {
+            target: Some(target),
+            ..Self::new(user, MessageKind::Edited, text)
+        }
+    }
+
+    /// The record that `user` turned their reaction `emoji` on `target` on or off.
+    pub fn reaction(user: User, target: MessageId, emoji: Emoji, on: bool) -> Self {
+        Self {
+            target: Some(target),
+            reaction: Some(ReactionChange { emoji, on }),
+            ..Self::new(user, MessageKind::Reacted, "")
         }
     }
 
@@ -555,6 +618,10 @@ impl Draft {
             others: self.others,
             target: self.target,
             deleted: false,
+            edited: None,
+            reactions: Vec::new(),
+            reply: self.reply,
+            reaction: self.reaction,
         }
     }
 }
@@ -591,11 +658,31 @@ pub fn parse_socket_query(raw: &str) -> Result<(RoomName, Option<MessageId>), St
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
     /// Say something in one of the socket's rooms. The sender is taken from the session; a
-    /// `user` or `name` field in the frame is ignored.
+    /// `user` or `name` field in the frame is ignored. With `reply_to`, the message answers that
+    /// one (of the same room): the server quotes it.
     Send {
         room: RoomName,
         text: String,
         client_id: ClientId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+    },
+    /// Replace the text of one of the user's own messages (a text or an action, not deleted).
+    /// Answered by the `edited` record it becomes, like any message of the room, or by an
+    /// `error` naming the message (`target`). The kind stays: `/me` is not read again.
+    Edit {
+        room: RoomName,
+        id: MessageId,
+        text: String,
+    },
+    /// Turn the user's reaction `emoji` on message `id` on (`on: true`) or off. A state, not a
+    /// toggle: sending it twice is sending it once. Answered by the `reacted` record (none when
+    /// nothing changed), or by an `error` naming the message.
+    React {
+        room: RoomName,
+        id: MessageId,
+        emoji: String,
+        on: bool,
     },
     /// Add a room to this socket (the one in the URL is joined already). With `after`, a resume:
     /// every message after that id follows `joined`; without, the recent history.
@@ -635,6 +722,16 @@ pub fn client_id_of(frame: &str) -> Option<ClientId> {
     serde_json::from_str::<Envelope>(frame).ok()?.client_id
 }
 
+/// The message id (`id`) a client frame names, read as leniently: a refused `edit` or `react`
+/// error names the message it was about.
+pub fn target_of(frame: &str) -> Option<MessageId> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        id: Option<MessageId>,
+    }
+    serde_json::from_str::<Envelope>(frame).ok()?.id
+}
+
 /// Why the server refused something. Stable, machine-readable; `message` says it for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -661,6 +758,14 @@ pub enum ErrorCode {
     NotFound,
     /// This user is banned from the room (a public one: a private room says `not_found`).
     Banned,
+    /// The message an `edit`, `react` or reply named is not one that can take it: never in the
+    /// room, trimmed from its history, deleted, or a notice. Nothing changed.
+    NoSuchMessage,
+    /// An `edit` of someone else's message. Nothing changed.
+    NotYours,
+    /// A reaction that is not one emoji, or one more kind of reaction than a message takes
+    /// ([`MAX_REACTIONS`]). Nothing changed.
+    InvalidReaction,
 }
 
 impl ErrorCode {
@@ -761,6 +866,9 @@ pub enum ServerMsg {
         /// With `rate_limited`: how long to wait before sending it again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+        /// The message a refused `edit`, `react` or reply named.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<MessageId>,
     },
     /// Messages after `after` and before `first` (all of them when `first` is absent) are no
     /// longer kept, so a resuming client cannot be given them. Sent before the replay.
@@ -785,6 +893,7 @@ impl ServerMsg {
             client_id: None,
             room: None,
             retry_after_ms: None,
+            target: None,
         }
     }
 
@@ -796,6 +905,7 @@ impl ServerMsg {
             client_id: None,
             room: Some(room),
             retry_after_ms: None,
+            target: None,
         }
     }
 
@@ -812,6 +922,7 @@ impl ServerMsg {
             client_id,
             room: None,
             retry_after_ms: None,
+            target: None,
         }
     }
 
@@ -829,6 +940,24 @@ impl ServerMsg {
             client_id,
             room,
             retry_after_ms: Some(retry_after_ms),
+            target: None,
+        }
+    }
+
+    /// The refusal of an `edit`, a `react` or a reply about message `target` of `room`.
+    pub fn about_message(
+        code: ErrorCode,
+        message: impl Into<String>,
+        room: Option<RoomName>,
+        target: Option<MessageId>,
+    ) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            client_id: None,
+            room,
+            retry_after_ms: None,
+            target,
         }
     }
 
@@ -902,6 +1031,8 @@ mod tests {
             MessageKind::Join,
             MessageKind::Leave,
             MessageKind::Deleted,
+            MessageKind::Edited,
+            MessageKind::Reacted,
         ] {
             assert_eq!(
                 serde_json::to_string(&kind).unwrap(),

@@ -58,17 +58,21 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
-/// What came of deleting a message ([`MessageLog::delete`]).
+/// What came of a change to a message: an edit, a deletion or a reaction
+/// ([`MessageLog::amend`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deletion {
-    /// Deleted: the record of it was stored under this id and published.
-    Deleted(MessageId),
-    /// It was deleted before; nothing changed.
-    Already,
-    /// The room keeps no such text or action (never was, trimmed away, or a notice).
+pub enum Amended {
+    /// Made: the record of it was stored under this id and published.
+    Stored(MessageId),
+    /// It was so already (deleted, the same text, the reaction on or off); nothing changed.
+    Unchanged,
+    /// The room keeps no such text or action (never was, trimmed away, a notice), or it was
+    /// deleted and so takes no edit or reaction.
     NotFound,
-    /// The message is someone else's, and only its author's was to be deleted.
+    /// The message is someone else's, and only its author's was to be changed.
     NotTheirs,
+    /// A new reaction, and the message has [`MAX_REACTIONS`](app::protocol::MAX_REACTIONS).
+    TooMany,
 }
 
 /// A page of a room's history after some id.
@@ -87,18 +91,27 @@ pub trait MessageLog: Send + Sync + 'static {
     /// `client_id` recently in this room is not stored again.
     async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError>;
 
-    /// Deletes the message `record.target` (a text or an action of the room) and stores
-    /// `record`, a [`MessageKind::Deleted`](app::protocol::MessageKind) draft naming it, as the
-    /// room's next message, published like any other, in one atomic step. From then on every
-    /// read returns the target blanked ([`ChatMessage::into_deleted`]), and its record reaches
-    /// live sockets and resumes after an earlier id. With `only_by`, only a message of that
-    /// author is deleted (a person taking back their own; [`Deletion::NotTheirs`] otherwise).
-    async fn delete(
+    /// Makes the change `record` says (an edit, a deletion or a reaction: a
+    /// [record](app::protocol::MessageKind::is_record) draft) to the message `record.target`, a
+    /// text or an action of the room, and stores `record` as the room's next message, published
+    /// like any other, in one atomic step. From then on every read returns the target as its
+    /// records left it ([`ChatMessage::apply`]), and the record reaches live sockets and
+    /// resumes after an earlier id. With `only_by`, only a message of that author is changed
+    /// (a person editing or taking back their own; [`Amended::NotTheirs`] otherwise).
+    async fn amend(
         &self,
         room: &RoomName,
         record: &Draft,
         only_by: Option<UserId>,
-    ) -> Result<Deletion, BackendError>;
+    ) -> Result<Amended, BackendError>;
+
+    /// One message of the room, as its records left it (a reply quotes it); `None` if the room
+    /// keeps no such message.
+    async fn message(
+        &self,
+        room: &RoomName,
+        id: MessageId,
+    ) -> Result<Option<ChatMessage>, BackendError>;
 
     /// The last `limit` messages of the room, oldest first.
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages;

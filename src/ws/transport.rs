@@ -5,7 +5,7 @@
 //! channels under paused time. Sending has one policy, written here: a client that does not take
 //! a frame within [`SEND_TIMEOUT`] is dropped.
 
-use app::protocol::{client_id_of, ClientMsg, ErrorCode, ServerMsg, MAX_FRAME_BYTES};
+use app::protocol::{client_id_of, target_of, ClientMsg, ErrorCode, ServerMsg, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{
     sink::{self, Feed, Flush},
@@ -161,24 +161,27 @@ pub fn decode(frame: Option<Result<Message, axum::Error>>) -> Incoming {
     }
 }
 
+/// A refused frame's error names what the frame was about, as far as it can be read: the
+/// message it sent (`client_id`), or the one it would have changed (`id`, as `target`).
+fn unreadable(code: ErrorCode, message: String, text: &str) -> Incoming {
+    let mut refusal = ServerMsg::refused(code, message, client_id_of(text));
+    if let ServerMsg::Error { target, .. } = &mut refusal {
+        *target = target_of(text);
+    }
+    Incoming::Unreadable(refusal)
+}
+
 fn decode_text(text: &str) -> Incoming {
     if text.len() > MAX_FRAME_BYTES {
-        return Incoming::Unreadable(ServerMsg::refused(
-            ErrorCode::TooLarge,
-            format!(
-                "Frames can be at most {MAX_FRAME_BYTES} bytes; this one was {}.",
-                text.len()
-            ),
-            client_id_of(text),
-        ));
+        let why = format!(
+            "Frames can be at most {MAX_FRAME_BYTES} bytes; this one was {}.",
+            text.len()
+        );
+        return unreadable(ErrorCode::TooLarge, why, text);
     }
     match serde_json::from_str::<ClientMsg>(text) {
         Ok(command) => Incoming::Command(command),
-        Err(e) => Incoming::Unreadable(ServerMsg::refused(
-            ErrorCode::BadFrame,
-            format!("Unreadable frame: {e}"),
-            client_id_of(text),
-        )),
+        Err(e) => unreadable(ErrorCode::BadFrame, format!("Unreadable frame: {e}"), text),
     }
 }
 

@@ -91,6 +91,7 @@ macro_rules! backends {
 }
 
 mod accounts;
+mod amendments;
 mod assets;
 mod conversations;
 mod faults;

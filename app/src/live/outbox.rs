@@ -11,7 +11,7 @@
 //! user retries or discards it. It is never re-sent forever. Re-sending is safe because the
 //! server stores each `client_id` at most once.
 
-use crate::protocol::{ClientId, ClientMsg, ErrorCode, RoomName};
+use crate::protocol::{ClientId, ClientMsg, ErrorCode, MessageId, RoomName};
 
 /// The first retry after a transient refusal waits this long...
 pub const RETRY_BASE_MS: u64 = 1_000;
@@ -59,6 +59,8 @@ pub enum State {
 pub struct Entry {
     pub client_id: ClientId,
     pub text: String,
+    /// The message it answers, if it is a reply.
+    pub reply_to: Option<MessageId>,
     pub state: State,
     /// Transient refusals in a row, kept while the entry is `Sending` again between retries so
     /// that the next refusal continues the backoff instead of restarting it.
@@ -71,6 +73,7 @@ impl Entry {
             room: room.clone(),
             text: self.text.clone(),
             client_id: self.client_id,
+            reply_to: self.reply_to,
         }
     }
 }
@@ -108,6 +111,16 @@ impl Outbox {
     /// Ids are random, so a repeated id is a caller bug; it keeps the first entry rather than
     /// showing the message twice.
     pub fn push(&mut self, client_id: ClientId, text: String) -> Option<ClientMsg> {
+        self.push_reply(client_id, text, None)
+    }
+
+    /// [`Outbox::push`] for a message that may answer another (`reply_to`).
+    pub fn push_reply(
+        &mut self,
+        client_id: ClientId,
+        text: String,
+        reply_to: Option<MessageId>,
+    ) -> Option<ClientMsg> {
         if let Some(entry) = self.get(client_id) {
             return Some(entry.frame(&self.room));
         }
@@ -130,6 +143,7 @@ impl Outbox {
         let entry = Entry {
             client_id,
             text,
+            reply_to,
             state,
             refusals: 0,
         };
@@ -364,6 +378,7 @@ mod tests {
                 room: RoomName::lobby(),
                 text: "hi".to_owned(),
                 client_id: id(1),
+                reply_to: None,
             })
         );
         assert_eq!(state(&outbox, 1), Some(State::Sending));

@@ -12,8 +12,8 @@
 
 use super::outbox::{Entry, Outbox};
 use crate::protocol::{
-    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, MessageKind, RoomName, User,
-    HISTORY_PAGE, TYPING_SHOWN_MS,
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, User, HISTORY_PAGE,
+    TYPING_SHOWN_MS,
 };
 use std::collections::BTreeMap;
 
@@ -96,15 +96,66 @@ impl Room {
         self.messages.keys().next_back().copied()
     }
 
-    /// Keeps `message` in its place (once); the record of a deletion blanks the message it
-    /// names. Returns whether it is new.
+    /// Keeps `message` in its place (once). A new record (an edit, a deletion, a reaction) is
+    /// applied to the message it names and to the replies that quote it. Returns whether it is
+    /// new.
+    ///
+    /// Records are applied as they come from the live log, a resume or a first join: those are
+    /// the log's newest part, in order, so applying them ends where the log does. Not from an
+    /// older page ([`Chat::older`]), whose messages arrive as their records left them.
     fn place(&mut self, message: ChatMessage) -> bool {
-        if let (MessageKind::Deleted, Some(target)) = (message.kind, message.target) {
-            if let Some(deleted) = self.messages.remove(&target) {
-                self.messages.insert(target, deleted.into_deleted());
-            }
+        if self.messages.contains_key(&message.id) {
+            return false;
         }
-        self.messages.insert(message.id, message).is_none()
+        if message.kind.is_record() {
+            self.apply(&message);
+        }
+        self.messages.insert(message.id, message);
+        true
+    }
+
+    /// Applies `record` to its target and to the replies quoting it, if they are here.
+    fn apply(&mut self, record: &ChatMessage) {
+        let Some(target) = record.target else {
+            return;
+        };
+        if let Some(message) = self.messages.get_mut(&target) {
+            message.apply(record);
+        }
+        let later = (
+            std::ops::Bound::Excluded(target),
+            std::ops::Bound::Unbounded,
+        );
+        for (_, reply) in self.messages.range_mut(later) {
+            reply.apply_to_quote(record);
+        }
+    }
+
+    /// Keeps the messages of an older page. Their records are not applied (the messages came as
+    /// their records left them, and an old record would take them back); the records held
+    /// already, all newer than the page, are applied to them again, in order, in case one was
+    /// stored while the page was on its way.
+    fn place_older(&mut self, messages: Vec<ChatMessage>) {
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+        for message in messages {
+            self.messages.entry(message.id).or_insert(message);
+        }
+        let Some(newest) = ids.iter().max().copied() else {
+            return;
+        };
+        let records: Vec<ChatMessage> = self
+            .messages
+            .range((
+                std::ops::Bound::Excluded(newest),
+                std::ops::Bound::Unbounded,
+            ))
+            .map(|(_, m)| m)
+            .filter(|m| m.kind.is_record() && m.target.is_some_and(|t| ids.contains(&t)))
+            .cloned()
+            .collect();
+        for record in &records {
+            self.apply(record);
+        }
     }
 
     fn insert(&mut self, message: ChatMessage) -> bool {
@@ -293,9 +344,7 @@ impl Chat {
         room.loading_older = false;
         room.history_end = complete;
         room.keep = room.keep.saturating_add(messages.len());
-        for message in messages {
-            room.place(message);
-        }
+        room.place_older(messages);
     }
 
     /// A new socket said `hello` for `room` (the URL's). Returns what to send on it: the room's
@@ -344,7 +393,9 @@ impl Chat {
             room.outbox.acked(client_id);
         }
         // Whoever said something has stopped typing it.
-        room.typing.retain(|(user, _)| user.id != message.user.id);
+        if message.kind.is_said() {
+            room.typing.retain(|(user, _)| user.id != message.user.id);
+        }
         let counts = index != current
             && !room.catching_up
             && message.kind.is_said()
@@ -464,10 +515,15 @@ impl Chat {
 
     /// The user wrote `text` in the room on screen. Returns its frame when the socket is in the
     /// room; otherwise it waits in the outbox for the room's `hello` or `joined`.
-    pub fn push(&mut self, client_id: ClientId, text: String) -> Option<ClientMsg> {
+    pub fn push(
+        &mut self,
+        client_id: ClientId,
+        text: String,
+        reply_to: Option<MessageId>,
+    ) -> Option<ClientMsg> {
         let current = self.current;
         let room = &mut self.rooms[current];
-        let frame = room.outbox.push(client_id, text)?;
+        let frame = room.outbox.push_reply(client_id, text, reply_to)?;
         room.joined.then_some(frame)
     }
 
@@ -511,7 +567,7 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Draft, UserId, UserName};
+    use crate::protocol::{Draft, Emoji, MessageKind, UserId, UserName};
     use uuid::Uuid;
 
     fn room(name: &str) -> RoomName {
@@ -598,13 +654,17 @@ mod tests {
     #[test]
     fn a_message_waits_until_its_room_is_joined() {
         let mut chat = Chat::new(room("lobby"));
-        assert_eq!(chat.push(cid(1), "early".into()), None, "no hello yet");
+        assert_eq!(
+            chat.push(cid(1), "early".into(), None),
+            None,
+            "no hello yet"
+        );
         let frames = chat.hello(&room("lobby"), 0);
         assert_eq!(sends(&frames), [cid(1)]);
-        assert!(chat.push(cid(2), "now".into()).is_some());
+        assert!(chat.push(cid(2), "now".into(), None).is_some());
 
         chat.show(room("rust"), None, true);
-        assert_eq!(chat.push(cid(3), "before joined".into()), None);
+        assert_eq!(chat.push(cid(3), "before joined".into(), None), None);
         assert_eq!(sends(&chat.joined(&room("rust"), 0)), [cid(3)]);
         // Retries and deadlines only concern joined rooms.
         chat.disconnected();
@@ -615,10 +675,10 @@ mod tests {
     fn answers_find_their_room() {
         let mut chat = Chat::new(room("lobby"));
         chat.hello(&room("lobby"), 0);
-        chat.push(cid(1), "in lobby".into());
+        chat.push(cid(1), "in lobby".into(), None);
         chat.show(room("rust"), None, true);
         chat.joined(&room("rust"), 0);
-        chat.push(cid(2), "in rust".into());
+        chat.push(cid(2), "in rust".into(), None);
 
         chat.refused(cid(1), ErrorCode::InvalidText, "no", 0);
         chat.acked(cid(2));
@@ -629,7 +689,7 @@ mod tests {
             super::super::outbox::State::Failed { .. }
         ));
         // The message itself confirms it too.
-        chat.push(cid(3), "again".into());
+        chat.push(cid(3), "again".into(), None);
         chat.message(msg("rust", "20-0", 1, Some(cid(3))));
         assert!(chat.current().outbox.is_empty());
     }
@@ -894,5 +954,104 @@ mod tests {
             expected.dedup();
             proptest::prop_assert_eq!(shown, expected);
         }
+    }
+
+    fn record(id: &str, draft: Draft) -> ChatMessage {
+        draft.into_message(room("lobby"), id.parse().unwrap())
+    }
+
+    fn thumbs(from: u8, target: &str, on: bool) -> Draft {
+        let emoji = Emoji::parse("👍").unwrap();
+        Draft::reaction(user(from), target.parse().unwrap(), emoji, on)
+    }
+
+    #[test]
+    fn live_records_change_their_message_and_the_replies_quoting_it() {
+        let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
+        chat.hello(&room("lobby"), 0);
+        chat.message(msg("lobby", "1-0", 2, None));
+        let mut reply = msg("lobby", "2-0", 3, None);
+        reply.reply = Some(Box::new(crate::protocol::Quote::of(&msg(
+            "lobby", "1-0", 2, None,
+        ))));
+        chat.message(reply);
+        let edit = record("3-0", Draft::edit(user(2), "1-0".parse().unwrap(), "hello"));
+        chat.message(edit.clone());
+        chat.message(record("4-0", thumbs(3, "1-0", true)));
+        // A record that comes twice (a resume over what the socket brought) is applied once.
+        chat.message(record("4-0", thumbs(3, "1-0", true)));
+        chat.message(record("5-0", thumbs(4, "1-0", true)));
+        chat.message(record("6-0", thumbs(3, "1-0", false)));
+        let messages = &chat.current().messages;
+        let original = &messages[&"1-0".parse().unwrap()];
+        assert_eq!(
+            (original.text.as_str(), original.edited),
+            ("hello", Some(edit.id))
+        );
+        assert_eq!(original.reactions[0].users, vec![user(4)]);
+        assert_eq!(
+            messages[&"2-0".parse().unwrap()]
+                .reply
+                .as_ref()
+                .unwrap()
+                .text,
+            "hello"
+        );
+        // Records are not rows, nor news.
+        assert_eq!(
+            chat.current()
+                .messages
+                .values()
+                .filter(|m| m.is_shown())
+                .count(),
+            2
+        );
+
+        chat.message(record(
+            "7-0",
+            Draft::deletion(user(2), "1-0".parse().unwrap()),
+        ));
+        let messages = &chat.current().messages;
+        assert!(messages[&"1-0".parse().unwrap()].deleted);
+        assert!(messages[&"1-0".parse().unwrap()].reactions.is_empty());
+        assert!(
+            messages[&"2-0".parse().unwrap()]
+                .reply
+                .as_ref()
+                .unwrap()
+                .deleted
+        );
+    }
+
+    #[test]
+    fn an_older_page_keeps_its_state_and_takes_the_newer_records_held() {
+        let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
+        chat.hello(&room("lobby"), 0);
+        // What the socket brought: a record about a message not loaded yet (dropped then)...
+        chat.message(record("9-0", thumbs(4, "1-0", true)));
+        // ...and the page, read before that record was stored: the message as it was then, and
+        // an old record of its own that the page's state already includes.
+        let mut original = msg("lobby", "1-0", 2, None);
+        original.text = "v2".to_owned();
+        let mut page = vec![
+            original,
+            record("2-0", Draft::edit(user(2), "1-0".parse().unwrap(), "v1")),
+        ];
+        page[0].edited = Some("3-0".parse().unwrap());
+        page.push(record(
+            "3-0",
+            Draft::edit(user(2), "1-0".parse().unwrap(), "v2"),
+        ));
+        chat.older(&room("lobby"), page, true);
+        let original = &chat.current().messages[&"1-0".parse().unwrap()];
+        assert_eq!(
+            original.text, "v2",
+            "an old record on the page does not take it back"
+        );
+        assert_eq!(
+            original.reactions[0].users,
+            vec![user(4)],
+            "the newer record held is applied"
+        );
     }
 }

@@ -30,13 +30,52 @@ fn user() -> impl Strategy<Value = User> {
         })
 }
 
+fn emoji() -> impl Strategy<Value = Emoji> {
+    prop_oneof![Just("👍"), Just("❤️"), Just("🎉"), Just("1️⃣"), Just("👨‍👩‍👧")]
+        .prop_map(|e| Emoji::parse(e).unwrap())
+}
+
+fn quote() -> impl Strategy<Value = Quote> {
+    (message_id(), user(), any::<String>(), any::<bool>()).prop_map(|(id, user, text, deleted)| {
+        Quote {
+            id,
+            user,
+            text,
+            deleted,
+        }
+    })
+}
+
+fn reaction() -> impl Strategy<Value = Reaction> {
+    (emoji(), proptest::collection::vec(user(), 1..4))
+        .prop_map(|(emoji, users)| Reaction { emoji, users })
+}
+
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
-        (room(), any::<String>(), client_id()).prop_map(|(room, text, client_id)| {
-            ClientMsg::Send {
+        (
+            room(),
+            any::<String>(),
+            client_id(),
+            proptest::option::of(message_id())
+        )
+            .prop_map(|(room, text, client_id, reply_to)| ClientMsg::Send {
                 room,
                 text,
                 client_id,
+                reply_to,
+            }),
+        (room(), message_id(), any::<String>()).prop_map(|(room, id, text)| ClientMsg::Edit {
+            room,
+            id,
+            text
+        }),
+        (room(), message_id(), any::<String>(), any::<bool>()).prop_map(|(room, id, emoji, on)| {
+            ClientMsg::React {
+                room,
+                id,
+                emoji,
+                on,
             }
         }),
         (room(), proptest::option::of(message_id()))
@@ -58,24 +97,48 @@ fn chat_message() -> impl Strategy<Value = ChatMessage> {
             Just(MessageKind::Me),
             Just(MessageKind::Join),
             Just(MessageKind::Leave),
-            Just(MessageKind::Deleted)
+            Just(MessageKind::Deleted),
+            Just(MessageKind::Edited),
+            Just(MessageKind::Reacted)
         ],
         proptest::option::of(client_id()),
         proptest::option::of(message_id()),
         any::<bool>(),
+        (
+            proptest::option::of(message_id()),
+            proptest::collection::vec(reaction(), 0..3),
+            proptest::option::of(quote()),
+            proptest::option::of((emoji(), any::<bool>())),
+        ),
     )
         .prop_map(
-            |(id, room, user, text, kind, client_id, target, deleted)| ChatMessage {
+            |(
                 id,
                 room,
                 user,
                 text,
                 kind,
-                at: id.ms,
                 client_id,
-                others: None,
                 target,
                 deleted,
+                (edited, reactions, reply, change),
+            )| {
+                ChatMessage {
+                    id,
+                    room,
+                    user,
+                    text,
+                    kind,
+                    at: id.ms,
+                    client_id,
+                    others: None,
+                    target,
+                    deleted,
+                    edited,
+                    reactions,
+                    reply: reply.map(Box::new),
+                    reaction: change.map(|(emoji, on)| ReactionChange { emoji, on }),
+                }
             },
         )
 }
@@ -96,17 +159,25 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             any::<String>(),
             proptest::option::of(client_id()),
             proptest::option::of(room()),
-            proptest::option::of(any::<u64>())
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(message_id()),
+            prop_oneof![
+                Just(ErrorCode::RateLimited),
+                Just(ErrorCode::NoSuchMessage),
+                Just(ErrorCode::NotYours),
+                Just(ErrorCode::InvalidReaction)
+            ]
         )
-            .prop_map(
-                |(message, client_id, room, retry_after_ms)| ServerMsg::Error {
-                    code: ErrorCode::RateLimited,
+            .prop_map(|(message, client_id, room, retry_after_ms, target, code)| {
+                ServerMsg::Error {
+                    code,
                     message,
                     client_id,
                     room,
                     retry_after_ms,
+                    target,
                 }
-            ),
+            }),
         (
             room(),
             prop_oneof![
@@ -153,6 +224,9 @@ proptest! {
     fn reading_any_text_as_a_frame_never_panics(text in any::<String>()) {
         let _ = serde_json::from_str::<ClientMsg>(&text);
         let _ = client_id_of(&text);
+        let _ = target_of(&text);
+        let _ = Emoji::parse(&text);
+        let _ = snippet(&text);
         let _ = Said::parse(&text);
         let _ = UserName::parse(&text);
         let _ = RoomName::parse(&text);
@@ -178,6 +252,50 @@ proptest! {
         }
         if let Ok(room) = RoomName::parse(&text) {
             prop_assert!(room.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
+        }
+    }
+
+    #[test]
+    fn accepted_reactions_are_short_symbols(text in "\\PC{0,14}") {
+        if let Ok(emoji) = Emoji::parse(&text) {
+            let emoji = emoji.as_str();
+            prop_assert!(!emoji.is_ascii() && emoji.chars().count() <= MAX_EMOJI_CHARS);
+            prop_assert!(!emoji.chars().any(|c| c.is_ascii_alphabetic() || c.is_whitespace()));
+        }
+    }
+
+    #[test]
+    fn a_snippet_is_the_start_of_the_text(text in any::<String>()) {
+        let quoted = snippet(&text);
+        prop_assert!(quoted.chars().count() <= QUOTE_CHARS + 1);
+        prop_assert!(text.starts_with(quoted.trim_end_matches('…').trim_end()));
+    }
+
+    /// Records applied in order give the same message however often each arrives: a retried
+    /// frame, a resume that replays what a live socket brought, two tabs at once.
+    #[test]
+    fn records_are_idempotent(ops in proptest::collection::vec((0u128..3, 0usize..3, any::<bool>(), any::<bool>()), 0..24)) {
+        let author = User { id: UserId(uuid::Uuid::from_u128(0)), name: UserName::parse("ada").unwrap(), handle: None };
+        let target = Draft::new(author.clone(), MessageKind::Text, "hi").into_message(RoomName::lobby(), MessageId { ms: 1, seq: 0 });
+        let (mut once, mut twice) = (target.clone(), target.clone());
+        let emojis = ["👍", "🎉", "😮"];
+        for (n, (who, e, on, edit)) in ops.into_iter().enumerate() {
+            let user = User { id: UserId(uuid::Uuid::from_u128(who)), name: UserName::parse("u").unwrap(), handle: None };
+            let draft = match edit {
+                true => Draft::edit(author.clone(), target.id, format!("v{n}")),
+                false => Draft::reaction(user, target.id, Emoji::parse(emojis[e]).unwrap(), on),
+            };
+            let record = draft.into_message(RoomName::lobby(), MessageId { ms: 2, seq: n as u64 });
+            once.apply(&record);
+            twice.apply(&record);
+            twice.apply(&record);
+        }
+        prop_assert_eq!(&once, &twice);
+        prop_assert!(once.reactions.iter().all(|r| !r.users.is_empty()));
+        for r in &once.reactions {
+            let mut ids: Vec<_> = r.users.iter().map(|u| u.id).collect();
+            ids.dedup();
+            prop_assert_eq!(ids.len(), r.users.len(), "one reaction per person");
         }
     }
 }

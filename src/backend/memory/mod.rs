@@ -13,11 +13,14 @@ pub use sessions::MemorySessionStore;
 
 use super::delivery::{self, Delivery, DeliverySender, Revocation, DELIVERY_BUFFER};
 use super::{
-    Appended, Backend, BackendError, Deletion, Health, MessageLog, Messages, PresenceStore, Replay,
+    Amended, Appended, Backend, BackendError, Health, MessageLog, Messages, PresenceStore, Replay,
     Sessions, Signals, Stores, Subscriptions, Users,
 };
 use crate::settings::StoreSettings;
-use app::protocol::{ChatMessage, ClientId, Draft, MessageId, Removal, RoomName, User, UserId};
+use app::protocol::{
+    ChatMessage, ClientId, Draft, MessageId, MessageKind, Removal, RoomName, User, UserId,
+    MAX_REACTIONS,
+};
 use app::session::SignIn;
 use async_trait::async_trait;
 use std::{
@@ -148,13 +151,13 @@ fn next_id(last: Option<MessageId>) -> MessageId {
     }
 }
 
-#[async_trait]
-impl MessageLog for MemoryBroker {
-    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
-        let mut guard = self.state();
+impl MemoryBroker {
+    /// Stores `draft` as the room's next message and delivers it: [`MessageLog::append`] with
+    /// the lock held, so a record and the change it makes are one step.
+    fn store(&self, state: &mut State, room: &RoomName, draft: &Draft) -> Appended {
         let State {
             rooms, deliveries, ..
-        } = &mut *guard;
+        } = state;
         let now = Instant::now();
         let state = rooms.entry(room.clone()).or_insert_with(|| Room::new(now));
         state.touched = now;
@@ -164,10 +167,10 @@ impl MessageLog for MemoryBroker {
                 .seen
                 .retain(|_, (_, at)| now.duration_since(*at) < DEDUP_WINDOW);
             if let Some((id, _)) = state.seen.get(&(sender, client_id)) {
-                return Ok(Appended {
+                return Appended {
                     id: *id,
                     duplicate: true,
-                });
+                };
             }
         }
         let id = next_id(state.last);
@@ -182,43 +185,95 @@ impl MessageLog for MemoryBroker {
         }
         // The receiver lives as long as the server; if it is gone we are shutting down.
         deliveries.send(Delivery::Message(message));
-        Ok(Appended {
+        Appended {
             id,
             duplicate: false,
-        })
+        }
+    }
+}
+
+/// Whether `record` may change `message` and would: the same rules as `append.lua`.
+fn amendable(
+    message: &ChatMessage,
+    record: &ChatMessage,
+    only_by: Option<UserId>,
+) -> Result<(), Amended> {
+    if !message.kind.is_said() {
+        return Err(Amended::NotFound);
+    }
+    if only_by.is_some_and(|author| author != message.user.id) {
+        return Err(Amended::NotTheirs);
+    }
+    if message.deleted {
+        return Err(match record.kind {
+            MessageKind::Deleted => Amended::Unchanged,
+            _ => Amended::NotFound,
+        });
+    }
+    let mut changed = message.clone();
+    if record.kind == MessageKind::Edited && record.text == message.text || !changed.apply(record) {
+        return Err(Amended::Unchanged);
+    }
+    if changed.reactions.len() > MAX_REACTIONS {
+        return Err(Amended::TooMany);
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MessageLog for MemoryBroker {
+    async fn append(&self, room: &RoomName, draft: &Draft) -> Result<Appended, BackendError> {
+        let mut state = self.state();
+        Ok(self.store(&mut state, room, draft))
     }
 
-    async fn delete(
+    async fn amend(
         &self,
         room: &RoomName,
         record: &Draft,
         only_by: Option<UserId>,
-    ) -> Result<Deletion, BackendError> {
-        {
-            let mut state = self.state();
-            let Some(target) = record.target else {
-                return Ok(Deletion::NotFound);
-            };
-            let log = state.rooms.get_mut(room).map(|r| &mut r.log);
-            let Some(message) = log.and_then(|log| {
-                let at = log.binary_search_by_key(&target, |m| m.id).ok()?;
-                log.get_mut(at)
-            }) else {
-                return Ok(Deletion::NotFound);
-            };
-            if !message.kind.is_said() {
-                return Ok(Deletion::NotFound);
-            }
-            if only_by.is_some_and(|author| author != message.user.id) {
-                return Ok(Deletion::NotTheirs);
-            }
-            if message.deleted {
-                return Ok(Deletion::Already);
-            }
-            *message = message.clone().into_deleted();
+    ) -> Result<Amended, BackendError> {
+        let mut guard = self.state();
+        let (Some(target), true) = (record.target, record.kind.is_record()) else {
+            return Ok(Amended::NotFound);
+        };
+        let Some(log) = guard.rooms.get(room).map(|r| &r.log) else {
+            return Ok(Amended::NotFound);
+        };
+        let Ok(at) = log.binary_search_by_key(&target, |m| m.id) else {
+            return Ok(Amended::NotFound);
+        };
+        // Checked as the record will be, under an id after every other.
+        let next = next_id(guard.rooms.get(room).and_then(|r| r.last));
+        let probe = record.clone().into_message(room.clone(), next);
+        if let Err(refused) = amendable(&log[at], &probe, only_by) {
+            return Ok(refused);
         }
-        // Blanked first, then recorded: nobody reads the text after the record is out.
-        Ok(Deletion::Deleted(self.append(room, record).await?.id))
+        let id = self.store(&mut guard, room, record).id;
+        let record = record.clone().into_message(room.clone(), id);
+        if let Some(log) = guard.rooms.get_mut(room).map(|r| &mut r.log) {
+            // Where the target is now: storing may have trimmed the log's front.
+            if let Ok(at) = log.binary_search_by_key(&target, |m| m.id) {
+                log[at].apply(&record);
+                for reply in log.range_mut(at + 1..) {
+                    reply.apply_to_quote(&record);
+                }
+            }
+        }
+        Ok(Amended::Stored(id))
+    }
+
+    async fn message(
+        &self,
+        room: &RoomName,
+        id: MessageId,
+    ) -> Result<Option<ChatMessage>, BackendError> {
+        let state = self.state();
+        let log = state.rooms.get(room).map(|r| &r.log);
+        Ok(log.and_then(|log| {
+            let at = log.binary_search_by_key(&id, |m| m.id).ok()?;
+            log.get(at).cloned()
+        }))
     }
 
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
@@ -422,15 +477,15 @@ mod tests {
         // Only bo's messages were to go: ada's stays.
         let bo = crate::testing::user("bo");
         assert_eq!(
-            log.delete(&room, &record, Some(bo.id)).await.unwrap(),
-            Deletion::NotTheirs
+            log.amend(&room, &record, Some(bo.id)).await.unwrap(),
+            Amended::NotTheirs
         );
-        let Deletion::Deleted(at) = log.delete(&room, &record, Some(ada.id)).await.unwrap() else {
+        let Amended::Stored(at) = log.amend(&room, &record, Some(ada.id)).await.unwrap() else {
             panic!("not deleted");
         };
         assert_eq!(
-            log.delete(&room, &record, None).await.unwrap(),
-            Deletion::Already
+            log.amend(&room, &record, None).await.unwrap(),
+            Amended::Unchanged
         );
         let notice = Draft::new(ada.clone(), MessageKind::Join, "");
         let joined = log.append(&room, &notice).await.unwrap().id;
@@ -438,8 +493,8 @@ mod tests {
         for target in [at, joined, MessageId { ms: 1, seq: 0 }] {
             let record = Draft::deletion(ada.clone(), target);
             assert_eq!(
-                log.delete(&room, &record, None).await.unwrap(),
-                Deletion::NotFound
+                log.amend(&room, &record, None).await.unwrap(),
+                Amended::NotFound
             );
         }
 

@@ -2,19 +2,22 @@
 
 use super::{codec, subscriber::SubscriberHandle, Keys, RedisConnection, Timed};
 use crate::backend::{
-    Appended, BackendError, Deletion, MessageLog, Messages, Replay, Revocation, Signals,
+    Amended, Appended, BackendError, MessageLog, Messages, Replay, Revocation, Signals,
     Subscriptions,
 };
-use app::protocol::{Draft, MessageId, Removal, RoomName, User, UserId};
+use app::protocol::{
+    ChatMessage, Draft, MessageId, Removal, RoomName, User, UserId, MAX_REACTIONS,
+};
 use app::session::SignIn;
 use async_trait::async_trait;
 use redis::{streams::StreamRangeReply, AsyncCommands, Script};
-use std::{collections::HashSet, sync::LazyLock, time::Duration};
+use std::{sync::LazyLock, time::Duration};
 
 /// How long a `client_id` is remembered for idempotent re-sends.
 const DEDUP_SECS: u64 = 24 * 3600;
 
 static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("append.lua")));
+static READ: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("read.lua")));
 
 /// The message log, subscriptions and signals over Redis.
 pub struct RedisBroker<C> {
@@ -59,13 +62,15 @@ impl<C: RedisConnection> RedisBroker<C> {
 enum Stored {
     New(MessageId),
     Duplicate(MessageId),
-    NoTarget,
-    AlreadyDeleted,
-    NotTheirs,
+    /// A record's answer, other than stored.
+    Refused(Amended),
 }
 
+/// What the read script answered: the entries, each one's amendments, the stream's newest id.
+type Read = (StreamRangeReply, Vec<Option<String>>, Option<String>);
+
 impl<C: RedisConnection> RedisBroker<C> {
-    /// Runs the append script for `draft` (a deletion when it names a target, of a message by
+    /// Runs the append script for `draft` (a record when it names a target, about a message by
     /// `only_by` if that is set).
     async fn store(
         &self,
@@ -92,6 +97,7 @@ impl<C: RedisConnection> RedisBroker<C> {
         let (id, status): (String, u8) = APPEND
             .key(self.keys.log(room))
             .key(sent_key)
+            .key(self.keys.amended(room))
             .key(self.keys.deleted(room))
             .arg(self.keys.channel(room))
             .arg(body)
@@ -102,6 +108,7 @@ impl<C: RedisConnection> RedisBroker<C> {
             .arg(self.keys.publish_command())
             .arg(target)
             .arg(only_by.map(|user| user.0.to_string()).unwrap_or_default())
+            .arg(MAX_REACTIONS)
             .invoke_async(&mut conn)
             .await?;
         let id = || {
@@ -111,25 +118,77 @@ impl<C: RedisConnection> RedisBroker<C> {
         Ok(match status {
             0 => Stored::New(id()?),
             1 => Stored::Duplicate(id()?),
-            2 => Stored::NoTarget,
-            3 => Stored::AlreadyDeleted,
-            _ => Stored::NotTheirs,
+            2 => Stored::Refused(Amended::NotFound),
+            3 => Stored::Refused(Amended::Unchanged),
+            4 => Stored::Refused(Amended::NotTheirs),
+            _ => Stored::Refused(Amended::TooMany),
         })
     }
 
-    /// A range of the room's log, newest first as `XREVRANGE` gives it, with the deleted ids in
-    /// the same round trip.
-    async fn newest_first(
+    /// A range of the room's log (`XRANGE` or `XREVRANGE`, between `from` and `to`), each entry
+    /// with its amendments, in one step; and the newest id when `newest` is asked for.
+    async fn read(
         &self,
         room: &RoomName,
-        end: String,
+        command: &str,
+        (from, to): (String, &str),
         limit: usize,
-    ) -> Result<(StreamRangeReply, HashSet<String>), BackendError> {
-        Ok(redis::pipe()
-            .xrevrange_count(self.keys.log(room), end, "-", limit)
-            .smembers(self.keys.deleted(room))
-            .query_async(&mut self.conn.clone())
+        newest: bool,
+    ) -> Result<Read, BackendError> {
+        Ok(READ
+            .key(self.keys.log(room))
+            .key(self.keys.amended(room))
+            .key(self.keys.deleted(room))
+            .arg(command)
+            .arg(from)
+            .arg(to)
+            .arg(limit)
+            .arg(if newest { "1" } else { "0" })
+            .invoke_async(&mut self.conn.clone())
             .await?)
+    }
+
+    /// The entries read, oldest first when `newest_first` is how they came, as their records
+    /// left them, replies following the messages they quote (those outside the range read
+    /// apart, in one more round trip when there are any).
+    async fn messages(
+        &self,
+        room: &RoomName,
+        reply: &StreamRangeReply,
+        amended: &[Option<String>],
+        newest_first: bool,
+    ) -> Messages {
+        let none = None;
+        let pairs = reply
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (entry, amended.get(i).unwrap_or(&none)));
+        let mut messages = match newest_first {
+            true => codec::entries(room, pairs.rev()),
+            false => codec::entries(room, pairs),
+        };
+        let quoted = codec::quoted_elsewhere(&messages);
+        if quoted.is_empty() {
+            return Ok(messages);
+        }
+        let found: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.keys.amended(room))
+            .arg(quoted.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let amended: std::collections::HashMap<MessageId, codec::Amendments> = quoted
+            .into_iter()
+            .zip(found)
+            .filter_map(|(id, json)| Some((id, codec::Amendments::read(&json?))))
+            .collect();
+        for message in &mut messages {
+            let quoted = message.reply.as_ref().map(|q| q.id);
+            if let Some(amendments) = quoted.and_then(|id| amended.get(&id)) {
+                amendments.apply_to_quote(message);
+            }
+        }
+        Ok(messages)
     }
 }
 
@@ -145,42 +204,55 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
                 id,
                 duplicate: true,
             }),
-            // Only a draft with a target is checked for one.
-            Stored::NoTarget | Stored::AlreadyDeleted | Stored::NotTheirs => Err(
-                BackendError::Corrupt(format!("{room}: an append was taken for a deletion")),
-            ),
+            // Only a draft with a target is checked as a record.
+            Stored::Refused(_) => Err(BackendError::Corrupt(format!(
+                "{room}: an append was taken for a record"
+            ))),
         }
     }
 
-    async fn delete(
+    async fn amend(
         &self,
         room: &RoomName,
         record: &Draft,
         only_by: Option<UserId>,
-    ) -> Result<Deletion, BackendError> {
-        if record.target.is_none() {
-            return Ok(Deletion::NotFound);
+    ) -> Result<Amended, BackendError> {
+        if record.target.is_none() || !record.kind.is_record() {
+            return Ok(Amended::NotFound);
         }
         Ok(match self.store(room, record, only_by).await? {
-            Stored::New(id) | Stored::Duplicate(id) => Deletion::Deleted(id),
-            Stored::NoTarget => Deletion::NotFound,
-            Stored::AlreadyDeleted => Deletion::Already,
-            Stored::NotTheirs => Deletion::NotTheirs,
+            Stored::New(id) | Stored::Duplicate(id) => Amended::Stored(id),
+            Stored::Refused(refused) => refused,
         })
     }
 
+    async fn message(
+        &self,
+        room: &RoomName,
+        id: MessageId,
+    ) -> Result<Option<ChatMessage>, BackendError> {
+        let (reply, amended, _) = self
+            .read(room, "XRANGE", (id.to_string(), &id.to_string()), 1, false)
+            .await?;
+        Ok(self.messages(room, &reply, &amended, false).await?.pop())
+    }
+
     async fn recent(&self, room: &RoomName, limit: usize) -> Messages {
-        let (reply, deleted) = self.newest_first(room, "+".to_owned(), limit).await?;
-        Ok(codec::entries(room, reply.ids.iter().rev(), &deleted))
+        let (reply, amended, _) = self
+            .read(room, "XREVRANGE", ("+".to_owned(), "-"), limit, false)
+            .await?;
+        self.messages(room, &reply, &amended, true).await
     }
 
     async fn older(&self, room: &RoomName, before: MessageId, limit: usize) -> Messages {
-        let (reply, deleted) = self.newest_first(room, format!("({before}"), limit).await?;
-        Ok(codec::entries(room, reply.ids.iter().rev(), &deleted))
+        let (reply, amended, _) = self
+            .read(room, "XREVRANGE", (format!("({before}"), "-"), limit, false)
+            .await?;
+        self.messages(room, &reply, &amended, true).await
     }
 
-    /// `XRANGE (after +`, with the stream's newest id in the same round trip. Whether messages
-    /// are missing is exact:
+    /// `XRANGE (after +`, with the stream's newest id in the same step. Whether messages are
+    /// missing is exact:
     /// - the first entry's `p` (its predecessor's id, written by the append script) newer than
     ///   `after` means the messages between were trimmed (Redis' own `max-deleted-entry-id` is
     ///   not moved by trimming);
@@ -193,15 +265,9 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
         after: MessageId,
         limit: usize,
     ) -> Result<Replay, BackendError> {
-        let mut conn = self.conn.clone();
-        let log = self.keys.log(room);
-        let (reply, newest, deleted): (StreamRangeReply, StreamRangeReply, HashSet<String>) =
-            redis::pipe()
-                .xrange_count(&log, format!("({after}"), "+", limit)
-                .xrevrange_count(&log, "+", "-", 1)
-                .smembers(self.keys.deleted(room))
-                .query_async(&mut conn)
-                .await?;
+        let (reply, amended, newest) = self
+            .read(room, "XRANGE", (format!("({after}"), "+"), limit, true)
+            .await?;
         let gap = match reply.ids.first() {
             Some(first) => match first.get::<String>("p") {
                 Some(previous) => previous
@@ -210,13 +276,11 @@ impl<C: RedisConnection> MessageLog for RedisBroker<C> {
                 None => true,
             },
             None => newest
-                .ids
-                .first()
-                .and_then(|entry| entry.id.parse::<MessageId>().ok())
+                .and_then(|newest| newest.parse::<MessageId>().ok())
                 .is_none_or(|newest| newest < after),
         };
         Ok(Replay {
-            messages: codec::entries(room, &reply.ids, &deleted),
+            messages: self.messages(room, &reply, &amended, false).await?,
             gap,
         })
     }

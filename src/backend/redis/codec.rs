@@ -4,7 +4,8 @@
 //! | where | format | written by |
 //! |---|---|---|
 //! | a room's stream entry | `m`: the [`Draft`] as JSON; `p`: the id of the entry before it | `append.lua` |
-//! | a room's deleted ids | a set of entry ids, read with the entries, which are then blanked | `append.lua` |
+//! | a room's amendments | a hash: entry id → what its records left of it ([`Amendments`]), read with the entries | `append.lua`, `read.lua` |
+//! | a room's deleted ids (before amendments) | a set of entry ids, read as `{"deleted":true}` amendments; no longer written | earlier versions |
 //! | a room's channel: a message | `<id> <draft JSON>` | `append.lua` |
 //! | a room's channel: presence | `presence {"arrived":[user…],"departed":[user…]}` | `hold.lua`, `sweep.lua` |
 //! | a room's channel: typing | `typing <user JSON>` | [`typing`] |
@@ -15,29 +16,107 @@
 //! entry never hides the rest of a room.
 
 use crate::backend::{BackendError, Delivery, Revocation};
-use app::protocol::{ChatMessage, Draft, MessageId, Removal, RoomName, User, UserId};
+use app::protocol::{
+    snippet, ChatMessage, Draft, MessageId, Reaction, Removal, RoomName, User, UserId,
+};
 use app::session::SignInId;
-use std::collections::HashSet;
+use serde::Deserialize;
 
-/// Stream entries, in the order given, those named in `deleted` blanked; unreadable ones are
-/// logged and skipped.
+/// What the records about one message left of it, as `append.lua` keeps it in the room's
+/// amendments hash: deleted, or its text now and its reactions.
+#[derive(Debug, Default, Deserialize)]
+pub struct Amendments {
+    #[serde(default)]
+    deleted: bool,
+    text: Option<String>,
+    edited: Option<MessageId>,
+    #[serde(default)]
+    reactions: Vec<Reaction>,
+}
+
+impl Amendments {
+    /// Reads the JSON `append.lua` wrote; what cannot be read is logged and taken as none.
+    pub fn read(json: &str) -> Self {
+        serde_json::from_str(json)
+            .inspect_err(|e| tracing::warn!(error = %e, "skipping unreadable amendments"))
+            .unwrap_or_default()
+    }
+
+    /// The message as these left it.
+    fn apply(self, message: &mut ChatMessage) {
+        if self.deleted {
+            return message.blank();
+        }
+        if let Some(text) = self.text {
+            message.text = text;
+            message.edited = self.edited;
+        }
+        message.reactions = self.reactions;
+    }
+
+    /// A reply's quote of the message these are about, as they left it.
+    pub fn apply_to_quote(&self, message: &mut ChatMessage) {
+        if let Some(quote) = &mut message.reply {
+            if self.deleted {
+                quote.text.clear();
+                quote.deleted = true;
+            } else if let Some(text) = &self.text {
+                quote.text = snippet(text);
+            }
+        }
+    }
+}
+
+/// Stream entries, in the order given, each with its amendments' JSON (if any) applied;
+/// unreadable ones are logged and skipped. Replies quoting a message of these follow it too.
 pub fn entries<'a>(
     room: &RoomName,
-    entries: impl IntoIterator<Item = &'a redis::streams::StreamId>,
-    deleted: &HashSet<String>,
+    entries: impl IntoIterator<Item = (&'a redis::streams::StreamId, &'a Option<String>)>,
 ) -> Vec<ChatMessage> {
-    entries
+    let mut messages: Vec<ChatMessage> = entries
         .into_iter()
-        .filter_map(|entry| {
-            let message = entry_message(room, entry)
+        .filter_map(|(entry, amended)| {
+            let mut message = entry_message(room, entry)
                 .inspect_err(|e| tracing::warn!(error = %e, "skipping unreadable history entry"))
                 .ok()?;
-            Some(match deleted.contains(&entry.id) {
-                true => message.into_deleted(),
-                false => message,
-            })
+            if let Some(json) = amended {
+                Amendments::read(json).apply(&mut message);
+            }
+            Some(message)
         })
-        .collect()
+        .collect();
+    let originals: std::collections::HashMap<MessageId, (bool, Option<String>)> = messages
+        .iter()
+        .filter(|m| m.deleted || m.edited.is_some())
+        .map(|m| (m.id, (m.deleted, m.edited.map(|_| m.text.clone()))))
+        .collect();
+    for message in &mut messages {
+        let Some(quoted) = message.reply.as_ref().map(|q| q.id) else {
+            continue;
+        };
+        if let Some((deleted, text)) = originals.get(&quoted) {
+            let amended = Amendments {
+                deleted: *deleted,
+                text: text.clone(),
+                ..Amendments::default()
+            };
+            amended.apply_to_quote(message);
+        }
+    }
+    messages
+}
+
+/// The messages these replies quote that are not among them: their amendments are read apart.
+pub fn quoted_elsewhere(messages: &[ChatMessage]) -> Vec<MessageId> {
+    let here: std::collections::HashSet<MessageId> = messages.iter().map(|m| m.id).collect();
+    let mut quoted: Vec<MessageId> = messages
+        .iter()
+        .filter_map(|m| m.reply.as_ref().map(|q| q.id))
+        .filter(|id| !here.contains(id))
+        .collect();
+    quoted.sort_unstable();
+    quoted.dedup();
+    quoted
 }
 
 fn entry_message(

@@ -142,7 +142,14 @@ impl Keys {
         format!("{}log:{}", self.prefix, self.tag(room))
     }
 
-    /// The ids of the room's deleted messages (a set beside the log, in the same slot).
+    /// What the records about each of the room's messages left of it (a hash beside the log,
+    /// in the same slot; see `append.lua`).
+    pub fn amended(&self, room: &RoomName) -> String {
+        format!("{}amended:{}", self.prefix, self.tag(room))
+    }
+
+    /// The ids of the room's deleted messages, as versions before [`Keys::amended`] kept them
+    /// (a set beside the log; read, no longer written).
     pub fn deleted(&self, room: &RoomName) -> String {
         format!("{}deleted:{}", self.prefix, self.tag(room))
     }
@@ -399,6 +406,7 @@ mod tests {
             for key in [
                 keys.sent(&room, user, &client_id),
                 keys.deleted(&room),
+                keys.amended(&room),
                 keys.channel(&room),
                 keys.presence_entries(&room),
                 keys.presence_users(&room),

@@ -1,7 +1,8 @@
-//! The client's commands, one file each: [`send`] (a message), [`join`] (and leave),
-//! [`history`] (an older page) and [`typing`]. [`Connection::dispatch`] routes a decoded frame
+//! The client's commands, one file each: [`send`] (a message, or a reply), [`amend`] (an edit
+//! or a reaction), [`join`] (and leave), [`history`] (an older page) and [`typing`]. [`Connection::dispatch`] routes a decoded frame
 //! to its command; the requests that cost reads and subscriptions are paced per socket here.
 
+mod amend;
 mod history;
 mod join;
 mod send;
@@ -68,13 +69,39 @@ impl Connection {
                 room,
                 text,
                 client_id,
+                reply_to,
             } => {
                 // Typing after a message is typing a new one: its first signal goes at once.
                 if let Some(joined) = rooms.find(&room) {
                     joined.typed_at = None;
                 }
-                self.say(rooms, pace, room, text, client_id).await
+                let said = send::Sent {
+                    room,
+                    text,
+                    client_id,
+                    reply_to,
+                };
+                self.say(rooms, pace, said).await
             }
+            ClientMsg::Edit { room, id, text } => {
+                let change = Ok(amend::Change::Edit(text));
+                match self.amend(rooms, room, id, change).await {
+                    Some(refusal) => refusal,
+                    None => return Ok(()),
+                }
+            }
+            ClientMsg::React {
+                room,
+                id,
+                emoji,
+                on,
+            } => match self
+                .amend(rooms, room, id, amend::reaction(&emoji, on))
+                .await
+            {
+                Some(refusal) => refusal,
+                None => return Ok(()),
+            },
             ClientMsg::Join { room, after } => {
                 return Box::pin(self.join(socket, rooms, room, after)).await
             }

@@ -1,9 +1,10 @@
 //! `send`: a message from the user, limited across their sockets and instances, stored and
-//! published in one step, answered by `ack` or by an `error` that names its `client_id`.
+//! published in one step, answered by `ack` or by an `error` that names its `client_id`. A
+//! reply quotes the message it answers, as the log has it (never as the frame says).
 
 use super::{Connection, Pace};
 use crate::ws::rooms::{not_joined, Rooms};
-use app::protocol::{ClientId, Draft, ErrorCode, RoomName, Said, ServerMsg};
+use app::protocol::{ClientId, Draft, ErrorCode, MessageId, Quote, RoomName, Said, ServerMsg};
 use std::time::Duration;
 
 /// A socket's message that was slowed down: the socket's other messages wait until it is sent
@@ -15,16 +16,23 @@ pub struct Held {
 
 const HELD_AT_MOST: Duration = Duration::from_secs(5);
 
+/// A `send` frame's fields.
+pub struct Sent {
+    pub room: RoomName,
+    pub text: String,
+    pub client_id: ClientId,
+    pub reply_to: Option<MessageId>,
+}
+
 impl Connection {
     /// Stores what the user said in `room` and returns the answer: `ack` or `error`.
-    pub(super) async fn say(
-        &self,
-        rooms: &Rooms,
-        pace: &mut Pace,
-        room: RoomName,
-        text: String,
-        client_id: ClientId,
-    ) -> ServerMsg {
+    pub(super) async fn say(&self, rooms: &Rooms, pace: &mut Pace, sent: Sent) -> ServerMsg {
+        let Sent {
+            room,
+            text,
+            client_id,
+            reply_to,
+        } = sent;
         let metrics = &self.state.metrics;
         metrics.messages_received.inc();
         let refuse = |code, message: String| {
@@ -51,8 +59,19 @@ impl Connection {
                 ms,
             );
         }
+        let reply = match reply_to {
+            None => None,
+            Some(original) => match self.quote(&room, original, client_id).await {
+                Ok(quote) => Some(Box::new(quote)),
+                Err(refusal) => {
+                    metrics.messages_refused.inc();
+                    return refusal;
+                }
+            },
+        };
         let draft = Draft {
             client_id: Some(client_id),
+            reply,
             ..Draft::new(self.sign_in.user.clone(), said.kind, said.text)
         };
         match self.state.log.append(&room, &draft).await {
@@ -76,6 +95,38 @@ impl Connection {
                 )
             }
         }
+    }
+
+    /// The quote of message `original` of `room`, which the reply sent with `client_id`
+    /// answers: something said that is still there. The refusal names both.
+    async fn quote(
+        &self,
+        room: &RoomName,
+        original: MessageId,
+        client_id: ClientId,
+    ) -> Result<Quote, ServerMsg> {
+        let (code, message) = match self.state.log.message(room, original).await {
+            Ok(Some(message)) if message.is_said() => return Ok(Quote::of(&message)),
+            Ok(_) => (
+                ErrorCode::NoSuchMessage,
+                format!("Not sent: the message it answers is no longer in #{room}."),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "could not read the message a reply answers");
+                (
+                    ErrorCode::Unavailable,
+                    "Not sent: the chat backend is unavailable. Retrying…".to_owned(),
+                )
+            }
+        };
+        Err(ServerMsg::Error {
+            code,
+            message,
+            client_id: Some(client_id),
+            room: Some(room.clone()),
+            retry_after_ms: None,
+            target: Some(original),
+        })
     }
 
     /// Takes a token from the user's message bucket (shared by all their sockets and

@@ -6,7 +6,7 @@
 //! of what the list shows, so none of those rebuild or re-diff the list.
 
 use super::composer::Composer;
-use super::messages::{rows, MessageRow, OutboxRow, Row};
+use super::messages::{look, rows, MessageRow, OutboxRow, Row};
 use super::{chat, ChatContext, Hydrated};
 use crate::live::state::Chat;
 use crate::live::{Live, Status};
@@ -97,10 +97,10 @@ pub fn Conversation() -> impl IntoView {
             <HistoryEdge live current />
             <For
                 each=rows
-                // A deletion makes a new row: the mark where the message was.
+                // A change (an edit, a deletion, a reaction) makes a new row.
                 key=|row| {
                     let through = row.notice.as_ref().map(|(_, through)| *through);
-                    (row.message.room.clone(), row.message.id, row.message.deleted, row.grouped, row.day.clone(), through)
+                    (row.message.room.clone(), row.message.id, look(&row.message), row.grouped, row.day.clone(), through)
                 }
                 children=move |row| {
                     let Row { message, grouped, day, notice } = row;

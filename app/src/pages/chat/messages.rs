@@ -5,7 +5,7 @@
 use super::{chat, Hydrated};
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
 use crate::pages::days::Day;
-use crate::protocol::{ChatMessage, MessageId, MessageKind, UserId};
+use crate::protocol::{ChatMessage, MessageId, MessageKind, Quote, UserId};
 use leptos::prelude::*;
 
 /// A message as the list shows it: under its day's separator if it is the first of its day, and
@@ -286,29 +286,42 @@ pub fn MessageRow(
     let class = match (m.kind, mine) {
         _ if m.deleted && mine => "msg deleted mine",
         _ if m.deleted => "msg deleted",
-        // A deletion's record is never a row (see `rows`).
-        (MessageKind::Join | MessageKind::Leave | MessageKind::Deleted, _) => "msg notice",
+        // A record is never a row (see `rows`).
+        (MessageKind::Join | MessageKind::Leave, _) => "msg notice",
+        (kind, _) if kind.is_record() => "msg notice",
         (MessageKind::Me, true) => "msg action mine",
         (MessageKind::Me, false) => "msg action",
-        (MessageKind::Text, true) => "msg mine",
-        (MessageKind::Text, false) => "msg",
+        (_, true) => "msg mine",
+        (_, false) => "msg",
     };
     let name = m.user.name.to_string();
+    let edited = m.edited.map(|id| {
+        let when = format!("Edited at {}", crate::live::clock_time(id.at()));
+        view! { <span class="edited" title=when>" (edited)"</span> }
+    });
+    let quote = m
+        .reply
+        .as_deref()
+        .cloned()
+        .map(|quote| view! { <QuoteOf quote /> });
     let body = match m.kind {
         _ if m.deleted => view! {
             <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
             <span class="gone">"Message deleted"</span>
         }
         .into_any(),
-        MessageKind::Text => view! {
-            <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
-            <span class="text">{linked(&m.text)}</span>
+        MessageKind::Me => view! {
+            {quote}
+            <span class="text">"* " {name} " " {linked(&m.text)} {edited}</span>
         }
         .into_any(),
-        MessageKind::Me => {
-            view! { <span class="text">"* " {name} " " {linked(&m.text)}</span> }.into_any()
+        kind if kind.is_said() => view! {
+            <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
+            {quote}
+            <span class="text">{linked(&m.text)} {edited}</span>
         }
-        MessageKind::Join | MessageKind::Leave | MessageKind::Deleted => {
+        .into_any(),
+        _ => {
             let parts = notice
                 .unwrap_or_default()
                 .into_iter()
@@ -320,10 +333,13 @@ pub fn MessageRow(
             view! { <span class="text">{parts.collect_view()}</span> }.into_any()
         }
     };
-    // Not on a deleted message's mark: there is nothing left to delete.
-    let delete = m
+    let reactions = (!m.reactions.is_empty()).then(|| {
+        view! { <super::reactions::Reactions id=m.id reactions=m.reactions.clone() /> }
+    });
+    // Not on a deleted message's mark: there is nothing left to do with it.
+    let actions = m
         .is_said()
-        .then(|| view! { <DeleteButton m=m.clone() mine /> });
+        .then(|| view! { <super::actions::Actions m=m.clone() mine /> });
     view! {
         <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
@@ -335,81 +351,53 @@ pub fn MessageRow(
                     crate::live::clock_time(at)
                 }}
             </time>
-            {delete}
+            {reactions}
+            {actions}
         </div>
     }
 }
 
-/// "Delete" on the reader's own message, and on any for the room's moderators. It asks first
-/// (the answer has the focus; Escape or "Cancel" keeps the message); then the message is gone
-/// for everyone once the server says so (the socket brings the deletion back to this page too).
-/// A refusal goes to the banner.
+/// What a reply answers, above its text: a click goes to the original (loading older history
+/// until it is there).
 #[component]
-fn DeleteButton(m: ChatMessage, mine: bool) -> impl IntoView {
-    let live = chat().live;
-    let titles = super::members::titles();
-    let room = m.room.clone();
-    let may_delete = move || mine || titles.0.with(|t| t.get(&room).is_some_and(|r| r.moderates));
-    let asking = RwSignal::new(false);
-    let confirm = NodeRef::<leptos::html::Button>::new();
-    Effect::new(move |_| {
-        if let Some(button) = confirm.get() {
-            let _ = button.focus();
-        }
-    });
-    let (room, id) = (m.room.clone(), m.id);
-    let delete = Callback::new(move |()| {
-        asking.set(false);
-        let room = room.clone();
-        leptos::task::spawn_local(async move {
-            if let Err(e) = crate::conversations::delete_message(room, id).await {
-                live.error.set(Some(format!("Not deleted: {e}")));
-            }
-        });
-    });
-    let name = m.user.name.to_string();
-    let label = StoredValue::new(format!("Delete this message by {name}"));
-    let confirm_label = StoredValue::new(format!("Delete for everyone: the message by {name}"));
+fn QuoteOf(quote: Quote) -> impl IntoView {
+    let context = chat();
+    let id = quote.id;
+    let author = quote.user.name.to_string();
+    let said = match quote.deleted {
+        true => view! { <span class="gone">"Message deleted"</span> }.into_any(),
+        false => view! { <span class="quoted">{quote.text.clone()}</span> }.into_any(),
+    };
+    let label = format!("Replying to {author}: go to the message");
     view! {
-        <Show when=may_delete.clone()>
-            <Show
-                when=move || asking.get()
-                fallback=move || {
-                    view! {
-                        <button
-                            type="button"
-                            class="delete"
-                            on:click=move |_| asking.set(true)
-                            aria-label=label.get_value()
-                        >
-                            "Delete"
-                        </button>
-                    }
-                }
-            >
-                <span
-                    class="confirm-delete"
-                    on:keydown=move |ev| {
-                        if ev.key() == "Escape" {
-                            asking.set(false);
-                        }
-                    }
-                >
-                    <button
-                        type="button"
-                        node_ref=confirm
-                        on:click=move |_| delete.run(())
-                        aria-label=confirm_label.get_value()
-                    >
-                        "Delete for everyone"
-                    </button>
-                    <button type="button" on:click=move |_| asking.set(false)>
-                        "Cancel"
-                    </button>
-                </span>
-            </Show>
-        </Show>
+        <button
+            type="button"
+            class="quote"
+            aria-label=label
+            on:click=move |_| context.scroll.seek(context.live, id)
+        >
+            "Replying to " <b>{author}</b> " " {said}
+        </button>
     }
+}
+
+/// What makes a row look different from how it was drawn: a change makes it new (see the list's
+/// keys in `super::conversation`).
+pub fn look(m: &ChatMessage) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    m.deleted.hash(&mut hasher);
+    m.edited.hash(&mut hasher);
+    for reaction in &m.reactions {
+        reaction.emoji.hash(&mut hasher);
+        for user in &reaction.users {
+            user.id.hash(&mut hasher);
+        }
+    }
+    if let Some(quote) = &m.reply {
+        (quote.deleted, &quote.text).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //!
 //! - [`conversation`]: the room on screen (banners, the message list, the typing line);
 //! - [`messages`]: one message, one outbox entry, and how rows are grouped by day and turn;
-//! - [`composer`]: the message box and sending;
+//! - [`composer`]: the message box: sending, replying, editing;
+//! - [`actions`]: what can be done with a message: reply, react, edit, delete;
+//! - [`reactions`]: a message's reactions, and the palette to add one;
 //! - [`drafts`]: what was typed in each room, kept across room switches and reloads;
 //! - [`rooms`]: the rooms drawer, who is online, and the page of a room that cannot be;
 //! - [`members`]: making rooms and direct conversations, the directory, the room's members;
@@ -13,6 +15,7 @@
 //! - [`title`]: the tab's title, with the count of what arrived while it was hidden.
 
 mod account;
+mod actions;
 mod composer;
 mod conversation;
 mod drafts;
@@ -21,6 +24,7 @@ mod members;
 mod messages;
 mod moderation;
 mod people;
+mod reactions;
 mod rooms;
 mod scroll;
 mod title;
@@ -56,6 +60,8 @@ struct ChatContext {
     no_ids: RwSignal<Option<String>>,
     /// What is typed in each room's message box.
     drafts: drafts::Drafts,
+    /// Whether the message box writes a new message, a reply or an edit.
+    composing: RwSignal<composer::Composing>,
     scroll: Scroll,
 }
 
@@ -144,8 +150,17 @@ pub fn ChatPage(
         drawer: RwSignal::new(false),
         no_ids: RwSignal::new(None),
         drafts: drafts::Drafts::new(user.id),
+        composing: RwSignal::new(composer::Composing::New),
         scroll,
     };
+    // A reply or an edit belongs to the room it was begun in.
+    Effect::new(move |previous: Option<RoomName>| {
+        let room = current.get();
+        if previous.is_some_and(|previous| previous != room) {
+            context.composing.set(composer::Composing::New);
+        }
+        room
+    });
     provide_context(context);
     let titles = members::Titles(RwSignal::new(Default::default()));
     provide_context(titles);

@@ -1,7 +1,8 @@
 //! Where the reader is in the message list: new messages keep a reader at the newest one there,
 //! a reader scrolled up is told that new ones arrived below, a room switch goes back to where the
 //! reader was in that room, and a page of older messages arriving above does not move what they
-//! are reading.
+//! are reading. A reply's quote takes the reader to the message it answers ([`Scroll::seek`]),
+//! loading older pages until it is there.
 
 use crate::live::Live;
 use crate::protocol::{MessageId, RoomName, UserId};
@@ -34,6 +35,8 @@ pub struct Scroll {
     anchor: StoredValue<Option<i32>>,
     /// The room the list showed when it last changed.
     shown_room: StoredValue<Option<RoomName>>,
+    /// The message the reader asked to be taken to, until it is on screen.
+    seeking: RwSignal<Option<MessageId>>,
 }
 
 impl Scroll {
@@ -45,7 +48,34 @@ impl Scroll {
             newest: StoredValue::new(None),
             anchor: StoredValue::new(None),
             shown_room: StoredValue::new(None),
+            seeking: RwSignal::new(None),
         }
+    }
+
+    /// Takes the reader to message `id` of the room on screen: at once if it is loaded, else
+    /// once the older pages that hold it are. Said in the banner if the room no longer has it.
+    pub fn seek(self, live: Live, id: MessageId) {
+        self.seeking.set(Some(id));
+        Effect::new(move |_| {
+            let Some(id) = self.seeking.get() else { return };
+            let (here, oldest, end, loading) = live.chat.with(|chat| {
+                let room = chat.current();
+                let here = room.messages.get(&id).is_some_and(|m| m.is_shown());
+                let oldest = room.messages.keys().next().copied();
+                (here, oldest, room.history_end, room.loading_older)
+            });
+            if here {
+                self.seeking.set(None);
+                request_animation_frame(move || show_message(id));
+            } else if end || oldest.is_none_or(|oldest| oldest < id) {
+                self.seeking.set(None);
+                live.error.set(Some(
+                    "That message is no longer in the room's history.".to_owned(),
+                ));
+            } else if !loading {
+                self.load_older(live);
+            }
+        });
     }
 
     /// How far down the list is scrolled now, if it is drawn.
@@ -145,4 +175,22 @@ impl Scroll {
     pub fn sent(self) {
         self.at_bottom.set_value(true);
     }
+}
+
+/// Scrolls message `id` into view, gives it the focus and marks it for a moment.
+fn show_message(id: MessageId) {
+    let selector = format!("[data-id=\"{id}\"]");
+    let Ok(Some(row)) = document().query_selector(&selector) else {
+        return;
+    };
+    row.scroll_into_view();
+    let _ = row.set_attribute("tabindex", "-1");
+    super::focus(&row);
+    let _ = row.class_list().add_1("sought");
+    set_timeout(
+        move || {
+            let _ = row.class_list().remove_1("sought");
+        },
+        std::time::Duration::from_millis(1500),
+    );
 }
