@@ -20,8 +20,9 @@ pub const DELIVERY_BUFFER: usize = 8192;
 /// One event from the backend for the local fan-out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// A message published in a subscribed room, in publish order.
-    Message(ChatMessage),
+    /// A message published in a subscribed room, in publish order. Boxed: the other events are
+    /// small, and one box per message per instance is nothing beside its fan-out.
+    Message(Box<ChatMessage>),
     /// Messages published in these rooms may have been missed (the pub/sub connection dropped
     /// or went deaf, or the channel to the hub overflowed). Sent once delivery is live again,
     /// so a read of the room's stream started after this event misses nothing.
@@ -171,10 +172,10 @@ mod tests {
     fn message(room: &str, seq: u64) -> Delivery {
         let user = User::guest(UserId(uuid::Uuid::nil()), UserName::parse("a").unwrap());
         let draft = Draft::new(user, MessageKind::Text, "hi");
-        Delivery::Message(draft.into_message(
+        Delivery::Message(Box::new(draft.into_message(
             RoomName::parse(room).unwrap(),
             app::protocol::MessageId { ms: 1, seq },
-        ))
+        )))
     }
 
     #[tokio::test]

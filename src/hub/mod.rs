@@ -342,7 +342,7 @@ impl Hub {
     /// Passes one delivery from the backend to the rooms it concerns.
     pub fn handle(&self, delivery: Delivery) {
         match delivery {
-            Delivery::Message(message) => self.fan_out(message),
+            Delivery::Message(message) => self.fan_out(*message),
             Delivery::Interrupted { rooms } => self.interrupted(&rooms),
             Delivery::Revoked(revocation) => self.revoked(revocation),
             Delivery::Presence {

@@ -131,7 +131,8 @@ pub enum Incoming {
     Command(ClientMsg),
     /// A text frame that is not a command (unreadable, or over [`MAX_FRAME_BYTES`]): the
     /// refusal to send, naming the frame's `client_id` if it has one. The socket stays open.
-    Unreadable(ServerMsg),
+    /// Boxed: a rare event, and a frame is the largest thing a socket task holds.
+    Unreadable(Box<ServerMsg>),
     /// A ping or a pong: nothing to do (the WebSocket layer answers pings).
     Control,
     /// A binary frame: this protocol is JSON text; the socket closes with 1003.
@@ -168,7 +169,7 @@ fn unreadable(code: ErrorCode, message: String, text: &str) -> Incoming {
     if let ServerMsg::Error { target, .. } = &mut refusal {
         *target = target_of(text);
     }
-    Incoming::Unreadable(refusal)
+    Incoming::Unreadable(Box::new(refusal))
 }
 
 fn decode_text(text: &str) -> Incoming {

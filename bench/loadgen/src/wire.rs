@@ -149,6 +149,7 @@ pub fn sb_send(room: &str, text: String, client_id: ClientId) -> String {
         room,
         text,
         client_id,
+        reply_to: None,
     })
     .expect("a send frame serializes")
 }

@@ -184,7 +184,7 @@ impl MemoryBroker {
             state.max_trimmed = state.log.pop_front().map(|m| m.id);
         }
         // The receiver lives as long as the server; if it is gone we are shutting down.
-        deliveries.send(Delivery::Message(message));
+        deliveries.send(Delivery::Message(Box::new(message)));
         Appended {
             id,
             duplicate: false,

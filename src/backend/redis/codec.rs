@@ -172,7 +172,7 @@ pub fn room_event(room: RoomName, payload: &[u8]) -> Result<Delivery, BackendErr
         .map_err(|_| corrupt("message", "bad id".into()))?;
     let draft: Draft =
         serde_json::from_str(draft).map_err(|e| corrupt("message", e.to_string()))?;
-    Ok(Delivery::Message(draft.into_message(room, id)))
+    Ok(Delivery::Message(Box::new(draft.into_message(room, id))))
 }
 
 /// A typing signal, as published on the room's channel.
