@@ -1,5 +1,5 @@
 //! Every format Switchboard keeps in Redis or sends through it, in one place, beside the Lua
-//! scripts that write most of them (`append.lua`, `hold.lua`, `sweep.lua`):
+//! scripts that write most of them (`append.lua`, `hold.lua`, `sweep.lua`; `read.lua` reads):
 //!
 //! | where | format | written by |
 //! |---|---|---|

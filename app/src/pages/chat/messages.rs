@@ -368,13 +368,12 @@ fn QuoteOf(quote: Quote) -> impl IntoView {
         true => view! { <span class="gone">"Message deleted"</span> }.into_any(),
         false => view! { <span class="quoted">{quote.text.clone()}</span> }.into_any(),
     };
-    let label = format!("Replying to {author}: go to the message");
     view! {
         <button
             type="button"
             class="quote"
-            aria-label=label
-            on:click=move |_| context.scroll.seek(context.live, id)
+            title="Go to the message it answers"
+            on:click=move |_| context.scroll.seek(id)
         >
             "Replying to " <b>{author}</b> " " {said}
         </button>

@@ -53,9 +53,14 @@ impl Scroll {
     }
 
     /// Takes the reader to message `id` of the room on screen: at once if it is loaded, else
-    /// once the older pages that hold it are. Said in the banner if the room no longer has it.
-    pub fn seek(self, live: Live, id: MessageId) {
+    /// once the older pages that hold it are (see [`Scroll::follow`]). Said in the banner if
+    /// the room no longer has it.
+    pub fn seek(self, id: MessageId) {
         self.seeking.set(Some(id));
+    }
+
+    /// Loads older pages until the message sought is there, then shows it.
+    fn follow_seek(self, live: Live) {
         Effect::new(move |_| {
             let Some(id) = self.seeking.get() else { return };
             let (here, oldest, end, loading) = live.chat.with(|chat| {
@@ -66,7 +71,9 @@ impl Scroll {
             });
             if here {
                 self.seeking.set(None);
-                request_animation_frame(move || show_message(id));
+                // A frame later than the list's own scrolling (which keeps the reader's place
+                // when a page arrives above), so that it does not undo this.
+                request_animation_frame(move || request_animation_frame(move || show_message(id)));
             } else if end || oldest.is_none_or(|oldest| oldest < id) {
                 self.seeking.set(None);
                 live.error.set(Some(
@@ -88,6 +95,7 @@ impl Scroll {
     /// messages if the reader was at the newest, and always the reader's own (a phone's
     /// scrolling may have carried them off the bottom since they sent it).
     pub fn follow(self, live: Live, me: UserId) {
+        self.follow_seek(live);
         Effect::new(move |_| {
             let (name, saved, loading, last, mine) = live.chat.with(|chat| {
                 let room = chat.current();
