@@ -4,6 +4,13 @@ import { expect, test, type Page } from "@playwright/test";
 import { cluster } from "./cluster";
 import { connected, loggedIn, say, texts, uniqueTag } from "./helpers";
 
+// Each test here kills instances under its own pages alone: the pages earlier specs left open in
+// this worker's browser would all reconnect at once too, and their herd (dozens of pages probing
+// and rejoining on a 2-core machine) is not what these tests are about.
+test.beforeEach(async ({ browser }) => {
+  await Promise.all(browser.contexts().map((context) => context.close()));
+});
+
 /** The number of the instance the page's socket is on ("app-2" → 2). */
 async function instanceOf(page: Page): Promise<number> {
   await connected(page);

@@ -87,6 +87,7 @@ test("edit, reply, react and delete: both pages agree, live and after a reload",
   await expect(message(bo, `answering you ${tag}`).locator(".quote")).toContainText("Message deleted");
   await expect(message(bo, `second, better ${tag}`)).toContainText("(edited)");
   await expect(message(bo, `second, better ${tag}`).locator(".reaction")).toHaveText("👍 1");
+  await Promise.all([ada.context().close(), bo.context().close()]);
 });
 
 test("a reply's quote takes the reader to the original, loading older history", async ({ browser }) => {
@@ -110,4 +111,5 @@ test("a reply's quote takes the reader to the original, loading older history", 
   await reply.locator(".quote").click();
   await expect(original).toBeInViewport();
   await expect(original).toBeFocused();
+  await ada.context().close();
 });
