@@ -118,15 +118,15 @@ impl Quote {
         }
     }
 
-    /// Follows a record about the original: its new text, or its deletion.
-    fn follow(&mut self, record: &ChatMessage) {
-        match record.kind {
-            MessageKind::Edited => self.text = snippet(&record.text),
-            MessageKind::Deleted => {
-                self.text.clear();
-                self.deleted = true;
-            }
-            _ => {}
+    /// Follows the original as it stands now: deleted, or (when it was edited) with this text.
+    /// The one rule for a quote, whether the original's change comes as a record or is read
+    /// from the store.
+    pub fn follow(&mut self, deleted: bool, edited_text: Option<&str>) {
+        if deleted {
+            self.text.clear();
+            self.deleted = true;
+        } else if let Some(text) = edited_text {
+            self.text = snippet(text);
         }
     }
 }
@@ -142,7 +142,8 @@ pub fn snippet(text: &str) -> String {
 impl ChatMessage {
     /// Applies `record`, a record naming this message as its target: an edit takes its text, a
     /// deletion blanks it, a reaction record turns its author's reaction on or off. A deleted
-    /// message takes no more edits or reactions. Returns whether anything changed.
+    /// message takes no more edits or reactions, and an edit to the text it has changes
+    /// nothing. Returns whether anything changed.
     pub fn apply(&mut self, record: &ChatMessage) -> bool {
         if record.target != Some(self.id) || (self.deleted && record.kind != MessageKind::Deleted) {
             return false;
@@ -152,7 +153,9 @@ impl ChatMessage {
                 self.blank();
                 true
             }
-            (MessageKind::Edited, _) if self.edited.is_none_or(|at| at < record.id) => {
+            (MessageKind::Edited, _)
+                if record.text != self.text && self.edited.is_none_or(|at| at < record.id) =>
+            {
                 self.text.clone_from(&record.text);
                 self.edited = Some(record.id);
                 true
@@ -162,16 +165,16 @@ impl ChatMessage {
         }
     }
 
-    /// Follows a record about the message this one quotes (if it does). Returns whether the
-    /// quote changed.
-    pub fn apply_to_quote(&mut self, record: &ChatMessage) -> bool {
-        match &mut self.reply {
-            Some(quote) if record.target == Some(quote.id) && !self.deleted => {
-                let before = (quote.text.len(), quote.deleted);
-                quote.follow(record);
-                before != (quote.text.len(), quote.deleted) || record.kind == MessageKind::Edited
+    /// Follows a record about the message this one quotes (if it does): its edit or deletion.
+    pub fn apply_to_quote(&mut self, record: &ChatMessage) {
+        if let Some(quote) = &mut self.reply {
+            if record.target == Some(quote.id) {
+                match record.kind {
+                    MessageKind::Edited => quote.follow(false, Some(&record.text)),
+                    MessageKind::Deleted => quote.follow(true, None),
+                    _ => {}
+                }
             }
-            _ => false,
         }
     }
 

@@ -211,7 +211,7 @@ fn amendable(
         });
     }
     let mut changed = message.clone();
-    if record.kind == MessageKind::Edited && record.text == message.text || !changed.apply(record) {
+    if !changed.apply(record) {
         return Err(Amended::Unchanged);
     }
     if changed.reactions.len() > MAX_REACTIONS {
@@ -237,16 +237,17 @@ impl MessageLog for MemoryBroker {
         let (Some(target), true) = (record.target, record.kind.is_record()) else {
             return Ok(Amended::NotFound);
         };
-        let Some(log) = guard.rooms.get(room).map(|r| &r.log) else {
+        let Some(state) = guard.rooms.get(room) else {
             return Ok(Amended::NotFound);
         };
-        let Ok(at) = log.binary_search_by_key(&target, |m| m.id) else {
+        let Ok(at) = state.log.binary_search_by_key(&target, |m| m.id) else {
             return Ok(Amended::NotFound);
         };
         // Checked as the record will be, under an id after every other.
-        let next = next_id(guard.rooms.get(room).and_then(|r| r.last));
-        let probe = record.clone().into_message(room.clone(), next);
-        if let Err(refused) = amendable(&log[at], &probe, only_by) {
+        let probe = record
+            .clone()
+            .into_message(room.clone(), next_id(state.last));
+        if let Err(refused) = amendable(&state.log[at], &probe, only_by) {
             return Ok(refused);
         }
         let id = self.store(&mut guard, room, record).id;

@@ -16,9 +16,7 @@
 //! entry never hides the rest of a room.
 
 use crate::backend::{BackendError, Delivery, Revocation};
-use app::protocol::{
-    snippet, ChatMessage, Draft, MessageId, Reaction, Removal, RoomName, User, UserId,
-};
+use app::protocol::{ChatMessage, Draft, MessageId, Reaction, Removal, RoomName, User, UserId};
 use app::session::SignInId;
 use serde::Deserialize;
 
@@ -57,12 +55,7 @@ impl Amendments {
     /// A reply's quote of the message these are about, as they left it.
     pub fn apply_to_quote(&self, message: &mut ChatMessage) {
         if let Some(quote) = &mut message.reply {
-            if self.deleted {
-                quote.text.clear();
-                quote.deleted = true;
-            } else if let Some(text) = &self.text {
-                quote.text = snippet(text);
-            }
+            quote.follow(self.deleted, self.text.as_deref());
         }
     }
 }
@@ -90,17 +83,9 @@ pub fn entries<'a>(
         .filter(|m| m.deleted || m.edited.is_some())
         .map(|m| (m.id, (m.deleted, m.edited.map(|_| m.text.clone()))))
         .collect();
-    for message in &mut messages {
-        let Some(quoted) = message.reply.as_ref().map(|q| q.id) else {
-            continue;
-        };
-        if let Some((deleted, text)) = originals.get(&quoted) {
-            let amended = Amendments {
-                deleted: *deleted,
-                text: text.clone(),
-                ..Amendments::default()
-            };
-            amended.apply_to_quote(message);
+    for quote in messages.iter_mut().filter_map(|m| m.reply.as_mut()) {
+        if let Some((deleted, text)) = originals.get(&quote.id) {
+            quote.follow(*deleted, text.as_deref());
         }
     }
     messages

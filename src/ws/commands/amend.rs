@@ -46,7 +46,7 @@ impl Connection {
             },
             Ok(Change::React(emoji, on)) => (Draft::reaction(user, id, emoji, on), None),
         };
-        if let Some(ms) = self.over_amendment_rate().await {
+        if let Some(ms) = self.user_rate_wait("amend").await {
             metrics.amendments_refused.inc();
             return Some(ServerMsg::Error {
                 code: ErrorCode::RateLimited,
@@ -86,22 +86,6 @@ impl Connection {
                     ErrorCode::Unavailable,
                     "Not changed: the chat backend is unavailable. Try again.".to_owned(),
                 )
-            }
-        }
-    }
-
-    /// Takes a token from the user's bucket of changes (shared by all their sockets and
-    /// instances, apart from their messages'). Returns the wait in milliseconds when there was
-    /// none; a limiter that cannot be reached limits nothing.
-    async fn over_amendment_rate(&self) -> Option<u64> {
-        let key = format!("amend:{}", self.sign_in.user.id);
-        let rate = self.state.settings.limits.messages;
-        match self.state.limiter.take(&key, rate).await {
-            Ok(None) => None,
-            Ok(Some(wait)) => Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)),
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limiter unavailable; not limiting");
-                None
             }
         }
     }

@@ -64,6 +64,7 @@ impl Connection {
                 return send_msg(socket, &refusal).await;
             }
         }
+        // What to answer; an edit or a reaction that went through is answered by its record.
         let reply = match command {
             ClientMsg::Send {
                 room,
@@ -81,27 +82,21 @@ impl Connection {
                     client_id,
                     reply_to,
                 };
-                self.say(rooms, pace, said).await
+                Some(self.say(rooms, pace, said).await)
             }
             ClientMsg::Edit { room, id, text } => {
                 let change = Ok(amend::Change::Edit(text));
-                match self.amend(rooms, room, id, change).await {
-                    Some(refusal) => refusal,
-                    None => return Ok(()),
-                }
+                self.amend(rooms, room, id, change).await
             }
             ClientMsg::React {
                 room,
                 id,
                 emoji,
                 on,
-            } => match self
-                .amend(rooms, room, id, amend::reaction(&emoji, on))
-                .await
-            {
-                Some(refusal) => refusal,
-                None => return Ok(()),
-            },
+            } => {
+                let change = amend::reaction(&emoji, on);
+                self.amend(rooms, room, id, change).await
+            }
             ClientMsg::Join { room, after } => {
                 return Box::pin(self.join(socket, rooms, room, after)).await
             }
@@ -109,9 +104,28 @@ impl Connection {
                 self.typing(rooms, &room).await;
                 return Ok(());
             }
-            ClientMsg::History { room, before } => self.older(rooms, room, before).await,
-            ClientMsg::Leave { room } => self.leave(rooms, room).await,
+            ClientMsg::History { room, before } => Some(self.older(rooms, room, before).await),
+            ClientMsg::Leave { room } => Some(self.leave(rooms, room).await),
         };
-        send_msg(socket, &reply).await
+        match reply {
+            Some(reply) => send_msg(socket, &reply).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a token from the user's `bucket` (`message`, `amend`), shared by all their sockets
+    /// and instances, at the rate set for messages. Returns the wait in milliseconds when there
+    /// was none; a limiter that cannot be reached limits nothing.
+    async fn user_rate_wait(&self, bucket: &str) -> Option<u64> {
+        let key = format!("{bucket}:{}", self.sign_in.user.id);
+        let rate = self.state.settings.limits.messages;
+        match self.state.limiter.take(&key, rate).await {
+            Ok(None) => None,
+            Ok(Some(wait)) => Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)),
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; not limiting");
+                None
+            }
+        }
     }
 }

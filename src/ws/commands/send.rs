@@ -150,27 +150,12 @@ impl Connection {
                 return Some(wait);
             }
         }
-        let key = format!("message:{}", self.sign_in.user.id);
-        match self
-            .state
-            .limiter
-            .take(&key, self.state.settings.limits.messages)
-            .await
-        {
-            Ok(None) => None,
-            Ok(Some(wait)) => {
-                let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
-                pace.held = Some(Held {
-                    client_id,
-                    until_ms: now + ms,
-                });
-                Some(ms)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limiter unavailable; not limiting");
-                None
-            }
-        }
+        let ms = self.user_rate_wait("message").await?;
+        pace.held = Some(Held {
+            client_id,
+            until_ms: now + ms,
+        });
+        Some(ms)
     }
 }
 

@@ -112,14 +112,8 @@ pub fn Composer() -> impl IntoView {
                 prop:value=text
                 on:input=move |ev| {
                     let value = event_target_value(&ev);
-                    if editing() {
-                        composing.set(Composing::Edit {
-                            id: match composing.get_untracked() {
-                                Composing::Edit { id, .. } => id,
-                                _ => return,
-                            },
-                            text: value,
-                        });
+                    if let Composing::Edit { id, .. } = composing.get_untracked() {
+                        composing.set(Composing::Edit { id, text: value });
                         return;
                     }
                     drafts.set(&current.get_untracked(), value);
