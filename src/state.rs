@@ -9,7 +9,7 @@ use crate::{
     access::Access,
     accounts::AccountStore,
     admission::Admission,
-    backend::{Deliveries, Health, Limiter, MessageLog, RoomLists, Signals, Stores},
+    backend::{Deliveries, Health, Limiter, MessageLog, ReadMarks, RoomLists, Signals, Stores},
     conversations::Conversations,
     history::History,
     hub::Hub,
@@ -86,6 +86,8 @@ pub struct Services {
     pub limiter: Arc<dyn Limiter>,
     /// The rooms each person has open (the page opens them all).
     pub room_lists: Arc<dyn RoomLists>,
+    /// How far each person has read each room (the unread counts of every tab and device).
+    pub read_marks: Arc<dyn ReadMarks>,
     /// Sign-ups, sign-ins, guests and their limits, over the accounts.
     pub sign_ins: Arc<SignIns>,
     /// Rooms, their members and roles, bans and the moderation log.
@@ -161,6 +163,7 @@ impl Services {
             signals: stores.signals,
             limiter: stores.limiter,
             room_lists: stores.room_lists,
+            read_marks: stores.read_marks,
             sign_ins,
             access: Access::new(records.memberships.clone()),
             memberships: records.memberships,

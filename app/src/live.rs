@@ -23,6 +23,7 @@
 //! socket, timers, clock and randomness.
 
 pub mod outbox;
+pub mod read_mark;
 pub mod reconnect;
 pub mod state;
 
@@ -30,7 +31,7 @@ pub mod state;
 mod browser;
 
 use crate::protocol::{
-    ClientId, ClientMsg, ErrorCode, MessageId, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS,
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS,
 };
 use leptos::prelude::*;
 use outbox::RETRY_BASE_MS;
@@ -105,6 +106,9 @@ pub struct Live {
     pub instance: RwSignal<Option<String>>,
     /// The last error to show the user.
     pub error: RwSignal<Option<String>>,
+    /// The last message that was news (live, said by someone else, unread): what the page may
+    /// raise a notification for.
+    pub news: RwSignal<Option<ChatMessage>>,
     control: StoredValue<Option<control::Sender>>,
     /// The user's open rooms as the server last listed them (see [`Chat::follow_list`]).
     listed: StoredValue<Vec<RoomName>>,
@@ -123,6 +127,7 @@ impl Live {
             status: RwSignal::new(Status::Connecting),
             instance: RwSignal::new(None),
             error: RwSignal::new(None),
+            news: RwSignal::new(None),
             control: StoredValue::new(None),
             listed: StoredValue::new(Vec::new()),
             typed_at: StoredValue::new(None),
@@ -156,12 +161,31 @@ impl Live {
     /// they leave.
     pub fn show(self, room: RoomName, scroll: Option<i32>) {
         let connected = self.status.with_untracked(Status::is_connected);
-        let join = self
+        let frames = self
             .chat
-            .try_update(|chat| chat.show(room, scroll, connected))
-            .flatten();
-        if let Some(join) = join {
-            self.control_send(Control::Send(join));
+            .try_update(|chat| {
+                let join = chat.show(room, scroll, connected);
+                let mut frames: Vec<ClientMsg> = join.into_iter().collect();
+                frames.extend(chat.reading(now_ms()));
+                frames
+            })
+            .unwrap_or_default();
+        for frame in frames {
+            self.control_send(Control::Send(frame));
+        }
+    }
+
+    /// The tab was shown or hidden: only what is on screen is read.
+    pub fn set_visible(self, visible: bool) {
+        let frames = self
+            .chat
+            .try_update(|chat| {
+                chat.set_visible(visible);
+                chat.reading(now_ms())
+            })
+            .unwrap_or_default();
+        for frame in frames {
+            self.control_send(Control::Send(frame));
         }
     }
 
@@ -294,7 +318,27 @@ impl Live {
                 self.chat.update(|chat| chat.removed(&room));
                 self.error.set(Some(reason.explain(&room)));
             }
-            ServerMsg::Message(m) => self.chat.update(|chat| chat.message(m)),
+            // What changes what is unread is read at once if it is on screen.
+            ServerMsg::Message(m) => {
+                let news = m.clone();
+                let (is_news, frames) = self
+                    .chat
+                    .try_update(|chat| (chat.message(m), chat.reading(now_ms)))
+                    .unwrap_or_default();
+                if is_news {
+                    self.news.set(Some(news));
+                }
+                return frames;
+            }
+            ServerMsg::Read { room, id } => {
+                return self
+                    .chat
+                    .try_update(|chat| {
+                        chat.read(&room, id);
+                        chat.reading(now_ms)
+                    })
+                    .unwrap_or_default();
+            }
             ServerMsg::Ack { client_id, .. } => self.chat.update(|chat| chat.acked(client_id)),
             // About one message: shown on that message only (retrying, or failed with the
             // reason), never in the banner, which a retrying outbox would otherwise flood.
@@ -344,7 +388,13 @@ impl Live {
             }
             ServerMsg::Gap { room, .. } => self.chat.update(|chat| chat.gap(&room)),
             ServerMsg::Presence { room, count, users } => {
-                self.chat.update(|chat| chat.presence(&room, count, users))
+                return self
+                    .chat
+                    .try_update(|chat| {
+                        chat.presence(&room, count, users);
+                        chat.reading(now_ms)
+                    })
+                    .unwrap_or_default();
             }
             ServerMsg::History {
                 room,

@@ -11,10 +11,12 @@ use uuid::Uuid;
 
 mod amendments;
 mod identity;
+mod mentions;
 pub use amendments::{
     snippet, Emoji, EmojiError, Quote, Reaction, ReactionChange, MAX_EMOJI_CHARS, MAX_REACTIONS,
     QUOTE_CHARS,
 };
+pub use mentions::{mention_at_end, mentions, mentions_handle};
 pub use identity::{
     Handle, HandleError, PasswordError, MAX_HANDLE_CHARS, MAX_PASSWORD_CHARS, MIN_HANDLE_CHARS,
     MIN_PASSWORD_CHARS,
@@ -701,7 +703,18 @@ pub enum ClientMsg {
     /// Asks for the page of the room's history before `before` (older messages, for a reader
     /// scrolling up). Answered by `history`.
     History { room: RoomName, before: MessageId },
+    /// The user has read the room (one the socket is in) up to message `id`: their read mark
+    /// there moves forward to it (never back; an id past what this socket was sent counts as
+    /// the last one it was sent). Kept for the person, not the page: every socket of theirs in
+    /// the room, on any tab, device or instance, hears the new mark as a `read` frame, the
+    /// sender's own included. Send it when the reader has seen messages of others past the
+    /// mark, at most every [`READ_EVERY_MS`] per room.
+    Read { room: RoomName, id: MessageId },
 }
+
+/// How often a client sends `read` for one room while new messages keep arriving on screen: the
+/// first at once, the later ones together at the end of this time.
+pub const READ_EVERY_MS: u64 = 1_000;
 
 /// Messages per page of older history, and of the recent history a first join (or a page)
 /// starts with: fewer than this is all the history the room keeps.
@@ -878,6 +891,11 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         first: Option<MessageId>,
     },
+    /// How far the user has read the room, on whichever tab or device they read it: everything
+    /// up to `id` is read. Follows the room's catch-up when the socket enters it (if the user
+    /// has read any of it), and comes again whenever the mark moves (at most about once a
+    /// second per room). Marks only move forward.
+    Read { room: RoomName, id: MessageId },
     /// Sent every `heartbeat_ms` (see `hello`) while the socket is open. A client that hears
     /// nothing for [`silence_limit_ms`] treats the connection as dead (the browser cannot see a
     /// half-open TCP connection) and reconnects.

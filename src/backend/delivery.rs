@@ -7,7 +7,7 @@
 //! [`Delivery::Interrupted`] for it; every socket in the room then backfills from the room's
 //! stream (where the dropped message is stored), so a drop costs a read, never a message.
 
-use app::protocol::{ChatMessage, Removal, RoomName, User, UserId};
+use app::protocol::{ChatMessage, MessageId, Removal, RoomName, User, UserId};
 use app::session::{SignIn, SignInId};
 use std::collections::BTreeSet;
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -37,6 +37,12 @@ pub enum Delivery {
         room: RoomName,
         user: UserId,
         reason: Removal,
+    },
+    /// `user`'s read mark in a subscribed room moved forward to `id` (see `ReadMarks`).
+    Read {
+        room: RoomName,
+        user: UserId,
+        id: MessageId,
     },
     /// Users arrived in or departed from a subscribed room (see `PresenceStore`).
     Presence {
@@ -123,8 +129,9 @@ impl DeliverySender {
                 self.missed.insert(room.clone());
             }
             Delivery::Interrupted { rooms } => self.missed.extend(rooms.iter().cloned()),
-            // The interruption makes every socket in the room ask the records again.
-            Delivery::Removed { room, .. } => {
+            // The interruption makes every socket in the room ask the records again (whether
+            // the person is still in it, and their read mark there).
+            Delivery::Removed { room, .. } | Delivery::Read { room, .. } => {
                 self.missed.insert(room.clone());
             }
             // A dropped logout would leave a socket open: never drop one silently.

@@ -216,6 +216,27 @@ pub trait RoomLists: Send + Sync + 'static {
     async fn close(&self, user: UserId, room: &RoomName) -> Result<(), BackendError>;
 }
 
+/// How far each person has read each room: one message id per (room, user), the *read mark*,
+/// kept for the person rather than for a page, so every tab and device agrees on what is unread.
+/// A mark only moves forward; each move reaches every instance subscribed to the room, as
+/// [`Delivery::Read`], so the person's other sockets there hear it at once.
+#[async_trait]
+pub trait ReadMarks: Send + Sync + 'static {
+    /// Moves `user`'s mark in `room` forward to `id` and, if it moved, tells every instance
+    /// subscribed to the room, in one atomic step (two tabs marking at once end on the later
+    /// id, whatever order they arrive in). Returns whether it moved.
+    async fn mark(&self, room: &RoomName, user: UserId, id: MessageId)
+        -> Result<bool, BackendError>;
+
+    /// `user`'s mark in `room`: `None` until they have read any of it (or after the room went
+    /// idle long enough to be forgotten, with its history).
+    async fn read_mark(
+        &self,
+        room: &RoomName,
+        user: UserId,
+    ) -> Result<Option<MessageId>, BackendError>;
+}
+
 /// Rate-limit buckets shared by every instance (see [`crate::rate`]).
 #[async_trait]
 pub trait Limiter: Send + Sync + 'static {
@@ -290,6 +311,7 @@ pub struct Stores {
     pub presence: Arc<dyn PresenceStore>,
     pub limiter: Arc<dyn Limiter>,
     pub room_lists: Arc<dyn RoomLists>,
+    pub read_marks: Arc<dyn ReadMarks>,
     /// Whether the backend can deliver right now (readiness).
     pub health: Health,
 }

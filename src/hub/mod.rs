@@ -19,11 +19,16 @@
 //! from the room's stream after the last message it sent (see `ws::connection`). Sign-outs reach
 //! every room as [`RoomEvent::Revoked`]; the sockets they end close. A person removed from a
 //! room (or who left it) reaches that room as [`RoomEvent::Removed`]; their sockets drop it.
+//!
+//! Read marks: a person's mark moving in a room ([`reads`]) reaches the room's sockets as
+//! [`RoomEvent::Reads`], gathered like typing; that person's sockets pass it on.
 
+mod reads;
 mod roster;
 mod typing;
 mod window;
 
+pub use reads::{mark_of, Moves as ReadMoves};
 pub use roster::Frame as PresenceFrame;
 
 use crate::backend::{
@@ -31,6 +36,7 @@ use crate::backend::{
 };
 use app::protocol::{ChatMessage, MessageId, Removal, RoomName, ServerMsg, User, UserId};
 use axum::extract::ws::Utf8Bytes;
+use reads::RoomReads;
 use roster::Roster;
 use std::{
     collections::HashMap,
@@ -72,6 +78,9 @@ pub enum RoomEvent {
     Presence(PresenceFrame),
     /// Who typed in the room lately (a `typing` frame, encoded once).
     Typing(Utf8Bytes),
+    /// Whose read marks moved in the room lately, and to where: each socket passes on its own
+    /// person's.
+    Reads(ReadMoves),
 }
 
 /// The frames a room sends at most once per window.
@@ -79,6 +88,7 @@ pub enum RoomEvent {
 enum Ephemeral {
     Presence,
     Typing,
+    Reads,
 }
 
 struct Slot {
@@ -89,6 +99,7 @@ struct Slot {
     subscribed: Arc<OnceCell<()>>,
     presence: Roster,
     typing: RoomTyping,
+    reads: RoomReads,
 }
 
 #[derive(Clone)]
@@ -150,6 +161,7 @@ impl Hub {
                 subscribed: Arc::new(OnceCell::new()),
                 presence: Roster::default(),
                 typing: RoomTyping::default(),
+                reads: RoomReads::default(),
             });
             slot.members += 1;
             (slot.tx.subscribe(), slot.subscribed.clone())
@@ -198,6 +210,13 @@ impl Hub {
         });
     }
 
+    /// `user`'s read mark in `room` moved to `id`.
+    fn read(&self, room: &RoomName, user: UserId, id: MessageId) {
+        self.change(room, Ephemeral::Reads, |slot, now| {
+            slot.reads.moved(user, id, now)
+        });
+    }
+
     /// Applies a change to `room` (if it has sockets here) and sends or schedules its frame.
     fn change(
         &self,
@@ -236,6 +255,7 @@ impl Hub {
         let event = match what {
             Ephemeral::Presence => slot.presence.flush(room, now).map(RoomEvent::Presence),
             Ephemeral::Typing => slot.typing.flush(room, now).map(RoomEvent::Typing),
+            Ephemeral::Reads => slot.reads.flush(now).map(RoomEvent::Reads),
         };
         if let Some(event) = event {
             // Under the lock, so presence frames enter the channel in version order.
@@ -352,6 +372,7 @@ impl Hub {
             } => self.presence_changed(&room, arrived, departed),
             Delivery::Typing { room, user } => self.typing(&room, user),
             Delivery::Removed { room, user, reason } => self.removed(&room, user, reason),
+            Delivery::Read { room, user, id } => self.read(&room, user, id),
         }
     }
 

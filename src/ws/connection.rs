@@ -24,7 +24,7 @@ use super::transport::{
 };
 use super::Connection;
 use crate::access::Refusal;
-use crate::hub::{Outgoing, RoomEvent};
+use crate::hub::{mark_of, Outgoing, RoomEvent};
 use crate::metrics::Closed;
 use app::protocol::{close_code, ErrorCode, MessageId, Removal, RoomName, ServerMsg};
 use axum::extract::ws::Message;
@@ -166,6 +166,8 @@ impl Connection {
         let joined = Instant::now();
         send_msg(socket, &greeting).await?;
         let last_sent = Box::pin(self.catch_up(socket, room, after, joined)).await?;
+        // After the catch-up, so the page counts unread messages among what it holds.
+        Box::pin(self.send_read_mark(socket, room)).await?;
         let here = self.state.presence.enter(room, &self.sign_in.user).await;
         self.opened(room).await;
         let presence_version = match self.state.hub.presence(room) {
@@ -339,7 +341,11 @@ impl Connection {
                 }
                 tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
                 let caught_up = Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await;
-                sent(caught_up.map(|last| room.last_sent = last.max(room.last_sent)))
+                if let Err(failed) = caught_up.map(|last| room.last_sent = last.max(room.last_sent)) {
+                    return sent(Err(failed));
+                }
+                // The interruption may have swallowed a move of the person's read mark too.
+                sent(self.send_read_mark(socket, &name).await)
             }
             Ok(RoomEvent::Removed { user, reason }) if user == self.sign_in.user.id => {
                 ControlFlow::Break(Outcome::Drop(reason))
@@ -353,6 +359,13 @@ impl Connection {
                 sent(send_raw(socket, Message::Text(frame.bytes)).await)
             }
             Ok(RoomEvent::Typing(frame)) => sent(send_raw(socket, Message::Text(frame)).await),
+            Ok(RoomEvent::Reads(moves)) => match mark_of(&moves, self.sign_in.user.id) {
+                Some(id) => {
+                    let name = room.name().clone();
+                    sent(send_msg(socket, &ServerMsg::Read { room: name, id }).await)
+                }
+                None => ControlFlow::Continue(()),
+            },
             Ok(RoomEvent::Revoked(revocation)) => {
                 if !revocation.ends(&self.sign_in) {
                     return ControlFlow::Continue(());

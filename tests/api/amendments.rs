@@ -69,7 +69,7 @@ fn apply(chat: &mut Chat, frame: ServerMsg) {
     match frame {
         ServerMsg::Hello { room, .. } => drop(chat.hello(&room, 0)),
         ServerMsg::Joined { room } => drop(chat.joined(&room, 0)),
-        ServerMsg::Message(m) => chat.message(m),
+        ServerMsg::Message(m) => drop(chat.message(m)),
         ServerMsg::History {
             room,
             messages,

@@ -102,6 +102,7 @@ mod memberships;
 mod metrics;
 mod paging;
 mod presence;
+mod read_marks;
 mod resume;
 mod rooms;
 mod rotation;

@@ -11,6 +11,7 @@
 //! with the last id it has, so a reconnect resumes every room exactly.
 
 use super::outbox::{Entry, Outbox};
+use super::read_mark::ReadMark;
 use crate::protocol::{
     ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, User, HISTORY_PAGE,
     TYPING_SHOWN_MS,
@@ -34,8 +35,8 @@ pub struct Room {
     pub joined: bool,
     /// A resume of this room could not be complete (a `gap` frame).
     pub gap: bool,
-    /// Messages from others that arrived while the room was not on screen.
-    pub unread: u32,
+    /// How far the person has read the room (on any tab or device), and the divider.
+    pub read: ReadMark,
     /// How far down the reader had scrolled when they left the room, restored on return.
     pub scroll: Option<i32>,
     /// Who is in the room now (at most `MAX_LISTED_ONLINE` of them, by name)...
@@ -63,7 +64,7 @@ impl Room {
             messages: BTreeMap::new(),
             joined: false,
             gap: false,
-            unread: 0,
+            read: ReadMark::default(),
             scroll: None,
             online: Vec::new(),
             online_count: None,
@@ -89,6 +90,21 @@ impl Room {
     /// outbox.
     pub fn is_quiet(&self) -> bool {
         self.outbox.is_empty() && !self.messages.values().any(|m| m.kind.is_said())
+    }
+
+    /// Messages of others past the read mark, oldest first (`me`'s own are never unread).
+    fn unread_messages(
+        &self,
+        me: Option<crate::protocol::UserId>,
+    ) -> impl Iterator<Item = &ChatMessage> + '_ {
+        let after = match self.read.at() {
+            Some(at) => std::ops::Bound::Excluded(at),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.messages
+            .range((after, std::ops::Bound::Unbounded))
+            .map(|(_, m)| m)
+            .filter(move |m| m.is_said() && Some(m.user.id) != me && self.read.is_unread(m.id))
     }
 
     /// The newest message id seen: where a resume of this room starts.
@@ -183,6 +199,8 @@ pub struct Chat {
     current: usize,
     /// Whose messages never count as unread: the user's own.
     me: Option<crate::protocol::UserId>,
+    /// The tab is on screen: the room shown is being read.
+    visible: bool,
 }
 
 impl Chat {
@@ -197,6 +215,7 @@ impl Chat {
             rooms,
             current: 0,
             me: None,
+            visible: true,
         }
     }
 
@@ -265,9 +284,69 @@ impl Chat {
             .find(|r| r.outbox.get(client_id).is_some())
     }
 
-    /// Unread messages in all rooms.
-    pub fn unread(&self) -> u32 {
-        self.rooms.iter().map(|r| r.unread).sum()
+    /// Unread messages in `room`: said by others, past the person's read mark.
+    pub fn unread_in(&self, room: &Room) -> u32 {
+        u32::try_from(room.unread_messages(self.me).count()).unwrap_or(u32::MAX)
+    }
+
+    /// The unread messages of `room` that `is_for_me` picks (mentions of the person).
+    pub fn unread_matching(&self, room: &Room, is_for_me: impl Fn(&ChatMessage) -> bool) -> u32 {
+        let picked = room.unread_messages(self.me).filter(|m| is_for_me(m));
+        u32::try_from(picked.count()).unwrap_or(u32::MAX)
+    }
+
+    /// Unread messages in all rooms but those `skip` names (the muted ones).
+    pub fn unread(&self, skip: impl Fn(&RoomName) -> bool) -> u32 {
+        self.rooms
+            .iter()
+            .filter(|r| !skip(&r.name))
+            .map(|r| self.unread_in(r))
+            .sum()
+    }
+
+    /// The tab is on screen (`visible`) or hidden: only what is on screen is read. Coming back
+    /// puts the divider above what arrived meanwhile.
+    pub fn set_visible(&mut self, visible: bool) {
+        if visible && !self.visible {
+            let me = self.me;
+            let current = self.current;
+            let room = &mut self.rooms[current];
+            if room.unread_messages(me).next().is_some() {
+                room.read.divider = None;
+            }
+        }
+        self.visible = visible;
+    }
+
+    /// The reader sees the room on screen (the tab is visible): its read mark moves to its
+    /// newest message, if messages of others are past it. Returns the `read` frames due now.
+    pub fn reading(&mut self, now_ms: u64) -> Vec<ClientMsg> {
+        let me = self.me;
+        let current = self.current;
+        let room = &mut self.rooms[current];
+        if self.visible && room.joined {
+            let first = room.unread_messages(me).next().map(|m| m.id);
+            if let (Some(first), Some(newest)) = (first, room.last_seen()) {
+                room.read.read_to(newest, Some(first));
+            }
+        }
+        self.due_reads(now_ms)
+    }
+
+    /// The `read` frames due at `now_ms` in the rooms the socket is in.
+    fn due_reads(&mut self, now_ms: u64) -> Vec<ClientMsg> {
+        self.rooms
+            .iter_mut()
+            .filter(|r| r.joined)
+            .filter_map(|r| r.read.due(&r.name, now_ms))
+            .collect()
+    }
+
+    /// The server said how far the person has read `room` (a `read` frame).
+    pub fn read(&mut self, room: &RoomName, id: MessageId) {
+        if let Some(room) = self.room_mut(room) {
+            room.read.heard(id);
+        }
     }
 
     /// Puts `name` on screen, opening it if it is new, and remembers where the reader was in
@@ -283,6 +362,8 @@ impl Chat {
             return None;
         }
         self.rooms[self.current].scroll = scroll;
+        // The divider is for one visit.
+        self.rooms[self.current].read.divider = None;
         let (index, join) = match self.rooms.iter().position(|r| r.name == name) {
             Some(index) => (index, None),
             None => {
@@ -293,7 +374,6 @@ impl Chat {
             }
         };
         self.current = index;
-        self.rooms[index].unread = 0;
         join
     }
 
@@ -317,6 +397,7 @@ impl Chat {
         for room in &mut self.rooms {
             room.joined = false;
             room.loading_older = false;
+            room.read.reconnected();
         }
     }
 
@@ -381,12 +462,12 @@ impl Chat {
     }
 
     /// A message arrived. Shown once per id; it confirms the user's own message with its
-    /// `client_id`; in a room not on screen, a new message from someone else counts as unread.
-    pub fn message(&mut self, message: ChatMessage) {
-        let current = self.current;
+    /// `client_id`. Returns whether it is news: new, live (not the history a first join
+    /// brings), said by someone else, and unread.
+    pub fn message(&mut self, message: ChatMessage) -> bool {
         let me = self.me;
         let Some(index) = self.rooms.iter().position(|r| r.name == message.room) else {
-            return;
+            return false;
         };
         let room = &mut self.rooms[index];
         if let Some(client_id) = message.client_id {
@@ -396,14 +477,11 @@ impl Chat {
         if message.kind.is_said() {
             room.typing.retain(|(user, _)| user.id != message.user.id);
         }
-        let counts = index != current
-            && !room.catching_up
+        let news = !room.catching_up
             && message.kind.is_said()
             && Some(message.user.id) != me
-            && room.last_seen().is_none_or(|last| message.id > last);
-        if room.insert(message) && counts {
-            room.unread += 1;
-        }
+            && room.read.is_unread(message.id);
+        room.insert(message) && news
     }
 
     /// The server stored the message sent with `client_id`.
@@ -446,6 +524,8 @@ impl Chat {
         if let Some(room) = self.room_mut(room) {
             room.online = users;
             room.online_count = Some(count);
+            // The catch-up is over, and with it the `read` frame, if the person has a mark.
+            room.read.settled(room.last_seen());
             if std::mem::take(&mut room.catching_up) && room.messages.len() < HISTORY_PAGE {
                 room.history_end = true;
             }
@@ -457,6 +537,7 @@ impl Chat {
     pub fn room_error(&mut self, room: &RoomName) {
         if let Some(room) = self.room_mut(room) {
             room.catching_up = false;
+            room.read.settled(room.last_seen());
         }
     }
 
@@ -540,21 +621,25 @@ impl Chat {
             .is_some_and(|room| room.outbox.discard(client_id))
     }
 
-    /// Retries due at `now_ms` in the rooms the socket is in.
+    /// Retries and read marks due at `now_ms` in the rooms the socket is in.
     pub fn due(&mut self, now_ms: u64) -> Vec<ClientMsg> {
-        self.rooms
+        let mut frames: Vec<ClientMsg> = self
+            .rooms
             .iter_mut()
             .filter(|r| r.joined)
             .flat_map(|r| r.outbox.due(now_ms))
-            .collect()
+            .collect();
+        frames.extend(self.due_reads(now_ms));
+        frames
     }
 
-    /// When the next retry in a joined room is due.
+    /// When the next retry or read mark in a joined room is due.
     pub fn next_deadline(&self) -> Option<u64> {
         self.rooms
             .iter()
             .filter(|r| r.joined)
-            .filter_map(|r| r.outbox.next_deadline())
+            .flat_map(|r| [r.outbox.next_deadline(), r.read.deadline()])
+            .flatten()
             .min()
     }
 
@@ -742,6 +827,16 @@ mod tests {
         assert_eq!(names, ["feat", "lobby", "new"]);
     }
 
+    fn reads(frames: &[ClientMsg]) -> Vec<(String, String)> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                ClientMsg::Read { room, id } => Some((room.to_string(), id.to_string())),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn unread_counts_new_messages_from_others_in_background_rooms() {
         let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
@@ -751,19 +846,24 @@ mod tests {
         chat.presence(&room("lobby"), 1, Vec::new());
         chat.show(room("rust"), None, true);
         chat.joined(&room("rust"), 0);
+        chat.presence(&room("rust"), 1, Vec::new());
 
-        chat.message(msg("lobby", "2-0", 2, None));
-        chat.message(msg("lobby", "2-0", 2, None)); // a duplicate
-        chat.message(msg("lobby", "3-0", 1, None)); // mine
+        assert!(chat.message(msg("lobby", "2-0", 2, None)), "news");
+        assert!(!chat.message(msg("lobby", "2-0", 2, None)), "a duplicate");
+        assert!(!chat.message(msg("lobby", "3-0", 1, None)), "mine");
         let mut notice = msg("lobby", "4-0", 3, None);
         notice.kind = MessageKind::Join;
         chat.message(notice);
         chat.message(msg("rust", "5-0", 2, None)); // on screen
-        assert_eq!(chat.room(&room("lobby")).unwrap().unread, 1);
-        assert_eq!(chat.unread(), 1);
+        assert_eq!(reads(&chat.reading(0)), [("rust".into(), "5-0".into())]);
+        assert_eq!(chat.unread_in(chat.room(&room("lobby")).unwrap()), 1);
+        assert_eq!(chat.unread(|_| false), 1);
+        assert_eq!(chat.unread(|r| r.as_str() == "lobby"), 0, "muted");
 
         chat.show(room("lobby"), Some(120), true);
-        assert_eq!(chat.unread(), 0);
+        assert_eq!(reads(&chat.reading(2_000)), [("lobby".into(), "4-0".into())]);
+        assert_eq!(chat.unread(|_| false), 0);
+        assert_eq!(chat.current().read.divider, Some("2-0".parse().unwrap()));
         assert_eq!(chat.room(&room("rust")).unwrap().scroll, Some(120));
     }
 
@@ -776,15 +876,59 @@ mod tests {
         chat.message(msg("lobby", "1-0", 2, None));
         chat.message(msg("lobby", "2-0", 2, None));
         chat.presence(&room("lobby"), 2, Vec::new());
-        assert_eq!(chat.unread(), 0);
+        assert_eq!(chat.unread(|_| false), 0);
         chat.message(msg("lobby", "3-0", 2, None));
-        assert_eq!(chat.unread(), 1, "live from here on");
+        assert_eq!(chat.unread(|_| false), 1, "live from here on");
         // A resume after a lost connection: what was missed is news.
         chat.disconnected();
         chat.hello(&room("rust"), 0);
         chat.joined(&room("lobby"), 0);
         chat.message(msg("lobby", "4-0", 2, None));
-        assert_eq!(chat.unread(), 2);
+        assert_eq!(chat.unread(|_| false), 2);
+    }
+
+    #[test]
+    fn reading_in_one_tab_clears_the_other_and_a_hidden_tab_reads_nothing() {
+        let (mut laptop, mut phone) = (
+            Chat::new(room("lobby")).with_user(user(1).id),
+            Chat::new(room("lobby")).with_user(user(1).id),
+        );
+        for tab in [&mut laptop, &mut phone] {
+            tab.hello(&room("lobby"), 0);
+            tab.message(msg("lobby", "1-0", 2, None));
+            // The server's mark, after the catch-up.
+            tab.read(&room("lobby"), "1-0".parse().unwrap());
+            tab.presence(&room("lobby"), 2, Vec::new());
+            tab.set_visible(false);
+            assert!(tab.reading(0).is_empty());
+            assert!(tab.message(msg("lobby", "2-0", 2, None)));
+            assert!(tab.message(msg("lobby", "3-0", 2, None)));
+            assert_eq!(tab.unread(|_| false), 2, "hidden: nothing is read");
+        }
+        laptop.set_visible(true);
+        let frames = laptop.reading(5_000);
+        assert_eq!(reads(&frames), [("lobby".into(), "3-0".into())]);
+        assert_eq!(laptop.current().read.divider, Some("2-0".parse().unwrap()));
+        assert_eq!(laptop.unread(|_| false), 0);
+        // The server passes the mark on to every socket of the person.
+        phone.read(&room("lobby"), "3-0".parse().unwrap());
+        assert_eq!(phone.unread(|_| false), 0);
+        assert!(phone.reading(5_000).is_empty(), "nothing to send back");
+    }
+
+    #[test]
+    fn nothing_counts_until_the_catch_up_says_where_the_mark_is() {
+        let mut chat = Chat::new(room("lobby")).with_user(user(1).id);
+        chat.rendered(vec![msg("lobby", "1-0", 2, None)], false);
+        chat.hello(&room("lobby"), 0);
+        // A resume: what arrived since the page was rendered, before the mark.
+        chat.message(msg("lobby", "2-0", 2, None));
+        assert_eq!(chat.unread(|_| false), 0);
+        assert!(chat.reading(0).is_empty(), "the mark is not known yet");
+        chat.read(&room("lobby"), "1-0".parse().unwrap());
+        chat.presence(&room("lobby"), 2, Vec::new());
+        assert_eq!(reads(&chat.reading(0)), [("lobby".into(), "2-0".into())]);
+        assert_eq!(chat.current().read.divider, Some("2-0".parse().unwrap()));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Web addresses in a message become links; everything else stays text. Only `http` and `https`
+//! Web addresses in a message become links, and `@handle` mentions stand out; everything else
+//! stays text. Only `http` and `https`
 //! addresses are linked (never `javascript:` or `data:`), and the text is never parsed as HTML:
 //! both kinds of piece are rendered as text nodes or attributes by the view.
 
@@ -7,6 +8,8 @@
 pub enum Piece<'a> {
     Text(&'a str),
     Link(&'a str),
+    /// `@handle`, with its `@`.
+    Mention(&'a str),
 }
 
 /// Splits `text` into plain text and `http(s)://` addresses. Punctuation that usually ends a
@@ -29,15 +32,30 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
             continue;
         }
         if start > 0 {
-            out.push(Piece::Text(&rest[..start]));
+            text_and_mentions(&rest[..start], &mut out);
         }
         out.push(Piece::Link(link));
         rest = &rest[start + link.len()..];
     }
     if !rest.is_empty() {
-        out.push(Piece::Text(rest));
+        text_and_mentions(rest, &mut out);
     }
     out
+}
+
+/// Splits text outside links into plain text and mentions.
+fn text_and_mentions<'a>(text: &'a str, out: &mut Vec<Piece<'a>>) {
+    let mut from = 0;
+    for (range, _) in crate::protocol::mentions(text) {
+        if range.start > from {
+            out.push(Piece::Text(&text[from..range.start]));
+        }
+        out.push(Piece::Mention(&text[range.clone()]));
+        from = range.end;
+    }
+    if from < text.len() {
+        out.push(Piece::Text(&text[from..]));
+    }
 }
 
 fn find_scheme(text: &str) -> Option<usize> {
@@ -93,6 +111,21 @@ mod tests {
         assert_eq!(
             pieces("HTTPS://A.B and http://c.d"),
             [Link("HTTPS://A.B"), Text(" and "), Link("http://c.d")]
+        );
+    }
+
+    #[test]
+    fn mentions_stand_apart_outside_links() {
+        assert_eq!(
+            pieces("@ada see https://x.y/@bob, @cy."),
+            [
+                Mention("@ada"),
+                Text(" see "),
+                Link("https://x.y/@bob"),
+                Text(", "),
+                Mention("@cy"),
+                Text(".")
+            ]
         );
     }
 

@@ -83,6 +83,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         room().prop_map(|room| ClientMsg::Leave { room }),
         room().prop_map(|room| ClientMsg::Typing { room }),
         (room(), message_id()).prop_map(|(room, before)| ClientMsg::History { room, before }),
+        (room(), message_id()).prop_map(|(room, id)| ClientMsg::Read { room, id }),
     ]
 }
 
@@ -187,6 +188,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             ]
         )
             .prop_map(|(room, reason)| ServerMsg::Removed { room, reason }),
+        (room(), message_id()).prop_map(|(room, id)| ServerMsg::Read { room, id }),
         Just(ServerMsg::Heartbeat),
     ]
 }

@@ -13,8 +13,8 @@ pub use sessions::MemorySessionStore;
 
 use super::delivery::{self, Delivery, DeliverySender, Revocation, DELIVERY_BUFFER};
 use super::{
-    Amended, Appended, Backend, BackendError, Health, MessageLog, Messages, PresenceStore, Replay,
-    Sessions, Signals, Stores, Subscriptions, Users,
+    Amended, Appended, Backend, BackendError, Health, MessageLog, Messages, PresenceStore,
+    ReadMarks, Replay, Sessions, Signals, Stores, Subscriptions, Users,
 };
 use crate::settings::StoreSettings;
 use app::protocol::{
@@ -44,7 +44,8 @@ pub fn start(settings: &StoreSettings) -> Backend {
             log: broker.clone(),
             subscriptions: broker.clone(),
             signals: broker.clone(),
-            presence: broker,
+            presence: broker.clone(),
+            read_marks: broker,
             limiter: Arc::new(MemoryLimiter::default()),
             room_lists: Arc::new(MemoryRoomLists::default()),
             health: Health::always(),
@@ -93,6 +94,8 @@ struct State {
     revoked: HashMap<Revocation, Instant>,
     /// Who is in each room, and until when (unix ms): one instance, so one entry per user.
     presence: HashMap<RoomName, HashMap<UserId, (User, u64)>>,
+    /// Each person's read mark in each room.
+    marks: HashMap<(RoomName, UserId), MessageId>,
     /// When idle rooms were last looked for.
     swept: Instant,
     deliveries: DeliverySender,
@@ -105,6 +108,7 @@ impl MemoryBroker {
                 rooms: HashMap::new(),
                 revoked: HashMap::new(),
                 presence: HashMap::new(),
+                marks: HashMap::new(),
                 swept: Instant::now(),
                 deliveries,
             }),
@@ -374,6 +378,38 @@ impl Signals for MemoryBroker {
             reason,
         });
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ReadMarks for MemoryBroker {
+    async fn mark(
+        &self,
+        room: &RoomName,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<bool, BackendError> {
+        let mut state = self.state();
+        let key = (room.clone(), user);
+        if state.marks.get(&key).is_some_and(|mark| *mark >= id) {
+            return Ok(false);
+        }
+        state.marks.insert(key, id);
+        // Under the lock, like a message: the moves of one room reach the hub in order.
+        state.deliveries.send(Delivery::Read {
+            room: room.clone(),
+            user,
+            id,
+        });
+        Ok(true)
+    }
+
+    async fn read_mark(
+        &self,
+        room: &RoomName,
+        user: UserId,
+    ) -> Result<Option<MessageId>, BackendError> {
+        Ok(self.state().marks.get(&(room.clone(), user)).copied())
     }
 }
 

@@ -10,6 +10,8 @@
 //! | a room's channel: presence | `presence {"arrived":[user…],"departed":[user…]}` | `hold.lua`, `sweep.lua` |
 //! | a room's channel: typing | `typing <user JSON>` | [`typing`] |
 //! | a room's channel: a removal | `removed <user id> <removed\|banned\|left>` | [`removed`] |
+//! | a room's read marks | a hash: user id → message id | `mark_read.lua`, read by [`read_mark`] |
+//! | a room's channel: a read mark moved | `read <user id> <message id>` | `mark_read.lua` |
 //! | the control channel | `logout <user id>` | [`logout`] |
 //!
 //! Decoding never panics: what cannot be read is an error the caller logs and skips, so one bad
@@ -134,6 +136,11 @@ pub fn room_event(room: RoomName, payload: &[u8]) -> Result<Delivery, BackendErr
             .ok_or_else(|| corrupt("removal", String::from_utf8_lossy(removal).into_owned()))?;
         return Ok(Delivery::Removed { room, user, reason });
     }
+    if let Some(read) = payload.strip_prefix(b"read ") {
+        let (user, id) = read_move(read)
+            .ok_or_else(|| corrupt("read mark", String::from_utf8_lossy(read).into_owned()))?;
+        return Ok(Delivery::Read { room, user, id });
+    }
     if let Some(change) = payload.strip_prefix(b"presence ") {
         #[derive(serde::Deserialize)]
         struct Change {
@@ -185,6 +192,19 @@ fn read_removal(payload: &[u8]) -> Option<(UserId, Removal)> {
         _ => return None,
     };
     Some((UserId(user.parse().ok()?), reason))
+}
+
+fn read_move(payload: &[u8]) -> Option<(UserId, MessageId)> {
+    let (user, id) = std::str::from_utf8(payload).ok()?.split_once(' ')?;
+    Some((UserId(user.parse().ok()?), read_mark(id)?))
+}
+
+/// A read mark as stored (a message id); what is not one is logged and taken as no mark.
+pub fn read_mark(stored: &str) -> Option<MessageId> {
+    stored
+        .parse()
+        .inspect_err(|e| tracing::warn!(error = %e, "skipping an unreadable read mark"))
+        .ok()
 }
 
 /// A revocation, as published on the control channel: `logout <sign-in id>` (the form from
@@ -282,6 +302,18 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        // What mark_read.lua publishes.
+        match room_event(
+            lobby.clone(),
+            b"read 00000000-0000-0000-0000-000000000007 1764000000123-4",
+        )
+        .unwrap()
+        {
+            Delivery::Read { user, id, .. } => {
+                assert_eq!((user, id.to_string()), (alice().id, "1764000000123-4".into()))
+            }
+            other => panic!("{other:?}"),
+        }
         let presence = br#"presence {"arrived":[{"id":"00000000-0000-0000-0000-000000000007","name":"alice"}],"departed":[]}"#;
         assert!(matches!(
             room_event(lobby.clone(), presence).unwrap(),
@@ -302,6 +334,8 @@ mod tests {
             b"presence [",
             b"removed nobody left",
             b"removed 00000000-0000-0000-0000-000000000007 gone",
+            b"read nobody 1-0",
+            b"read 00000000-0000-0000-0000-000000000007 soon",
             b"1-0",
             b"x-y {}",
             b"\xff\xfe",

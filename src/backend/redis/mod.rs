@@ -12,6 +12,7 @@ mod broker;
 mod codec;
 mod limiter;
 mod presence_store;
+mod read_marks;
 mod room_lists;
 mod sessions;
 mod sharded;
@@ -146,6 +147,12 @@ impl Keys {
     /// in the same slot; see `append.lua`).
     pub fn amended(&self, room: &RoomName) -> String {
         format!("{}amended:{}", self.prefix, self.tag(room))
+    }
+
+    /// Each person's read mark in the room: a hash of user id -> message id (in the room's
+    /// slot, so the script that moves a mark publishes on the room's channel).
+    pub fn read_marks(&self, room: &RoomName) -> String {
+        format!("{}read:{}", self.prefix, self.tag(room))
     }
 
     /// The ids of the room's deleted messages, as versions before [`Keys::amended`] kept them
@@ -371,6 +378,11 @@ fn assemble<C: RedisConnection>(
             )),
             limiter: Arc::new(limiter::RedisLimiter::new(commands.clone(), keys.clone())),
             room_lists: Arc::new(room_lists::RedisRoomLists::new(
+                commands.clone(),
+                keys.clone(),
+                settings.room_idle,
+            )),
+            read_marks: Arc::new(read_marks::RedisReadMarks::new(
                 commands.clone(),
                 keys.clone(),
                 settings.room_idle,

@@ -1,10 +1,12 @@
 //! The client's commands, one file each: [`send`] (a message, or a reply), [`amend`] (an edit
-//! or a reaction), [`join`] (and leave), [`history`] (an older page) and [`typing`]. [`Connection::dispatch`] routes a decoded frame
+//! or a reaction), [`join`] (and leave), [`history`] (an older page), [`typing`] and [`read`]
+//! (a read mark). [`Connection::dispatch`] routes a decoded frame
 //! to its command; the requests that cost reads and subscriptions are paced per socket here.
 
 mod amend;
 mod history;
 mod join;
+mod read;
 mod send;
 mod typing;
 
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use send::Held;
 
-/// Joins, leaves and history requests one socket may make: 10 a second, 20 at once (enough to
+/// Joins, leaves, history requests and read marks one socket may make: 10 a second, 20 at once (enough to
 /// rejoin every open room after a reconnect).
 const REQUEST_RATE: Rate = Rate {
     interval: Duration::from_millis(100),
@@ -51,7 +53,8 @@ impl Connection {
     ) -> Result<(), SendFailed> {
         if let ClientMsg::Join { room, .. }
         | ClientMsg::Leave { room }
-        | ClientMsg::History { room, .. } = &command
+        | ClientMsg::History { room, .. }
+        | ClientMsg::Read { room, .. } = &command
         {
             if let Err(limited) = pace.requests.take(crate::clock::unix_ms()) {
                 self.state.metrics.rate_limited_requests.inc();
@@ -106,6 +109,7 @@ impl Connection {
             }
             ClientMsg::History { room, before } => Some(self.older(rooms, room, before).await),
             ClientMsg::Leave { room } => Some(self.leave(rooms, room).await),
+            ClientMsg::Read { room, id } => self.read(rooms, room, id).await,
         };
         match reply {
             Some(reply) => send_msg(socket, &reply).await,

@@ -5,7 +5,8 @@
 //!
 //! The box can also be answering a message (a reply, shown with its quote above the box) or
 //! changing one of the reader's own ([`Composing`]); Escape, or the bar's "Cancel", goes back to
-//! a new message. Up in an empty box edits the reader's last message in the room.
+//! a new message. Up in an empty box edits the reader's last message in the room. Typing `@`
+//! offers the room's people to mention (`super::mentioning`).
 
 use super::chat;
 use crate::live::{new_client_id, now_ms};
@@ -87,6 +88,15 @@ pub fn Composer() -> impl IntoView {
             composing.set(Composing::Edit { id, text });
         }
     };
+    let mentioning = super::mentioning::Mentioning::new(Signal::derive(text));
+    // The text with the mention being typed completed to `handle`.
+    let took = Callback::new(move |handle: String| {
+        let completed = super::mentioning::complete(&untrack(text), &handle);
+        match composing.get_untracked() {
+            Composing::Edit { id, .. } => composing.set(Composing::Edit { id, text: completed }),
+            _ => drafts.set(&current.get_untracked(), completed),
+        }
+    });
     let label = move || match composing.get() {
         Composing::Edit { .. } => "Edit your message".to_owned(),
         Composing::Reply(quote) => format!("Reply to {}", quote.user.name),
@@ -101,6 +111,7 @@ pub fn Composer() -> impl IntoView {
             }
         >
             <ComposingBar composing />
+            <super::mentioning::MentionList mentioning took />
             <textarea
                 id="composer"
                 data-testid="composer"
@@ -120,6 +131,14 @@ pub fn Composer() -> impl IntoView {
                     live.typed(now_ms());
                 }
                 on:keydown=move |ev| {
+                    let (used, taken) = mentioning.key(&ev.key());
+                    if used {
+                        ev.prevent_default();
+                        if let Some(handle) = taken {
+                            took.run(handle);
+                        }
+                        return;
+                    }
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
                         send();

@@ -76,6 +76,8 @@ pub fn Conversation() -> impl IntoView {
         })
     };
     let pending = Memo::new(move |_| live.chat.with(|chat| chat.pending().to_vec()));
+    // Above the first message that was unread when the reader came (see `ReadMark`).
+    let divider = Memo::new(move |_| live.chat.with(|chat| chat.current().read.divider));
     view! {
         <StatusBanner live />
         <Show when=move || no_ids.with(Option::is_some)>
@@ -105,7 +107,13 @@ pub fn Conversation() -> impl IntoView {
                 children=move |row| {
                     let Row { message, grouped, day, notice } = row;
                     let notice = notice.map(|(parts, _)| parts);
+                    let id = message.id;
                     view! {
+                        {move || (divider.get() == Some(id)).then(|| view! {
+                            <div class="unread-divider" role="separator" aria-label="New messages" data-testid="unread-divider">
+                                <span>"New messages"</span>
+                            </div>
+                        })}
                         {day.map(|label| {
                             // A separator's own text is not read out: its label is.
                             let spoken = label.clone();

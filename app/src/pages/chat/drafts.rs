@@ -64,12 +64,12 @@ impl Drafts {
     /// Forgets every draft of this account, here and in storage (signing out).
     pub fn clear(self) {
         self.texts.set(Vec::new());
-        self.key.with_value(|key| write(key, None));
+        self.key.with_value(|key| write_storage(key, None));
     }
 
     fn stored(self) -> Texts {
         self.key
-            .with_value(|key| read(key))
+            .with_value(|key| read_storage(key))
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default()
     }
@@ -78,7 +78,7 @@ impl Drafts {
         let json = (!texts.is_empty())
             .then(|| serde_json::to_string(texts).ok())
             .flatten();
-        self.key.with_value(|key| write(key, json.as_deref()));
+        self.key.with_value(|key| write_storage(key, json.as_deref()));
     }
 }
 
@@ -93,7 +93,7 @@ fn put(texts: &mut Texts, room: &RoomName, text: String) {
 }
 
 /// What storage holds under `key` (the server's page: nothing).
-fn read(key: &str) -> Option<String> {
+pub(super) fn read_storage(key: &str) -> Option<String> {
     #[cfg(feature = "hydrate")]
     if let Ok(Some(storage)) = window().local_storage() {
         return storage.get_item(key).ok().flatten();
@@ -103,7 +103,7 @@ fn read(key: &str) -> Option<String> {
 }
 
 /// Stores `value` under `key`, or removes the entry (the server's page: does nothing).
-fn write(key: &str, value: Option<&str>) {
+pub(super) fn write_storage(key: &str, value: Option<&str>) {
     #[cfg(feature = "hydrate")]
     if let Ok(Some(storage)) = window().local_storage() {
         // A full or refused storage keeps the drafts in the page only.

@@ -36,6 +36,16 @@ impl Titles {
         self.title(room).unwrap_or_else(|| format!("#{room}"))
     }
 
+    /// [`Self::label`], untracked.
+    pub fn label_untracked(self, room: &RoomName) -> String {
+        self.0.with_untracked(|titles| {
+            titles
+                .get(room)
+                .filter(|info| info.kind != RoomKind::Public)
+                .map_or_else(|| format!("#{room}"), |info| info.title.clone())
+        })
+    }
+
     /// The title of a private room or a direct conversation (a public room goes by its name).
     pub fn title(self, room: &RoomName) -> Option<String> {
         self.0.with(|titles| {

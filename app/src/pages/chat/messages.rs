@@ -5,7 +5,7 @@
 use super::{chat, Hydrated};
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
 use crate::pages::days::Day;
-use crate::protocol::{ChatMessage, MessageId, MessageKind, Quote, UserId};
+use crate::protocol::{mentions_handle, ChatMessage, Handle, MessageId, MessageKind, Quote, UserId};
 use leptos::prelude::*;
 
 /// A message as the list shows it: under its day's separator if it is the first of its day, and
@@ -248,12 +248,16 @@ pub fn OutboxRow(entry: Entry) -> impl IntoView {
 }
 
 /// A message's text with its web addresses as links that open in a new tab without giving the
-/// new page a handle on this one.
-fn linked(text: &str) -> Vec<AnyView> {
+/// new page a handle on this one, and its mentions marked (the reader's own stand out).
+fn linked(text: &str, me: Option<&Handle>) -> Vec<AnyView> {
     crate::pages::links::pieces(text)
         .into_iter()
         .map(|piece| match piece {
             crate::pages::links::Piece::Text(text) => text.to_owned().into_any(),
+            crate::pages::links::Piece::Mention(named) => {
+                let mine = me.is_some_and(|me| mentions_handle(named, me));
+                view! { <span class="mention" class:me=mine>{named.to_owned()}</span> }.into_any()
+            }
             crate::pages::links::Piece::Link(url) => view! {
                 <a href=url.to_owned() target="_blank" rel="noopener noreferrer">{url.to_owned()}</a>
             }
@@ -283,6 +287,8 @@ pub fn MessageRow(
     let at = m.at;
     let hydrated = use_context::<Hydrated>();
     let mine = m.user.id == me;
+    let handle = use_context::<super::ChatContext>().and_then(|c| c.handle.get_value());
+    let for_me = !mine && super::alerts::mentions_me(&m, handle.as_ref());
     let class = match (m.kind, mine) {
         _ if m.deleted && mine => "msg deleted mine",
         _ if m.deleted => "msg deleted",
@@ -312,13 +318,13 @@ pub fn MessageRow(
         .into_any(),
         MessageKind::Me => view! {
             {quote}
-            <span class="text">"* " {name} " " {linked(&m.text)} {edited}</span>
+            <span class="text">"* " {name} " " {linked(&m.text, handle.as_ref())} {edited}</span>
         }
         .into_any(),
         kind if kind.is_said() => view! {
             <span class="author">{name} " " <super::people::Badge user=m.user.clone() /></span>
             {quote}
-            <span class="text">{linked(&m.text)} {edited}</span>
+            <span class="text">{linked(&m.text, handle.as_ref())} {edited}</span>
         }
         .into_any(),
         _ => {
@@ -341,7 +347,7 @@ pub fn MessageRow(
         .is_said()
         .then(|| view! { <super::actions::Actions m=m.clone() mine /> });
     view! {
-        <div class=class class:grouped=grouped data-id=m.id.to_string() data-kind=m.kind.as_str()>
+        <div class=class class:grouped=grouped class:for-me=for_me data-id=m.id.to_string() data-kind=m.kind.as_str()>
             {body}
             <time class="at">
                 {move || {

@@ -4,6 +4,8 @@
 //! - [`conversation`]: the room on screen (banners, the message list, the typing line);
 //! - [`messages`]: one message, one outbox entry, and how rows are grouped by day and turn;
 //! - [`composer`]: the message box: sending, replying, editing;
+//! - [`mentioning`]: the people offered while an `@mention` is typed;
+//! - [`alerts`]: notifications of mentions and direct messages, and muted rooms;
 //! - [`actions`]: what can be done with a message: reply, react, edit, delete;
 //! - [`reactions`]: a message's reactions, and the palette to add one;
 //! - [`drafts`]: what was typed in each room, kept across room switches and reloads;
@@ -12,15 +14,17 @@
 //! - [`moderation`]: the topic, the banned and the moderation log, for a room's moderators;
 //! - [`scroll`]: following new messages, keeping the reader's place, loading older ones;
 //! - [`keys`]: keyboard shortcuts and where the focus goes when the drawer opens or closes;
-//! - [`title`]: the tab's title, with the count of what arrived while it was hidden.
+//! - [`title`]: the tab's title, with the count of unread messages (the read marks').
 
 mod account;
 mod actions;
 mod composer;
+mod alerts;
 mod conversation;
 mod drafts;
 mod keys;
 mod members;
+mod mentioning;
 mod messages;
 mod moderation;
 mod people;
@@ -31,7 +35,7 @@ mod title;
 
 use crate::auth::{DeleteAccount, Logout};
 use crate::live::{new_client_id, now_ms, Live, Status};
-use crate::protocol::{RoomError, RoomName, User, UserId};
+use crate::protocol::{Handle, RoomError, RoomName, User, UserId};
 use crate::recent::RecentPage;
 use conversation::Conversation;
 use leptos::prelude::*;
@@ -45,6 +49,10 @@ struct ChatContext {
     live: Live,
     /// Who is reading.
     me: UserId,
+    /// Their handle (a guest has none): what mentions of them say.
+    handle: StoredValue<Option<Handle>>,
+    /// The rooms they muted.
+    muted: alerts::Muted,
     /// The room the page's state has on screen (the last good one while the URL names a room
     /// that cannot be).
     current: Memo<RoomName>,
@@ -121,8 +129,12 @@ pub fn ChatPage(
         }
     };
     let focused = window_event_listener(leptos::ev::focus, move |_| back());
+    // Only what is on screen is read: a hidden tab's rooms stay unread.
+    Effect::new(move |_| live.set_visible(!document().hidden()));
     let shown = window_event_listener(leptos::ev::visibilitychange, move |_| {
-        if !document().hidden() {
+        let visible = !document().hidden();
+        live.set_visible(visible);
+        if visible {
             back();
         }
     });
@@ -144,6 +156,8 @@ pub fn ChatPage(
     let context = ChatContext {
         live,
         me: user.id,
+        handle: StoredValue::new(user.handle.clone()),
+        muted: alerts::Muted::new(user.id),
         current,
         on_screen: Memo::new(move |_| room.with(Result::is_ok).then(|| current.get())),
         clock: clock(),
@@ -177,7 +191,8 @@ pub fn ChatPage(
     let rooms_nav = NodeRef::<leptos::html::Nav>::new();
     keys::drawer_focus(context.drawer, rooms_nav, toggle);
     keys::shortcuts(context);
-    let title = title::title(room, live, user.id);
+    let title = title::title(room, live, context.muted);
+    alerts::notify(live, user.handle.clone(), context.muted, titles);
     let ChatContext {
         on_screen,
         drawer,
@@ -240,6 +255,8 @@ pub fn ChatPage(
                             }}
                         </span>
                     </span>
+                    <alerts::NotifyButton />
+                    <alerts::MuteButton room=current muted=context.muted />
                     {user.handle.is_some().then(|| view! { <account::AccountMenu delete=delete_account /> })}
                     <ActionForm action=logout attr:class="logout" on:submit=move |_| drafts.clear()>
                         <button type="submit">"Log out"</button>

@@ -147,6 +147,8 @@ fn RoomLink(room: RoomName) -> impl IntoView {
         current,
         on_screen,
         drawer,
+        handle,
+        muted,
         ..
     } = chat();
     let is_current = {
@@ -158,19 +160,27 @@ fn RoomLink(room: RoomName) -> impl IntoView {
         let room = room.clone();
         Memo::new(move |_| current.with(|c| *c == room))
     };
-    // (unread, online now), kept up to date in place.
+    // (unread, unread mentions of the reader, online now), kept up to date in place.
     let counts = {
         let room = room.clone();
         Memo::new(move |_| {
             live.chat.with(|chat| {
-                chat.rooms()
-                    .iter()
-                    .find(|r| r.name == room)
-                    .map_or((0, None), |r| (r.unread, r.online_count))
+                let Some(r) = chat.room(&room) else {
+                    return (0, 0, None);
+                };
+                let mentions = handle.with_value(|handle| {
+                    chat.unread_matching(r, |m| super::alerts::mentions_me(m, handle.as_ref()))
+                });
+                (chat.unread_in(r), mentions, r.online_count)
             })
         })
     };
     let unread = move || counts.get().0;
+    let mentioned = move || counts.get().1 > 0;
+    let is_muted = {
+        let room = room.clone();
+        move || muted.has(&room)
+    };
     let closable = room != RoomName::lobby();
     let titles = super::members::titles();
     // A public room by its `#name`, a private one or a direct conversation by its title.
@@ -189,7 +199,7 @@ fn RoomLink(room: RoomName) -> impl IntoView {
     let close_label = format!("Close #{room}");
     let href = path_of_room(&room);
     view! {
-        <li class:current=is_current data-room=data_room>
+        <li class:current=is_current class:muted=is_muted data-room=data_room>
             <A
                 href=href
                 attr:aria-current=move || is_current.get().then_some("page")
@@ -200,7 +210,7 @@ fn RoomLink(room: RoomName) -> impl IntoView {
             {move || {
                 counts
                     .get()
-                    .1
+                    .2
                     .map(|n| {
                         view! {
                             <span
@@ -216,10 +226,14 @@ fn RoomLink(room: RoomName) -> impl IntoView {
             <Show when=move || { unread() > 0 }>
                 <span
                     class="unread"
+                    class:mentioned=mentioned
                     data-testid="unread"
-                    aria-label=move || format!("{} unread", unread())
+                    aria-label=move || {
+                        let mentions = if mentioned() { ", mentioning you" } else { "" };
+                        format!("{} unread{mentions}", unread())
+                    }
                 >
-                    {unread}
+                    {move || if mentioned() { format!("@{}", unread()) } else { unread().to_string() }}
                 </span>
             </Show>
             <Show when=move || closable && !is_open_room.get()>

@@ -1,0 +1,71 @@
+//! `read`: the person has read a room up to a message. Their read mark moves forward (never
+//! back) in the backend, and the move reaches every socket of theirs in the room, on any
+//! instance, as a `read` frame (this socket's included): that is the only answer.
+
+use super::Connection;
+use crate::ws::rooms::Rooms;
+use crate::ws::transport::{send_msg, SendFailed, Transport};
+use app::protocol::{ErrorCode, MessageId, RoomName, ServerMsg};
+
+impl Connection {
+    /// A `read` frame for a room of the socket. Nobody reads what they were not sent: a mark
+    /// past the last message this socket sent from the room stops at that message.
+    pub(super) async fn read(
+        &self,
+        rooms: &mut Rooms,
+        room: RoomName,
+        id: MessageId,
+    ) -> Option<ServerMsg> {
+        let Some(joined) = rooms.find(&room) else {
+            return Some(ServerMsg::about_room(
+                ErrorCode::WrongRoom,
+                "You are not in that room.",
+                room,
+            ));
+        };
+        let id = id.min(joined.last_sent?);
+        match self
+            .state
+            .read_marks
+            .mark(&room, self.sign_in.user.id, id)
+            .await
+        {
+            Ok(_) => None,
+            // Not worth a banner: this page shows the room read already, and the next `read`
+            // (the next message the reader sees) carries the mark further.
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "could not move a read mark");
+                None
+            }
+        }
+    }
+
+    /// Sends the person's read mark in `room`, if they have one: after the room's catch-up, and
+    /// again after an interruption (which may have swallowed a move). A mark that cannot be
+    /// read is not sent: the page counts from what it had.
+    pub(in crate::ws) async fn send_read_mark<T: Transport>(
+        &self,
+        socket: &mut T,
+        room: &RoomName,
+    ) -> Result<(), SendFailed> {
+        match self
+            .state
+            .read_marks
+            .read_mark(room, self.sign_in.user.id)
+            .await
+        {
+            Ok(Some(id)) => {
+                let frame = ServerMsg::Read {
+                    room: room.clone(),
+                    id,
+                };
+                send_msg(socket, &frame).await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "could not read a read mark");
+                Ok(())
+            }
+        }
+    }
+}
