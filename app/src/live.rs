@@ -31,7 +31,8 @@ pub mod state;
 mod browser;
 
 use crate::protocol::{
-    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, Said, ServerMsg, UserId, TYPING_EVERY_MS,
+    ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, Said, ServerMsg, UserId,
+    TYPING_EVERY_MS,
 };
 use leptos::prelude::*;
 use outbox::RETRY_BASE_MS;

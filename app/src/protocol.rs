@@ -16,11 +16,11 @@ pub use amendments::{
     snippet, Emoji, EmojiError, Quote, Reaction, ReactionChange, MAX_EMOJI_CHARS, MAX_REACTIONS,
     QUOTE_CHARS,
 };
-pub use mentions::{mention_at_end, mentions, mentions_handle};
 pub use identity::{
     Handle, HandleError, PasswordError, MAX_HANDLE_CHARS, MAX_PASSWORD_CHARS, MIN_HANDLE_CHARS,
     MIN_PASSWORD_CHARS,
 };
+pub use mentions::{mention_at_end, mentions, mentions_handle};
 
 /// Longest user name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;

@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn a_window_keeps_each_persons_newest_mark() {
-        let (alice, bob) = (UserId(uuid::Uuid::from_u128(2)), UserId(uuid::Uuid::from_u128(1)));
+        let (alice, bob) = (
+            UserId(uuid::Uuid::from_u128(2)),
+            UserId(uuid::Uuid::from_u128(1)),
+        );
         let t0 = Instant::now();
         let mut reads = RoomReads::default();
         assert_eq!(reads.moved(alice, id(5), t0), Flush::Now);
@@ -66,8 +69,15 @@ mod tests {
         assert!(matches!(reads.moved(alice, id(9), t0), Flush::At(_)));
         assert_eq!(reads.moved(alice, id(7), t0), Flush::Nothing);
         assert_eq!(reads.moved(bob, id(8), t0), Flush::Nothing);
-        let moves = reads.flush(t0 + super::super::window::FRAME_WINDOW).unwrap();
-        assert_eq!((mark_of(&moves, alice), mark_of(&moves, bob)), (Some(id(9)), Some(id(8))));
-        assert!(reads.flush(t0 + super::super::window::FRAME_WINDOW).is_none());
+        let moves = reads
+            .flush(t0 + super::super::window::FRAME_WINDOW)
+            .unwrap();
+        assert_eq!(
+            (mark_of(&moves, alice), mark_of(&moves, bob)),
+            (Some(id(9)), Some(id(8)))
+        );
+        assert!(reads
+            .flush(t0 + super::super::window::FRAME_WINDOW)
+            .is_none());
     }
 }

@@ -23,7 +23,10 @@ struct Tab {
 impl Tab {
     /// A tab in the lobby, past its catch-up (the mark, if any, and who is here).
     async fn open(browser: &Browser, instance: &Instance, me: UserId) -> Self {
-        let socket = browser.connect(instance, "room=lobby").await.expect("upgraded");
+        let socket = browser
+            .connect(instance, "room=lobby")
+            .await
+            .expect("upgraded");
         let mut tab = Self {
             socket,
             chat: Chat::new(RoomName::lobby()).with_user(me),
@@ -53,16 +56,18 @@ impl Tab {
     }
 
     async fn until_message(&mut self, id: MessageId) {
-        self.until(&format!("message {id}"), |f| {
-            matches!(f, ServerMsg::Message(m) if m.id == id)
-        })
+        self.until(
+            &format!("message {id}"),
+            |f| matches!(f, ServerMsg::Message(m) if m.id == id),
+        )
         .await
     }
 
     async fn until_read(&mut self, id: MessageId) {
-        self.until(&format!("read mark {id}"), |f| {
-            matches!(f, ServerMsg::Read { id: at, .. } if *at == id)
-        })
+        self.until(
+            &format!("read mark {id}"),
+            |f| matches!(f, ServerMsg::Read { id: at, .. } if *at == id),
+        )
         .await
     }
 

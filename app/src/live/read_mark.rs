@@ -135,10 +135,17 @@ mod tests {
         let mut mark = ReadMark::default();
         mark.settled(Some(id(9)));
         assert!(!mark.is_unread(id(9)) && mark.is_unread(id(10)));
-        assert_eq!(mark.due(&lobby(), 0), None, "an assumption, not news for the server");
+        assert_eq!(
+            mark.due(&lobby(), 0),
+            None,
+            "an assumption, not news for the server"
+        );
         let mut empty = ReadMark::default();
         empty.settled(None);
-        assert!(empty.is_unread(id(1)), "an empty room's first message is news");
+        assert!(
+            empty.is_unread(id(1)),
+            "an empty room's first message is news"
+        );
     }
 
     #[test]
@@ -147,13 +154,25 @@ mod tests {
         mark.settled(Some(id(1)));
         assert!(mark.read_to(id(5), Some(id(2))));
         assert_eq!(mark.divider, Some(id(2)));
-        assert_eq!(sent(mark.due(&lobby(), 1_000)), Some(id(5)), "the first goes at once");
+        assert_eq!(
+            sent(mark.due(&lobby(), 1_000)),
+            Some(id(5)),
+            "the first goes at once"
+        );
         assert!(mark.read_to(id(7), Some(id(6))));
-        assert_eq!(mark.divider, Some(id(2)), "the divider stays while reading on");
+        assert_eq!(
+            mark.divider,
+            Some(id(2)),
+            "the divider stays while reading on"
+        );
         assert_eq!(mark.due(&lobby(), 1_500), None);
         assert_eq!(mark.deadline(), Some(2_000));
         assert!(mark.read_to(id(8), None));
-        assert_eq!(sent(mark.due(&lobby(), 2_000)), Some(id(8)), "the newest, once");
+        assert_eq!(
+            sent(mark.due(&lobby(), 2_000)),
+            Some(id(8)),
+            "the newest, once"
+        );
         assert_eq!(mark.deadline(), None);
         // Another tab read further; an older mark heard late changes nothing.
         mark.heard(id(12));

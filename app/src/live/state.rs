@@ -861,7 +861,10 @@ mod tests {
         assert_eq!(chat.unread(|r| r.as_str() == "lobby"), 0, "muted");
 
         chat.show(room("lobby"), Some(120), true);
-        assert_eq!(reads(&chat.reading(2_000)), [("lobby".into(), "4-0".into())]);
+        assert_eq!(
+            reads(&chat.reading(2_000)),
+            [("lobby".into(), "4-0".into())]
+        );
         assert_eq!(chat.unread(|_| false), 0);
         assert_eq!(chat.current().read.divider, Some("2-0".parse().unwrap()));
         assert_eq!(chat.room(&room("rust")).unwrap().scroll, Some(120));

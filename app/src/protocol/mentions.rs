@@ -37,7 +37,10 @@ pub fn mentions_handle(text: &str, handle: &Handle) -> bool {
 pub fn mention_at_end(before: &str) -> Option<&str> {
     let at = before.rfind('@')?;
     let typed = &before[at + 1..];
-    let starts = before[..at].chars().next_back().is_none_or(|c| !is_handle_char(c));
+    let starts = before[..at]
+        .chars()
+        .next_back()
+        .is_none_or(|c| !is_handle_char(c));
     (starts && typed.chars().all(is_handle_char)).then_some(typed)
 }
 
@@ -51,13 +54,19 @@ mod tests {
 
     #[test]
     fn an_at_before_a_handle_names_it() {
-        assert_eq!(named("@ada hi @Grace.Hopper, and @bob."), ["ada", "Grace.Hopper", "bob"]);
+        assert_eq!(
+            named("@ada hi @Grace.Hopper, and @bob."),
+            ["ada", "Grace.Hopper", "bob"]
+        );
         assert_eq!(named("mail ada@example.com or @ or @x or @@ada"), ["ada"]);
         let text = "thanks @ada!";
         let (range, _) = mentions(text).next().unwrap();
         assert_eq!(&text[range], "@ada");
         assert!(mentions_handle("hey @ADA", &Handle::parse("ada").unwrap()));
-        assert!(!mentions_handle("hey @adam", &Handle::parse("ada").unwrap()));
+        assert!(!mentions_handle(
+            "hey @adam",
+            &Handle::parse("ada").unwrap()
+        ));
     }
 
     #[test]

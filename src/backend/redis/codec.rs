@@ -310,7 +310,10 @@ mod tests {
         .unwrap()
         {
             Delivery::Read { user, id, .. } => {
-                assert_eq!((user, id.to_string()), (alice().id, "1764000000123-4".into()))
+                assert_eq!(
+                    (user, id.to_string()),
+                    (alice().id, "1764000000123-4".into())
+                )
             }
             other => panic!("{other:?}"),
         }

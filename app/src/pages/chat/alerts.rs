@@ -32,7 +32,10 @@ impl Muted {
         Effect::new(move |_| {
             muted.rooms.set(muted.stored());
             let other_tab = window_event_listener(leptos::ev::storage, move |event| {
-                if muted.key.with_value(|key| event.key().as_deref() == Some(key)) {
+                if muted
+                    .key
+                    .with_value(|key| event.key().as_deref() == Some(key))
+                {
                     muted.rooms.set(muted.stored());
                 }
             });
@@ -55,7 +58,8 @@ impl Muted {
             rooms.push(room.clone());
         }
         let json = serde_json::to_string(&rooms).ok();
-        self.key.with_value(|key| write_storage(key, json.as_deref()));
+        self.key
+            .with_value(|key| write_storage(key, json.as_deref()));
         self.rooms.set(rooms);
     }
 
@@ -92,7 +96,11 @@ pub fn notify(live: Live, handle: Option<Handle>, muted: Muted, titles: Titles) 
             return;
         }
         let place = titles.label_untracked(&m.room);
-        raise(&format!("{} in {place}", m.user.name), &m.text, m.room.as_str());
+        raise(
+            &format!("{} in {place}", m.user.name),
+            &m.text,
+            m.room.as_str(),
+        );
     });
 }
 
@@ -120,7 +128,8 @@ fn may_ask() -> bool {
     #[cfg(feature = "hydrate")]
     {
         use leptos::wasm_bindgen::JsValue;
-        let has = js_sys::Reflect::has(&window(), &JsValue::from_str("Notification")).unwrap_or(false);
+        let has =
+            js_sys::Reflect::has(&window(), &JsValue::from_str("Notification")).unwrap_or(false);
         has && leptos::web_sys::Notification::permission()
             == leptos::web_sys::NotificationPermission::Default
     }

@@ -93,7 +93,10 @@ pub fn Composer() -> impl IntoView {
     let took = Callback::new(move |handle: String| {
         let completed = super::mentioning::complete(&untrack(text), &handle);
         match composing.get_untracked() {
-            Composing::Edit { id, .. } => composing.set(Composing::Edit { id, text: completed }),
+            Composing::Edit { id, .. } => composing.set(Composing::Edit {
+                id,
+                text: completed,
+            }),
             _ => drafts.set(&current.get_untracked(), completed),
         }
     });

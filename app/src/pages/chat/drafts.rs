@@ -78,7 +78,8 @@ impl Drafts {
         let json = (!texts.is_empty())
             .then(|| serde_json::to_string(texts).ok())
             .flatten();
-        self.key.with_value(|key| write_storage(key, json.as_deref()));
+        self.key
+            .with_value(|key| write_storage(key, json.as_deref()));
     }
 }
 

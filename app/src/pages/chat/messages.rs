@@ -5,7 +5,9 @@
 use super::{chat, Hydrated};
 use crate::live::outbox::{Entry, State, MAX_ATTEMPTS};
 use crate::pages::days::Day;
-use crate::protocol::{mentions_handle, ChatMessage, Handle, MessageId, MessageKind, Quote, UserId};
+use crate::protocol::{
+    mentions_handle, ChatMessage, Handle, MessageId, MessageKind, Quote, UserId,
+};
 use leptos::prelude::*;
 
 /// A message as the list shows it: under its day's separator if it is the first of its day, and

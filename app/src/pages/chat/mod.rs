@@ -18,8 +18,8 @@
 
 mod account;
 mod actions;
-mod composer;
 mod alerts;
+mod composer;
 mod conversation;
 mod drafts;
 mod keys;

@@ -22,7 +22,9 @@ pub fn title(
             Some(Err(_)) => return "No such room · Switchboard".to_owned(),
             None => return "Switchboard".to_owned(),
         };
-        let unread = live.chat.try_with(|chat| chat.unread(|room| muted.has(room)));
+        let unread = live
+            .chat
+            .try_with(|chat| chat.unread(|room| muted.has(room)));
         if let Some(unread @ 1..) = unread {
             format!("({unread}) {name}")
         } else {
