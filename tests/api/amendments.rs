@@ -130,20 +130,8 @@ async fn joined(browser: &Browser, instance: &Instance, query: &str) -> Socket {
 
 async fn guest(instance: &Instance, name: &str) -> (Browser, UserId) {
     let browser = logged_in(instance, name).await;
-    let id = browser_user(&browser, instance).await;
+    let id = browser.user_id(instance).await;
     (browser, id)
-}
-
-async fn browser_user(browser: &Browser, instance: &Instance) -> UserId {
-    let mut socket = browser.connect(instance, "room=lobby").await.unwrap();
-    let id = socket
-        .wait_for("hello", |f| match f {
-            ServerMsg::Hello { user, .. } => Some(user.id),
-            _ => None,
-        })
-        .await;
-    socket.close().await;
-    id
 }
 
 /// Sends a frame that changes a message and waits for its record to come back.

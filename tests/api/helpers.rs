@@ -3,7 +3,7 @@
 //! Every process is killed when its handle drops, also when a test panics. A PostgreSQL of their
 //! own is [`crate::postgres::Postgres`]; an instance gets it as `("DATABASE_URL", &pg.url())`.
 
-use app::protocol::{ClientId, MessageId, ServerMsg};
+use app::protocol::{ClientId, MessageId, ServerMsg, UserId};
 use futures_util::{SinkExt, StreamExt};
 use std::{
     collections::VecDeque,
@@ -457,6 +457,22 @@ impl Browser {
             Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
             Err(e) => panic!("websocket connect failed unexpectedly: {e}"),
         }
+    }
+
+    /// Who this browser's session is, as its socket's `hello` says.
+    pub async fn user_id(&self, instance: &Instance) -> UserId {
+        let mut socket = self
+            .connect(instance, "room=lobby")
+            .await
+            .expect("upgraded");
+        let id = socket
+            .wait_for("hello", |f| match f {
+                ServerMsg::Hello { user, .. } => Some(user.id),
+                _ => None,
+            })
+            .await;
+        socket.close().await;
+        id
     }
 }
 

@@ -84,14 +84,7 @@ impl Tab {
 
 async fn person(instance: &Instance, name: &str) -> (Browser, UserId) {
     let browser = logged_in(instance, name).await;
-    let mut socket = browser.connect(instance, "room=lobby").await.unwrap();
-    let id = socket
-        .wait_for("hello", |f| match f {
-            ServerMsg::Hello { user, .. } => Some(user.id),
-            _ => None,
-        })
-        .await;
-    socket.close().await;
+    let id = browser.user_id(instance).await;
     (browser, id)
 }
 
