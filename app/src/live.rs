@@ -162,32 +162,35 @@ impl Live {
     /// they leave.
     pub fn show(self, room: RoomName, scroll: Option<i32>) {
         let connected = self.status.with_untracked(Status::is_connected);
-        let frames = self
-            .chat
-            .try_update(|chat| {
-                let join = chat.show(room, scroll, connected);
-                let mut frames: Vec<ClientMsg> = join.into_iter().collect();
-                frames.extend(chat.reading(now_ms()));
-                frames
-            })
-            .unwrap_or_default();
-        for frame in frames {
+        let (join, reads) =
+            self.change_and_read(now_ms(), |chat| chat.show(room, scroll, connected));
+        for frame in join.into_iter().chain(reads) {
             self.control_send(Control::Send(frame));
         }
     }
 
     /// The tab was shown or hidden: only what is on screen is read.
     pub fn set_visible(self, visible: bool) {
-        let frames = self
-            .chat
-            .try_update(|chat| {
-                chat.set_visible(visible);
-                chat.reading(now_ms())
-            })
-            .unwrap_or_default();
-        for frame in frames {
+        let ((), reads) = self.change_and_read(now_ms(), |chat| chat.set_visible(visible));
+        for frame in reads {
             self.control_send(Control::Send(frame));
         }
+    }
+
+    /// Makes a change to the page's state that may change what is unread on screen, and reads
+    /// what is (one update, so the page redraws once). Returns the change's answer and the
+    /// `read` frames due at `now_ms`.
+    fn change_and_read<R: Default>(
+        self,
+        now_ms: u64,
+        change: impl FnOnce(&mut Chat) -> R,
+    ) -> (R, Vec<ClientMsg>) {
+        self.chat
+            .try_update(|chat| {
+                let answer = change(chat);
+                (answer, chat.reading(now_ms))
+            })
+            .unwrap_or_default()
     }
 
     /// The server listed the user's open rooms as `rooms`: open the ones another tab opened,
@@ -321,24 +324,20 @@ impl Live {
             }
             // What changes what is unread is read at once if it is on screen.
             ServerMsg::Message(m) => {
-                let news = m.clone();
-                let (is_news, frames) = self
-                    .chat
-                    .try_update(|chat| (chat.message(m), chat.reading(now_ms)))
-                    .unwrap_or_default();
-                if is_news {
-                    self.news.set(Some(news));
+                let (room, id) = (m.room.clone(), m.id);
+                let (news, reads) = self.change_and_read(now_ms, |chat| {
+                    let news = chat.message(m);
+                    // Kept by the state; a copy only for what may raise a notification.
+                    news.then(|| chat.room(&room)?.messages.get(&id).cloned())
+                        .flatten()
+                });
+                if news.is_some() {
+                    self.news.set(news);
                 }
-                return frames;
+                return reads;
             }
             ServerMsg::Read { room, id } => {
-                return self
-                    .chat
-                    .try_update(|chat| {
-                        chat.read(&room, id);
-                        chat.reading(now_ms)
-                    })
-                    .unwrap_or_default();
+                return self.change_and_read(now_ms, |chat| chat.read(&room, id)).1;
             }
             ServerMsg::Ack { client_id, .. } => self.chat.update(|chat| chat.acked(client_id)),
             // About one message: shown on that message only (retrying, or failed with the
@@ -390,12 +389,8 @@ impl Live {
             ServerMsg::Gap { room, .. } => self.chat.update(|chat| chat.gap(&room)),
             ServerMsg::Presence { room, count, users } => {
                 return self
-                    .chat
-                    .try_update(|chat| {
-                        chat.presence(&room, count, users);
-                        chat.reading(now_ms)
-                    })
-                    .unwrap_or_default();
+                    .change_and_read(now_ms, |chat| chat.presence(&room, count, users))
+                    .1;
             }
             ServerMsg::History {
                 room,

@@ -224,13 +224,8 @@ pub trait RoomLists: Send + Sync + 'static {
 pub trait ReadMarks: Send + Sync + 'static {
     /// Moves `user`'s mark in `room` forward to `id` and, if it moved, tells every instance
     /// subscribed to the room, in one atomic step (two tabs marking at once end on the later
-    /// id, whatever order they arrive in). Returns whether it moved.
-    async fn mark(
-        &self,
-        room: &RoomName,
-        user: UserId,
-        id: MessageId,
-    ) -> Result<bool, BackendError>;
+    /// id, whatever order they arrive in).
+    async fn mark(&self, room: &RoomName, user: UserId, id: MessageId) -> Result<(), BackendError>;
 
     /// `user`'s mark in `room`: `None` until they have read any of it (or after the room went
     /// idle long enough to be forgotten, with its history).

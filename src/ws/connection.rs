@@ -341,9 +341,9 @@ impl Connection {
                 }
                 tracing::info!(room = %name, after = ?room.last_sent, "backfilling after an interruption");
                 let caught_up = Box::pin(self.catch_up(socket, &name, room.last_sent, since)).await;
-                if let Err(failed) = caught_up.map(|last| room.last_sent = last.max(room.last_sent))
-                {
-                    return sent(Err(failed));
+                match caught_up {
+                    Ok(last) => room.last_sent = last.max(room.last_sent),
+                    Err(failed) => return sent(Err(failed)),
                 }
                 // The interruption may have swallowed a move of the person's read mark too.
                 sent(self.send_read_mark(socket, &name).await)

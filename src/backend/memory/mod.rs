@@ -383,16 +383,11 @@ impl Signals for MemoryBroker {
 
 #[async_trait]
 impl ReadMarks for MemoryBroker {
-    async fn mark(
-        &self,
-        room: &RoomName,
-        user: UserId,
-        id: MessageId,
-    ) -> Result<bool, BackendError> {
+    async fn mark(&self, room: &RoomName, user: UserId, id: MessageId) -> Result<(), BackendError> {
         let mut state = self.state();
         let key = (room.clone(), user);
         if state.marks.get(&key).is_some_and(|mark| *mark >= id) {
-            return Ok(false);
+            return Ok(());
         }
         state.marks.insert(key, id);
         // Under the lock, like a message: the moves of one room reach the hub in order.
@@ -401,7 +396,7 @@ impl ReadMarks for MemoryBroker {
             user,
             id,
         });
-        Ok(true)
+        Ok(())
     }
 
     async fn read_mark(

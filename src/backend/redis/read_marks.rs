@@ -28,13 +28,8 @@ impl<C> RedisReadMarks<C> {
 
 #[async_trait]
 impl<C: RedisConnection> ReadMarks for RedisReadMarks<C> {
-    async fn mark(
-        &self,
-        room: &RoomName,
-        user: UserId,
-        id: MessageId,
-    ) -> Result<bool, BackendError> {
-        let moved: i64 = MARK
+    async fn mark(&self, room: &RoomName, user: UserId, id: MessageId) -> Result<(), BackendError> {
+        let _: i64 = MARK
             .key(self.keys.read_marks(room))
             .arg(user.to_string())
             .arg(id.to_string())
@@ -43,7 +38,7 @@ impl<C: RedisConnection> ReadMarks for RedisReadMarks<C> {
             .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(moved == 1)
+        Ok(())
     }
 
     async fn read_mark(

@@ -24,20 +24,13 @@ impl Connection {
             ));
         };
         let id = id.min(joined.last_sent?);
-        match self
-            .state
-            .read_marks
-            .mark(&room, self.sign_in.user.id, id)
-            .await
-        {
-            Ok(_) => None,
-            // Not worth a banner: this page shows the room read already, and the next `read`
-            // (the next message the reader sees) carries the mark further.
-            Err(e) => {
-                tracing::warn!(error = %e, %room, "could not move a read mark");
-                None
-            }
+        let marked = self.state.read_marks.mark(&room, self.sign_in.user.id, id);
+        // Not worth a banner: this page shows the room read already, and the next `read` (the
+        // next message the reader sees) carries the mark further.
+        if let Err(e) = marked.await {
+            tracing::warn!(error = %e, %room, "could not move a read mark");
         }
+        None
     }
 
     /// Sends the person's read mark in `room`, if they have one: after the room's catch-up, and
