@@ -36,13 +36,20 @@ pub fn complete(text: &str, handle: &str) -> String {
     format!("{}{handle} ", &text[..text.len() - typed])
 }
 
+/// Where the mention being typed at the end of `text` starts (its `@`), if one is.
+fn mention_start(text: &str) -> Option<usize> {
+    mention_at_end(text).map(|typed| text.len() - typed.len() - 1)
+}
+
 /// What the list offers now and which entry is chosen.
 #[derive(Clone, Copy)]
 pub struct Mentioning {
+    text: Signal<String>,
     pub offered: Memo<Vec<User>>,
     pub chosen: RwSignal<usize>,
-    /// Escape closed the list for this mention.
-    pub closed: RwSignal<bool>,
+    /// Where the mention starts that Escape closed the list for: it stays closed until
+    /// another mention is typed.
+    closed: RwSignal<Option<usize>>,
 }
 
 impl Mentioning {
@@ -50,24 +57,26 @@ impl Mentioning {
     pub fn new(text: Signal<String>) -> Self {
         let context = super::chat();
         let (live, me) = (context.live, context.me);
-        let closed = RwSignal::new(false);
         let offered = Memo::new(move |_| {
             let text = text.get();
             let Some(typed) = mention_at_end(&text) else {
-                closed.set(false);
                 return Vec::new();
             };
             live.chat.with(|chat| candidates(chat.current(), me, typed))
         });
         Self {
+            text,
             offered,
             chosen: RwSignal::new(0),
-            closed,
+            closed: RwSignal::new(None),
         }
     }
 
     pub fn is_open(self) -> bool {
-        !self.closed.get() && !self.offered.with(Vec::is_empty)
+        !self.offered.with(Vec::is_empty)
+            && self
+                .text
+                .with(|text| self.closed.get() != mention_start(text))
     }
 
     /// A key in the box: returns the handle to complete to when the key took an entry, and
@@ -80,7 +89,9 @@ impl Mentioning {
         match key {
             "ArrowDown" => self.chosen.update(|i| *i = (*i + 1) % count),
             "ArrowUp" => self.chosen.update(|i| *i = (*i + count - 1) % count),
-            "Escape" => self.closed.set(true),
+            "Escape" => self
+                .closed
+                .set(self.text.with_untracked(|t| mention_start(t))),
             "Tab" | "Enter" => return (true, Some(self.take(self.chosen.get_untracked()))),
             _ => return (false, None),
         }
@@ -144,7 +155,14 @@ pub fn MentionList(mentioning: Mentioning, took: Callback<String>) -> impl IntoV
 
 #[cfg(test)]
 mod tests {
-    use super::complete;
+    use super::{complete, mention_start};
+
+    #[test]
+    fn a_mention_being_typed_starts_at_its_at() {
+        assert_eq!(mention_start("hi @ad"), Some(3));
+        assert_eq!(mention_start("@"), Some(0));
+        assert_eq!(mention_start("hi @ada and"), None);
+    }
 
     #[test]
     fn completing_replaces_what_was_typed_of_the_handle() {
