@@ -16,7 +16,8 @@
 #   scripts/cluster.sh restart I     stop, then start instance I (a rolling restart)
 #   scripts/cluster.sh pause I|redis SIGSTOP instance I, or redis (every Redis node: a stall;
 #                                    sockets stay open)
-#   scripts/cluster.sh resume I|redis SIGCONT it
+#   scripts/cluster.sh resume I|redis SIGCONT it; for redis, return once the load balancer
+#                                    serves again (the instances went unready while it was frozen)
 #   scripts/cluster.sh status        what is running, and where
 #   scripts/cluster.sh down          stop everything this script started (by pid, nothing else)
 #
@@ -374,6 +375,11 @@ case "$cmd" in
       if [ "$cmd" = pause ]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
     done
     say "$target ${cmd}d"
+    # Every instance went unready while Redis was frozen, and HAProxy takes a few checks to let
+    # them back in: whatever runs next must find the service serving, not a 503.
+    if [ "$target" = redis ] && [ "$cmd" = resume ]; then
+      wait_until "curl -fs http://127.0.0.1:$lb_port/readyz" 20 || die "the service did not become ready after Redis resumed"
+    fi
     ;;
   status)
     for name in $(redis_names) $(pg_names) haproxy prometheus $(for i in $(seq 1 "$(count)"); do echo "app-$i"; done); do

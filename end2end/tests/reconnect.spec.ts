@@ -180,18 +180,20 @@ test("Redis frozen: a message shows as retrying, then is sent once when Redis is
   const page = await loggedIn(browser, cluster.baseURL, "Kim");
   const text = `sent into a frozen redis ${uniqueTag()}`;
   let resumed = false;
+  // Taken as Redis is continued: `resume redis` returns only once the service serves again.
+  let thawed = 0;
   try {
     cluster.run("pause", "redis");
     await say(page, text);
     // The server refuses it as unavailable after its 2 s command timeout; the client retries.
     await expect(page.getByTestId("pending")).toContainText(text);
     await expect(page.getByTestId("pending")).toContainText("retrying", { timeout: 15_000 });
+    thawed = Date.now();
     cluster.run("resume", "redis");
     resumed = true;
   } finally {
     if (!resumed) cluster.run("resume", "redis");
   }
-  const thawed = Date.now();
   await expect(page.getByTestId("pending")).toHaveCount(0, { timeout: 40_000 });
   console.log(`[measure] frozen redis: the retried message was sent ${Date.now() - thawed} ms after SIGCONT`);
   await expect(texts(page).filter({ hasText: text })).toHaveCount(1);
