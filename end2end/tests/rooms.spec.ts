@@ -154,6 +154,8 @@ test("a draft stays with its room: switching rooms, a reload, and sending clears
   // Signing out forgets them: nothing of the account stays in this browser.
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page.getByRole("button", { name: "Log out" })).toHaveCount(0);
-  expect(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard:drafts:"))))
+  // Polled: the closed socket (4401) may reload the page under the evaluation.
+  await expect
+    .poll(() => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard:drafts:"))))
     .toEqual([]);
 });
