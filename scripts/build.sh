@@ -28,17 +28,27 @@ fi
 echo "==> building the WASM client ($wasm_profile)" >&2
 cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$wasm_profile"
 
-rm -rf "$pkg.tmp" && mkdir -p "$pkg.tmp"
-wasm-bindgen "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm" \
+rm -rf "$pkg.tmp" "$pkg.split" && mkdir -p "$pkg.tmp"
+# What a first paint does not need is split off into chunks the page loads when first used
+# (Leptos' `#[lazy]`): wasm-split cuts the linked module at those functions (it reads the
+# relocations that .cargo/config.toml asks the linker to keep) and writes the main module, the
+# chunks and their loader (__wasm_split.js). wasm-bindgen then binds the main module as usual,
+# keeping the exports the chunks import from it. The same steps as `cargo leptos build --split`.
+wasm-split-cli "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm" "$pkg.split" \
+  --target web --out-name "$name"
+wasm-bindgen "$pkg.split/$name.wasm" --keep-lld-exports --no-demangle \
   --target web --no-typescript --out-dir "$pkg.tmp" --out-name "$name"
+rm "$pkg.split/$name.wasm" && mv "$pkg.split"/* "$pkg.tmp/" && rmdir "$pkg.split"
 # The server asks for <name>.wasm (cargo-leptos' naming), not wasm-bindgen's <name>_bg.wasm.
 mv "$pkg.tmp/${name}_bg.wasm" "$pkg.tmp/$name.wasm"
 sed -i "s/${name}_bg\.wasm/$name.wasm/g" "$pkg.tmp/$name.js"
 if $release; then
   echo "==> optimising the bundle with wasm-opt" >&2
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue "$pkg.tmp/$name.wasm" -o "$pkg.tmp/$name.opt.wasm"
-  mv "$pkg.tmp/$name.opt.wasm" "$pkg.tmp/$name.wasm"
+  for file in "$pkg.tmp"/*.wasm; do
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue "$file" -o "$file.opt"
+    mv "$file.opt" "$file"
+  done
 fi
 cp style/main.css "$pkg.tmp/$name.css"
 if $release; then
@@ -46,7 +56,7 @@ if $release; then
   # file's .br or .gz as it is when the browser accepts it (leptos_axum's ServeDir), and the
   # on-the-fly compression it would do otherwise is a fast, larger brotli.
   echo "==> precompressing the bundle (brotli -q 11, gzip -9)" >&2
-  for file in "$pkg.tmp/$name.wasm" "$pkg.tmp/$name.js" "$pkg.tmp/$name.css"; do
+  for file in "$pkg.tmp"/*.wasm "$pkg.tmp"/*.js "$pkg.tmp/$name.css"; do
     brotli -q 11 -f -o "$file.br" "$file"
     gzip -9 -n -c "$file" > "$file.gz"
   done

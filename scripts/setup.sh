@@ -3,12 +3,13 @@
 # Everything comes from the package registries this machine reaches (crates.io, npm, Debian):
 # no step downloads a prebuilt binary from elsewhere.
 #
-#   scripts/setup.sh build   # wasm target, wasm-bindgen CLI, wasm-opt (npm binaryen), brotli
+#   scripts/setup.sh build   # wasm target, wasm-bindgen CLI, wasm-split CLI, wasm-opt (npm binaryen), brotli
 #   scripts/setup.sh test    # build + redis-server, postgresql, haproxy, chromium, Playwright (npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate pinned in Cargo.toml
+WASM_SPLIT_VERSION=0.2.4       # the splitter of the lazy chunks (the library cargo-leptos --split uses)
 BINARYEN_VERSION=132.0.0       # Debian's binaryen 108 produces wasm that crashes Chromium
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -22,6 +23,12 @@ need_build() {
     say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 6 minutes, once)"
     # No --locked: its lock file wants a webpki-roots version the registry here lacks.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+  # wasm-split-cli has no --version: cargo's list of what it installed says.
+  if ! { command -v wasm-split-cli >/dev/null \
+      && cargo install --list | grep -qx "wasm_split_cli_support v$WASM_SPLIT_VERSION:"; }; then
+    say "installing wasm-split-cli $WASM_SPLIT_VERSION (about a minute, once)"
+    cargo install wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --features build-binary
   fi
   if [ "$(tools/node_modules/.bin/wasm-opt --version 2>/dev/null | awk '{print $3}')" != "${BINARYEN_VERSION%%.*}" ]; then
     say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)"

@@ -5,13 +5,15 @@
 //! - [`pages`]: the Leptos components (rendered on the server, hydrated in the browser);
 //! - [`live`]: the browser's side of the socket, feeding the chat page's signals;
 //! - [`rooms`]: the rooms a person has open, kept by the server;
-//! - [`conversations`]: making rooms and direct conversations, members, moderation.
+//! - [`conversations`]: making rooms and direct conversations, members, moderation;
+//! - [`later`]: the parts of the page whose code is fetched when first used.
 //!
 //! Server-only code is behind the `ssr` feature, browser-only code behind `hydrate`.
 
 pub mod auth;
 pub mod calls;
 pub mod conversations;
+pub mod later;
 pub mod live;
 pub mod pages;
 pub mod protocol;

@@ -11,14 +11,17 @@ mod links;
 mod login;
 
 use crate::auth::{whoami, DeleteAccount, Login, Logout, SignIn, SignUp, SsoHandle, Viewer};
+use crate::later::{self, Part, Unloaded};
 use crate::protocol::{RoomError, RoomName};
 use leptos::prelude::*;
+use leptos::wasm_split::wasm_split;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     hooks::{use_location, use_navigate},
     NavigateOptions, ParamSegment, SsrMode, StaticSegment,
 };
+use send_wrapper::SendWrapper;
 
 /// The room a path shows: `/` the lobby, `/r/<room>` that room.
 pub fn room_of_path(path: &str) -> Result<RoomName, RoomError> {
@@ -142,15 +145,19 @@ fn Home() -> impl IntoView {
             + doors.guest.version().get()
             + doors.sso_handle.version().get()
     };
-    // Re-asked after every sign-in or sign-out, so the page follows the session.
+    // Re-asked after every sign-in or sign-out, so the page follows the session. A refused
+    // deletion (a wrong password) leaves the session as it was: the page stays, with the
+    // account menu open on the refusal.
+    let deletions = Memo::new(move |last: Option<&usize>| {
+        let version = delete_account.version().get();
+        if delete_account.value().with(|v| matches!(v, Some(Ok(())))) {
+            version
+        } else {
+            last.copied().unwrap_or(0)
+        }
+    });
     let viewer = Resource::new(
-        move || {
-            (
-                entries(),
-                logout.version().get(),
-                delete_account.version().get(),
-            )
-        },
+        move || (entries(), logout.version().get(), deletions.get()),
         |_| whoami(),
     );
     // The recent messages of the room the page opened on (not of rooms moved to later: the
@@ -196,9 +203,10 @@ fn Home() -> impl IntoView {
                         view! { <chat::ChatPage user rooms instance logout delete_account room recent /> }
                             .into_any()
                     }
+                    // The sign-in page is a chunk of its own: a chat never fetches its code.
                     Ok(Viewer { user: None, instance, guests, sso, choosing_handle, .. }) => {
-                        view! { <login::LoginPage doors guests sso choosing_handle instance /> }
-                            .into_any()
+                        let page = login_page(doors, guests, sso, choosing_handle, instance);
+                        SendWrapper::new(page).await.unwrap_or_else(|Unloaded| later::unloaded_page())
                     }
                     Err(error) => {
                         view! {
@@ -214,6 +222,18 @@ fn Home() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// The sign-in page, for a session without a user (a split point: see [`later`]).
+#[wasm_split(login, fallible, wasm_split_path = ::leptos::wasm_split)]
+fn login_page(
+    doors: login::Doors,
+    guests: bool,
+    sso: Option<String>,
+    choosing_handle: Option<String>,
+    instance: String,
+) -> Part {
+    Ok(view! { <login::LoginPage doors guests sso choosing_handle instance /> }.into_any())
 }
 
 #[cfg(test)]

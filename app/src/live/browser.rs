@@ -7,12 +7,16 @@
 use super::reconnect::{close_reason, Next, Reconnect, Watchdog};
 use super::state::Chat;
 use super::{Control, Live, Status};
+use crate::later::Unloaded;
 use crate::protocol::{ClientMsg, MessageId, RoomName, ServerMsg, PROBE_HEADER, SESSION_HEADER};
 use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use gloo_timers::future::sleep;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos::wasm_split::wasm_split;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Longest single timer. `setTimeout` fires at once for delays over 2^31 ms, and gloo's `sleep`
@@ -42,7 +46,34 @@ enum Outcome {
 pub fn start(live: Live) {
     let (tx, rx) = mpsc::unbounded();
     live.control.set_value(Some(tx));
-    spawn_local(run(live, rx));
+    spawn_local(load_and_run(live, rx));
+}
+
+/// The task's code is a chunk of its own ([`crate::later`]): the page hydrates without it and
+/// fetches it at once. A fetch that fails (the instance died, the network is down) is tried again
+/// after the reconnect policy's wait, counted down in the banner like a lost connection.
+async fn load_and_run(live: Live, mut control: Controls) {
+    let mut policy = Reconnect::new();
+    loop {
+        match socket_task().await {
+            Ok(task) => return task(live, control).await,
+            Err(Unloaded) => {
+                let delay_ms = policy.probe_failed(js_sys::Math::random());
+                let reason = "the page's code did not load";
+                if wait(live, &mut control, reason, delay_ms).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+type Task = fn(Live, Controls) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// The socket task's code (a split point).
+#[wasm_split(socket, fallible, wasm_split_path = ::leptos::wasm_split)]
+fn socket_task() -> Result<Task, Unloaded> {
+    Ok(|live, control| Box::pin(run(live, control)))
 }
 
 // Now, in whole unix milliseconds: the wall clock rather than `performance.now()`, because after

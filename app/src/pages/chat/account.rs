@@ -2,8 +2,10 @@
 //! account's other sign-ins end everywhere) or delete the account.
 
 use crate::auth::{ChangePassword, DeleteAccount};
+use crate::later::{Part, Unfold};
 use crate::protocol::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use leptos::prelude::*;
+use leptos::wasm_split::wasm_split;
 
 /// What a finished action says: its error, or `done` once it succeeded.
 fn outcome<E: ToString>(value: Option<Result<(), E>>, done: &str) -> Option<String> {
@@ -13,11 +15,25 @@ fn outcome<E: ToString>(value: Option<Result<(), E>>, done: &str) -> Option<Stri
     }
 }
 
+/// "Account" in the header; its forms are fetched when it is first opened ([`crate::later`]).
 #[component]
 pub fn AccountMenu(
     /// Held by the page, which follows the session: after a deletion it shows the sign-in page.
     delete: ServerAction<DeleteAccount>,
 ) -> impl IntoView {
+    view! {
+        <Unfold class="account" summary="Account" load=move || account_panel(delete) attr:data-testid="account" />
+    }
+}
+
+/// The account's forms (a split point).
+#[wasm_split(account, fallible, wasm_split_path = ::leptos::wasm_split, preload(preload_account))]
+pub fn account_panel(delete: ServerAction<DeleteAccount>) -> Part {
+    Ok(view! { <AccountPanel delete /> }.into_any())
+}
+
+#[component]
+fn AccountPanel(delete: ServerAction<DeleteAccount>) -> impl IntoView {
     let change = ServerAction::<ChangePassword>::new();
     let changed = move || {
         outcome(
@@ -27,8 +43,6 @@ pub fn AccountMenu(
     };
     let deleted = move || outcome(delete.value().get(), "");
     view! {
-        <details class="account" data-testid="account">
-            <summary>"Account"</summary>
             <div class="account-panel">
                 <ActionForm action=change attr:class="login-form">
                     <h2>"Change password"</h2>
@@ -78,6 +92,5 @@ pub fn AccountMenu(
                     </p>
                 </ActionForm>
             </div>
-        </details>
     }
 }

@@ -9,9 +9,11 @@ use crate::conversations::{
     about_room, create_room, directory, end_sessions, invite, leave_room, my_rooms, open_direct,
     remove_member, set_role, Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
 };
+use crate::later::{Part, Unfold};
 use crate::pages::path_of_room;
 use crate::protocol::RoomName;
 use leptos::prelude::*;
+use leptos::wasm_split::wasm_split;
 use leptos_router::{components::A, hooks::use_navigate};
 use std::collections::HashMap;
 
@@ -100,13 +102,40 @@ pub(super) fn call<T: 'static>(
     });
 }
 
-/// "New room" and "New message", for a person with an account.
+/// "New room" and "New message", for a person with an account. Their forms are fetched when
+/// first opened ([`crate::later`]).
 #[component]
 pub fn Start() -> impl IntoView {
+    let problem = RwSignal::new(None::<String>);
+    view! {
+        <div class="start">
+            <Unfold summary="New room" load=move || new_room_form(problem) />
+            <Unfold summary="New message" load=move || new_message_form(problem) />
+            <Directory />
+            <Show when=move || problem.with(Option::is_some)>
+                <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
+    .into_any()
+}
+
+/// The form that makes a room (a split point).
+#[wasm_split(start, fallible, wasm_split_path = ::leptos::wasm_split, preload(preload_start))]
+pub fn new_room_form(problem: RwSignal<Option<String>>) -> Part {
+    Ok(view! { <NewRoom problem /> }.into_any())
+}
+
+/// The form that opens a direct conversation (a split point, with the one above).
+#[wasm_split(start, fallible, wasm_split_path = ::leptos::wasm_split)]
+fn new_message_form(problem: RwSignal<Option<String>>) -> Part {
+    Ok(view! { <NewMessage problem /> }.into_any())
+}
+
+#[component]
+fn NewRoom(problem: RwSignal<Option<String>>) -> impl IntoView {
     let title = RwSignal::new(String::new());
     let private = RwSignal::new(true);
-    let handles = RwSignal::new(String::new());
-    let problem = RwSignal::new(None::<String>);
     let opener = Opener::new();
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -121,6 +150,34 @@ pub fn Start() -> impl IntoView {
             opener.open(&room.name);
         });
     };
+    view! {
+        <form class="new-room" on:submit=create data-testid="new-room">
+            <label for="new-room-title">"Title"</label>
+            <input
+                id="new-room-title"
+                maxlength="64"
+                autocomplete="off"
+                required
+                prop:value=move || title.get()
+                on:input=move |ev| title.set(event_target_value(&ev))
+            />
+            <label class="check">
+                <input
+                    type="checkbox"
+                    prop:checked=move || private.get()
+                    on:change=move |ev| private.set(event_target_checked(&ev))
+                />
+                " Private (invite only, not listed)"
+            </label>
+            <button type="submit">"Create"</button>
+        </form>
+    }
+}
+
+#[component]
+fn NewMessage(problem: RwSignal<Option<String>>) -> impl IntoView {
+    let handles = RwSignal::new(String::new());
+    let opener = Opener::new();
     let message = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let people: Vec<String> = handles
@@ -136,52 +193,19 @@ pub fn Start() -> impl IntoView {
         });
     };
     view! {
-        <div class="start">
-            <details>
-                <summary>"New room"</summary>
-                <form class="new-room" on:submit=create data-testid="new-room">
-                    <label for="new-room-title">"Title"</label>
-                    <input
-                        id="new-room-title"
-                        maxlength="64"
-                        autocomplete="off"
-                        required
-                        prop:value=move || title.get()
-                        on:input=move |ev| title.set(event_target_value(&ev))
-                    />
-                    <label class="check">
-                        <input
-                            type="checkbox"
-                            prop:checked=move || private.get()
-                            on:change=move |ev| private.set(event_target_checked(&ev))
-                        />
-                        " Private (invite only, not listed)"
-                    </label>
-                    <button type="submit">"Create"</button>
-                </form>
-            </details>
-            <details>
-                <summary>"New message"</summary>
-                <form class="new-message" on:submit=message data-testid="new-message">
-                    <label for="new-message-to">"To (handles)"</label>
-                    <input
-                        id="new-message-to"
-                        placeholder="@handle, @another"
-                        autocomplete="off"
-                        required
-                        prop:value=move || handles.get()
-                        on:input=move |ev| handles.set(event_target_value(&ev))
-                    />
-                    <button type="submit">"Open"</button>
-                </form>
-            </details>
-            <Directory />
-            <Show when=move || problem.with(Option::is_some)>
-                <p class="form-error" role="alert">{move || problem.get().unwrap_or_default()}</p>
-            </Show>
-        </div>
+        <form class="new-message" on:submit=message data-testid="new-message">
+            <label for="new-message-to">"To (handles)"</label>
+            <input
+                id="new-message-to"
+                placeholder="@handle, @another"
+                autocomplete="off"
+                required
+                prop:value=move || handles.get()
+                on:input=move |ev| handles.set(event_target_value(&ev))
+            />
+            <button type="submit">"Open"</button>
+        </form>
     }
-    .into_any()
 }
 
 /// A `<details>` that reads a list each time it is opened, and shows "Loading…", the refusal,
@@ -264,9 +288,16 @@ fn Directory() -> impl IntoView {
     .into_any()
 }
 
+/// The members panel: a split point ([`crate::later`]), since the panel shows only once the
+/// room's details have been read, after the page is up.
+#[wasm_split(members, fallible, wasm_split_path = ::leptos::wasm_split, preload(preload_members))]
+pub fn members_panel() -> Part {
+    Ok(view! { <Members /> }.into_any())
+}
+
 /// The room on screen's members, and what the reader may do there.
 #[component]
-pub fn Members() -> impl IntoView {
+fn Members() -> impl IntoView {
     let ChatContext {
         current, me, live, ..
     } = chat();

@@ -79,7 +79,7 @@ pub fn RoomList(
             {account.then(|| view! { <super::members::Start /> })}
             <Show when=move || on_screen.with(Option::is_some)>
                 <OnlineList />
-                <super::members::Members />
+                {crate::later::later(super::members::members_panel)}
             </Show>
         </nav>
     }
