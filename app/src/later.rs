@@ -115,15 +115,3 @@ pub fn preload(
         let _ = load.await;
     });
 }
-
-/// What stands in for a whole page whose code could not be fetched.
-pub fn unloaded_page() -> AnyView {
-    view! {
-        <main class="fatal" role="alert">
-            <h1>"Switchboard could not load this page"</h1>
-            <p>"Its code did not arrive. Check the connection and try again."</p>
-            <a href="">"Try again"</a>
-        </main>
-    }
-    .into_any()
-}

@@ -11,17 +11,14 @@ mod links;
 mod login;
 
 use crate::auth::{whoami, DeleteAccount, Login, Logout, SignIn, SignUp, SsoHandle, Viewer};
-use crate::later::{self, Part, Unloaded};
 use crate::protocol::{RoomError, RoomName};
 use leptos::prelude::*;
-use leptos::wasm_split::wasm_split;
 use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     hooks::{use_location, use_navigate},
     NavigateOptions, ParamSegment, SsrMode, StaticSegment,
 };
-use send_wrapper::SendWrapper;
 
 /// The room a path shows: `/` the lobby, `/r/<room>` that room.
 pub fn room_of_path(path: &str) -> Result<RoomName, RoomError> {
@@ -203,10 +200,9 @@ fn Home() -> impl IntoView {
                         view! { <chat::ChatPage user rooms instance logout delete_account room recent /> }
                             .into_any()
                     }
-                    // The sign-in page is a chunk of its own: a chat never fetches its code.
                     Ok(Viewer { user: None, instance, guests, sso, choosing_handle, .. }) => {
-                        let page = login_page(doors, guests, sso, choosing_handle, instance);
-                        SendWrapper::new(page).await.unwrap_or_else(|Unloaded| later::unloaded_page())
+                        view! { <login::LoginPage doors guests sso choosing_handle instance /> }
+                            .into_any()
                     }
                     Err(error) => {
                         view! {
@@ -222,18 +218,6 @@ fn Home() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-/// The sign-in page, for a session without a user (a split point: see [`later`]).
-#[wasm_split(login, fallible, wasm_split_path = ::leptos::wasm_split)]
-fn login_page(
-    doors: login::Doors,
-    guests: bool,
-    sso: Option<String>,
-    choosing_handle: Option<String>,
-    instance: String,
-) -> Part {
-    Ok(view! { <login::LoginPage doors guests sso choosing_handle instance /> }.into_any())
 }
 
 #[cfg(test)]

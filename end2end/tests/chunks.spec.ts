@@ -25,24 +25,27 @@ async function signUp(page: Page, handle: string) {
   await expect(page.getByTestId("me")).toHaveText(handle);
 }
 
-test("the chat page never fetches the sign-in page's code, and the sign-in page not the socket's", async ({ browser }) => {
+test("the sign-in page hydrates without the socket's code; the chat page fetches it after hydrating", async ({ browser }) => {
   const handle = `parts-${uniqueTag()}`;
   const page = await (await browser.newContext()).newPage();
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
   const first = fetched(page);
   await page.goto(cluster.baseURL);
   await expect(page.getByTestId("sign-in-form")).toBeVisible();
-  await expect.poll(() => first.has("split_login.wasm")).toBe(true);
+  await expect.poll(() => first.has("switchboard.wasm")).toBe(true);
   expect(first.has("split_socket.wasm")).toBe(false);
 
   await signUp(page, handle);
   await connected(page);
-  // A reload renders the chat page on the server: its code comes without the sign-in page's.
+  // A reload renders the chat page on the server; the socket's code comes after it hydrated.
   const second = fetched(page);
   await page.reload();
   await connected(page);
   expect(second.has("switchboard.wasm")).toBe(true);
   expect(second.has("split_socket.wasm")).toBe(true);
-  expect(second.has("split_login.wasm")).toBe(false);
+  // Both pages hydrated: a hydration mismatch would have thrown here.
+  expect(errors).toEqual([]);
 });
 
 test("a panel whose code cannot be fetched says so, and comes when opened again", async ({ browser }) => {
