@@ -1,11 +1,12 @@
 //! Parts of the page whose code is not in the first-load bundle.
 //!
 //! The browser hydrates the page from one WASM module; a part that the first paint does not show
-//! (a panel read after the page is up, a form inside a closed `<details>`, the page of a session
-//! in the other state) is a *split point* instead: a function marked with
+//! (a panel read after the page is up, a form inside a closed `<details>`, the socket task) is a
+//! *split point* instead: a function marked with
 //! `wasm_split(<chunk>, fallible, …)` whose code, and whatever only it uses, `wasm-split` moves
 //! into a chunk of its own at build time (scripts/build.sh). Calling it fetches the chunk the
-//! first time, then runs it. On the server the same function is a plain call.
+//! first time, then runs it. On the server the same function is a plain call. A part the server
+//! renders is never one: hydrating it would wait on a second fetch.
 //!
 //! [`later`] shows such a part: nothing while its chunk is on its way, then the part. A chunk that
 //! cannot be fetched (the network, or every instance, is down) leaves a short note in its place,

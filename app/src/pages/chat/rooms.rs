@@ -21,6 +21,7 @@ pub fn RoomList(
         on_screen,
         ..
     } = chat();
+    let hydrated = expect_context::<super::Hydrated>().0;
     // Keyed by name alone: a room's counts change in place, so its link (which may have the
     // keyboard focus) is never replaced under the reader.
     let rooms = move || {
@@ -79,7 +80,11 @@ pub fn RoomList(
             {account.then(|| view! { <super::members::Start /> })}
             <Show when=move || on_screen.with(Option::is_some)>
                 <OnlineList />
-                {crate::later::later(super::members::members_panel)}
+                // Drawn once hydrated, never by the server: the panel shows only after the room's
+                // details are read anyway, and its chunk must not hold up hydration.
+                <Show when=move || hydrated.get()>
+                    {crate::later::later(super::members::members_panel)}
+                </Show>
             </Show>
         </nav>
     }
