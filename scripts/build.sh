@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the server and the site (WASM bundle, CSS, assets) into target/, the way cargo-leptos
-# lays them out, with only cargo, wasm-bindgen and wasm-opt. `cargo leptos build` does the same
+# lays them out, with only cargo, wasm-split, wasm-bindgen and wasm-opt. `cargo leptos build` does the same
 # from [[workspace.metadata.leptos]]; this script exists so a fresh machine (and CI) need not
 # spend half an hour compiling cargo-leptos first.
 #
@@ -30,10 +30,10 @@ cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$wasm_p
 
 rm -rf "$pkg.tmp" "$pkg.split" && mkdir -p "$pkg.tmp"
 # What a first paint does not need is split off into chunks the page loads when first used
-# (Leptos' `#[lazy]`): wasm-split cuts the linked module at those functions (it reads the
-# relocations that .cargo/config.toml asks the linker to keep) and writes the main module, the
-# chunks and their loader (__wasm_split.js). wasm-bindgen then binds the main module as usual,
-# keeping the exports the chunks import from it. The same steps as `cargo leptos build --split`.
+# (the `wasm_split` points of app/src/later.rs): wasm-split cuts the linked module at those
+# functions (it reads the relocations that .cargo/config.toml asks the linker to keep) and
+# writes the main module, the chunks and their loader (__wasm_split.js). wasm-bindgen then binds
+# the main module as usual, keeping the exports the chunks import from it. The same steps as `cargo leptos build --split`.
 wasm-split-cli "target/wasm32-unknown-unknown/$wasm_dir/frontend.wasm" "$pkg.split" \
   --target web --out-name "$name"
 wasm-bindgen "$pkg.split/$name.wasm" --keep-lld-exports --no-demangle \

@@ -87,12 +87,7 @@ where
     let opened = RwSignal::new(false);
     let failed = RwSignal::new(false);
     let toggled = move |ev: leptos::ev::Event| {
-        use leptos::wasm_bindgen::JsCast;
-        let open = ev
-            .target()
-            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlDetailsElement>().ok())
-            .is_some_and(|d| d.open());
-        if open {
+        if opens(&ev) {
             opened.set(true);
         } else if failed.get_untracked() {
             failed.set(false);
@@ -105,6 +100,14 @@ where
             {move || opened.get().then(|| showing(load, Some(failed)))}
         </details>
     }
+}
+
+/// Whether a `<details>`'s `toggle` event opened it (rather than closed it).
+pub fn opens(ev: &leptos::ev::Event) -> bool {
+    use leptos::wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlDetailsElement>().ok())
+        .is_some_and(|d| d.open())
 }
 
 /// Fetches a chunk ahead of use: `load` is a split point's preload. Nothing is kept of a

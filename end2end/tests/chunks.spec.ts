@@ -3,9 +3,9 @@
 // fetches that fail here are aborted by Playwright, as a dropped connection would end them.
 import { expect, test, type Page } from "@playwright/test";
 import { cluster } from "./cluster";
-import { connected, PASSWORD, uniqueTag } from "./helpers";
+import { connected, signUp, uniqueTag } from "./helpers";
 
-/** The bundle files the page fetched, by name (`split_login.wasm`, `switchboard.wasm`, …). */
+/** The bundle files the page fetched, by name (`split_socket.wasm`, `switchboard.wasm`, …). */
 function fetched(page: Page): Set<string> {
   const names = new Set<string>();
   page.on("request", (request) => {
@@ -13,16 +13,6 @@ function fetched(page: Page): Set<string> {
     if (path.startsWith("/pkg/") && path.endsWith(".wasm")) names.add(path.slice("/pkg/".length));
   });
   return names;
-}
-
-/** Creates the account `handle` on the sign-in page `page` shows. */
-async function signUp(page: Page, handle: string) {
-  await page.goto(cluster.baseURL);
-  await page.getByText("New here? Create an account").click();
-  await page.getByLabel("Choose a handle").fill(handle);
-  await page.getByLabel("Password", { exact: true }).last().fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByTestId("me")).toHaveText(handle);
 }
 
 test("the sign-in page hydrates without the socket's code; the chat page fetches it after hydrating", async ({ browser }) => {

@@ -8,14 +8,19 @@ export const PASSWORD = "violet tractor lagoon";
 /** A new browser context (of `options`) that creates the account `handle` on the sign-in page. */
 export async function signedUp(browser: Browser, handle: string, options: BrowserContextOptions = {}): Promise<Page> {
   const page = await (await browser.newContext(options)).newPage();
+  await signUp(page, handle);
+  await connected(page);
+  return page;
+}
+
+/** Creates the account `handle` on the sign-in page, in `page`; returns once the chat page shows it. */
+export async function signUp(page: Page, handle: string) {
   await page.goto(cluster.baseURL);
   await page.getByText("New here? Create an account").click();
   await page.getByLabel("Choose a handle").fill(handle);
   await page.getByLabel("Password", { exact: true }).last().fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByTestId("me")).toHaveText(handle);
-  await connected(page);
-  return page;
 }
 
 /** Runs axe-core on the page as it is now: no WCAG 2.1 A/AA violation is allowed. */

@@ -9,7 +9,7 @@ use crate::conversations::{
     about_room, create_room, directory, end_sessions, invite, leave_room, my_rooms, open_direct,
     remove_member, set_role, Listing, MemberInfo, Role, RoomDetails, RoomError, RoomInfo, RoomKind,
 };
-use crate::later::{Part, Unfold};
+use crate::later::{opens, Part, Unfold};
 use crate::pages::path_of_room;
 use crate::protocol::RoomName;
 use leptos::prelude::*;
@@ -224,12 +224,7 @@ where
 {
     let list = RwSignal::new(None::<Result<Vec<T>, String>>);
     let toggled = move |ev: leptos::ev::Event| {
-        use leptos::wasm_bindgen::JsCast;
-        let open = ev
-            .target()
-            .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlDetailsElement>().ok())
-            .is_some_and(|d| d.open());
-        if open {
+        if opens(&ev) {
             let request = load();
             leptos::task::spawn_local(async move {
                 list.set(Some(request.await.map_err(|e| e.to_string())));
@@ -290,7 +285,7 @@ fn Directory() -> impl IntoView {
 
 /// The members panel: a split point ([`crate::later`]), since the panel shows only once the
 /// room's details have been read, after the page is up.
-#[wasm_split(members, fallible, wasm_split_path = ::leptos::wasm_split, preload(preload_members))]
+#[wasm_split(members, fallible, wasm_split_path = ::leptos::wasm_split)]
 pub fn members_panel() -> Part {
     Ok(view! { <Members /> }.into_any())
 }

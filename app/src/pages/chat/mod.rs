@@ -187,13 +187,14 @@ pub fn ChatPage(
             context.no_ids.set(Some(e.to_string()));
         }
     });
-    // The parts fetched when first used ([`crate::later`]): once the socket is up, fetch them
-    // ahead of use, so a click does not wait on the network (or meet an outage) later.
+    // The forms fetched when first opened ([`crate::later`]): once the socket is up, fetch them
+    // ahead of use, so a click does not wait on the network (or meet an outage) later. (The
+    // member panel needs no such step: it is drawn, and so fetched, as soon as the page is
+    // hydrated.)
     Effect::new(move |preloaded: Option<bool>| {
         if preloaded == Some(true) || !live.status.with(Status::is_connected) {
             return preloaded.unwrap_or(false);
         }
-        crate::later::preload(members::preload_members());
         crate::later::preload(members::preload_start());
         crate::later::preload(account::preload_account());
         true
