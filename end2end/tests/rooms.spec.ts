@@ -154,8 +154,14 @@ test("a draft stays with its room: switching rooms, a reload, and sending clears
   // Signing out forgets them: nothing of the account stays in this browser.
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page.getByRole("button", { name: "Log out" })).toHaveCount(0);
-  // Polled: the closed socket (4401) may reload the page under the evaluation.
+  // Polled: the closed socket (4401) may reload the page under the evaluation, which then
+  // throws (its context is gone) instead of answering; expect.poll does not retry a throw, so it
+  // is read as "no answer yet" and asked again.
   await expect
-    .poll(() => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard:drafts:"))))
+    .poll(() =>
+      page
+        .evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard:drafts:")))
+        .catch(() => "reloading"),
+    )
     .toEqual([]);
 });
