@@ -6,7 +6,8 @@
 //! - [`live`]: the browser's side of the socket, feeding the chat page's signals;
 //! - [`rooms`]: the rooms a person has open, kept by the server;
 //! - [`conversations`]: making rooms and direct conversations, members, moderation;
-//! - [`later`]: the parts of the page whose code is fetched when first used.
+//! - [`later`]: the parts of the page whose code is fetched when first used;
+//! - [`stored`]: what the browser keeps of an account between page loads.
 //!
 //! Server-only code is behind the `ssr` feature, browser-only code behind `hydrate`.
 
@@ -21,5 +22,6 @@ pub mod recent;
 pub mod rooms;
 #[cfg(feature = "ssr")]
 pub mod session;
+pub mod stored;
 
 pub use pages::{shell, App};

@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod read_mark;
 pub mod reconnect;
 pub mod state;
+pub mod unsent;
 
 #[cfg(feature = "hydrate")]
 mod browser;
@@ -226,7 +227,7 @@ impl Live {
         }
         let frame = self
             .chat
-            .try_update(|chat| chat.push(client_id, text.to_owned(), reply_to))
+            .try_update(|chat| chat.push(client_id, text.to_owned(), reply_to, now_ms()))
             .flatten();
         if let Some(frame) = frame {
             self.control_send(Control::Send(frame));
@@ -272,6 +273,19 @@ impl Live {
         }
         self.control_send(Control::Send(frame));
         true
+    }
+
+    /// Takes back the messages an earlier page kept unsent (see [`unsent`]): pending again, and
+    /// sent as soon as their rooms are joined.
+    pub fn restore(self, kept: Vec<unsent::Unsent>) {
+        let connected = self.status.with_untracked(Status::is_connected);
+        let frames = self
+            .chat
+            .try_update(|chat| chat.restore(kept, now_ms(), connected))
+            .unwrap_or_default();
+        for frame in frames {
+            self.control_send(Control::Send(frame));
+        }
     }
 
     /// The user asked to send a failed message again.

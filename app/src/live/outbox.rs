@@ -35,6 +35,15 @@ pub fn retry_delay_ms(attempt: u32) -> u64 {
 /// Why a message waits that was not refused itself: one written before it was.
 const WAITING_BEHIND: &str = "Waiting for the messages before it.";
 
+/// How long after it was written a message kept unsent across page loads is still sent on its
+/// own. The server remembers a `client_id` for 24 hours; a message older than that may have
+/// been stored already with its acknowledgement lost, and sending it again could show it twice,
+/// so it comes back as failed and the user decides.
+pub const RESEND_WITHIN_MS: u64 = 23 * 60 * 60 * 1_000;
+
+/// Why a message kept longer than [`RESEND_WITHIN_MS`] is not sent on its own.
+const KEPT_TOO_LONG: &str = "Not sent for over a day: it may have gone through already.";
+
 /// Where one message stands.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum State {
@@ -61,6 +70,8 @@ pub struct Entry {
     pub text: String,
     /// The message it answers, if it is a reply.
     pub reply_to: Option<MessageId>,
+    /// When the user wrote it (unix ms): kept with it across page loads.
+    pub written_ms: u64,
     pub state: State,
     /// Transient refusals in a row, kept while the entry is `Sending` again between retries so
     /// that the next refusal continues the backoff instead of restarting it.
@@ -111,15 +122,17 @@ impl Outbox {
     /// Ids are random, so a repeated id is a caller bug; it keeps the first entry rather than
     /// showing the message twice.
     pub fn push(&mut self, client_id: ClientId, text: String) -> Option<ClientMsg> {
-        self.push_reply(client_id, text, None)
+        self.push_reply(client_id, text, None, 0)
     }
 
-    /// [`Outbox::push`] for a message that may answer another (`reply_to`).
+    /// [`Outbox::push`] for a message that may answer another (`reply_to`), written at
+    /// `written_ms`.
     pub fn push_reply(
         &mut self,
         client_id: ClientId,
         text: String,
         reply_to: Option<MessageId>,
+        written_ms: u64,
     ) -> Option<ClientMsg> {
         if let Some(entry) = self.get(client_id) {
             return Some(entry.frame(&self.room));
@@ -144,6 +157,7 @@ impl Outbox {
             client_id,
             text,
             reply_to,
+            written_ms,
             state,
             refusals: 0,
         };
@@ -290,6 +304,37 @@ impl Outbox {
         entry.state = State::Sending;
         entry.refusals = 0;
         Some(entry.frame(&self.room))
+    }
+
+    /// Takes back a message an earlier page kept unsent (see [`super::unsent`]), at the end, as
+    /// [`Outbox::push_reply`] would, and returns its frame when it goes now. One written more
+    /// than [`RESEND_WITHIN_MS`] before `now_ms` comes back failed instead, for the user to send
+    /// or discard; one the outbox holds already is left as it is.
+    pub fn restore(
+        &mut self,
+        client_id: ClientId,
+        text: String,
+        reply_to: Option<MessageId>,
+        written_ms: u64,
+        now_ms: u64,
+    ) -> Option<ClientMsg> {
+        if self.get(client_id).is_some() {
+            return None;
+        }
+        if now_ms.saturating_sub(written_ms) > RESEND_WITHIN_MS {
+            self.entries.push(Entry {
+                client_id,
+                text,
+                reply_to,
+                written_ms,
+                state: State::Failed {
+                    reason: KEPT_TOO_LONG.to_owned(),
+                },
+                refusals: 0,
+            });
+            return None;
+        }
+        self.push_reply(client_id, text, reply_to, written_ms)
     }
 
     /// The user gave up on a message: it leaves the outbox and is never sent again. False when
@@ -551,5 +596,35 @@ mod tests {
         assert!(outbox.discard(id(2)));
         assert!(!outbox.discard(id(2)));
         assert_eq!(ids(&outbox.on_reconnect(u64::MAX)), vec![id(1)]);
+    }
+
+    #[test]
+    fn a_restored_message_goes_out_like_a_new_one_unless_it_waited_too_long() {
+        let mut outbox = outbox_with(1);
+        let now = RESEND_WITHIN_MS + 10;
+        // Already held: left alone.
+        assert_eq!(outbox.restore(id(1), "again".into(), None, now, now), None);
+        assert_eq!(outbox.get(id(1)).unwrap().text, "message 1");
+        // Recent: sent, after what the outbox holds, keeping when it was written.
+        let frame = outbox.restore(id(2), "kept".into(), None, 10, now);
+        assert_eq!(ids(&[frame.unwrap()]), vec![id(2)]);
+        assert_eq!(outbox.get(id(2)).unwrap().written_ms, 10);
+        // Over a day old: failed, for the user to decide.
+        assert_eq!(outbox.restore(id(3), "old".into(), None, 9, now), None);
+        assert!(matches!(state(&outbox, 3), Some(State::Failed { .. })));
+        assert_eq!(
+            outbox.entries().iter().map(|e| e.client_id).collect::<Vec<_>>(),
+            vec![id(1), id(2), id(3)]
+        );
+        // The user sends it anyway.
+        assert_eq!(ids(&[outbox.retry(id(3)).unwrap()]), vec![id(3)]);
+    }
+
+    #[test]
+    fn a_restored_message_waits_behind_a_retry() {
+        let mut outbox = outbox_with(1);
+        outbox.refused(id(1), ErrorCode::Unavailable, "down", 100);
+        assert_eq!(outbox.restore(id(2), "kept".into(), None, 50, 100), None);
+        assert!(matches!(state(&outbox, 2), Some(State::Retrying { .. })));
     }
 }

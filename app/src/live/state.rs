@@ -12,6 +12,7 @@
 
 use super::outbox::{Entry, Outbox};
 use super::read_mark::ReadMark;
+use super::unsent::Unsent;
 use crate::protocol::{
     ChatMessage, ClientId, ClientMsg, ErrorCode, MessageId, RoomName, User, HISTORY_PAGE,
     TYPING_SHOWN_MS,
@@ -596,16 +597,65 @@ impl Chat {
 
     /// The user wrote `text` in the room on screen. Returns its frame when the socket is in the
     /// room; otherwise it waits in the outbox for the room's `hello` or `joined`.
+    /// `now_ms` is when (unix ms), kept with it if it outlives the page.
     pub fn push(
         &mut self,
         client_id: ClientId,
         text: String,
         reply_to: Option<MessageId>,
+        now_ms: u64,
     ) -> Option<ClientMsg> {
         let current = self.current;
         let room = &mut self.rooms[current];
-        let frame = room.outbox.push_reply(client_id, text, reply_to)?;
+        let frame = room.outbox.push_reply(client_id, text, reply_to, now_ms)?;
         room.joined.then_some(frame)
+    }
+
+    /// Every room's unsent messages, room by room, oldest first: what the browser keeps.
+    pub fn unsent(&self) -> Vec<Unsent> {
+        self.rooms
+            .iter()
+            .flat_map(|room| {
+                room.outbox.entries().iter().map(|e| Unsent {
+                    room: room.name.clone(),
+                    client_id: e.client_id,
+                    text: e.text.clone(),
+                    reply_to: e.reply_to,
+                    at: e.written_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes back the messages an earlier page left unsent, at `now_ms` (unix ms): each joins its
+    /// room's outbox (the room opens if it is not open) and shows as pending. Returns what to
+    /// send now: the messages of rooms the socket is in, and a `join` for each room opened while
+    /// `connected`; the others go with their room's `hello` or `joined`.
+    pub fn restore(&mut self, kept: Vec<Unsent>, now_ms: u64, connected: bool) -> Vec<ClientMsg> {
+        let mut frames = Vec::new();
+        for unsent in kept {
+            let index = match self.rooms.iter().position(|r| r.name == unsent.room) {
+                Some(index) => index,
+                None => {
+                    let room = Room::new(unsent.room.clone());
+                    if connected {
+                        frames.push(room.join_frame());
+                    }
+                    self.rooms.push(room);
+                    self.rooms.len() - 1
+                }
+            };
+            let room = &mut self.rooms[index];
+            let frame = room.outbox.restore(
+                unsent.client_id,
+                unsent.text,
+                unsent.reply_to,
+                unsent.at,
+                now_ms,
+            );
+            frames.extend(frame.filter(|_| room.joined));
+        }
+        frames
     }
 
     /// The user asked to send a failed message again.
@@ -737,19 +787,55 @@ mod tests {
     }
 
     #[test]
+    fn unsent_messages_kept_by_an_earlier_page_come_back_in_their_rooms() {
+        // An earlier page wrote in the lobby and in rust, which this page has not open.
+        let mut earlier = Chat::new(room("lobby"));
+        earlier.push(cid(1), "one".into(), None, 5);
+        earlier.show(room("rust"), None, false);
+        earlier.push(cid(2), "two".into(), None, 6);
+        let kept = earlier.unsent();
+        assert_eq!(kept.iter().map(|u| u.at).collect::<Vec<_>>(), [5, 6]);
+
+        let mut chat = Chat::new(room("lobby"));
+        assert_eq!(chat.restore(kept.clone(), 10, false), [], "not connected");
+        assert_eq!(chat.unsent(), kept);
+        assert_eq!(chat.pending().len(), 1, "shown as pending");
+        let frames = chat.hello(&room("lobby"), 10);
+        assert_eq!(sends(&frames), [cid(1)]);
+        assert_eq!(joins(&frames), [("rust".to_owned(), None)]);
+        assert_eq!(sends(&chat.joined(&room("rust"), 10)), [cid(2)]);
+
+        // Taken back again (another tab's copy): nothing doubles.
+        assert_eq!(chat.restore(kept, 10, true), []);
+        assert_eq!(chat.unsent().len(), 2);
+    }
+
+    #[test]
+    fn a_message_kept_for_a_room_not_open_while_connected_joins_it() {
+        let mut chat = Chat::new(room("lobby"));
+        chat.hello(&room("lobby"), 0);
+        let mut earlier = Chat::new(room("rust"));
+        earlier.push(cid(1), "one".into(), None, 0);
+        earlier.push(cid(2), "two".into(), None, 0);
+        let frames = chat.restore(earlier.unsent(), 0, true);
+        assert_eq!(joins(&frames), [("rust".to_owned(), None)]);
+        assert_eq!(sends(&frames), [], "sent once the room is joined");
+    }
+
+    #[test]
     fn a_message_waits_until_its_room_is_joined() {
         let mut chat = Chat::new(room("lobby"));
         assert_eq!(
-            chat.push(cid(1), "early".into(), None),
+            chat.push(cid(1), "early".into(), None, 0),
             None,
             "no hello yet"
         );
         let frames = chat.hello(&room("lobby"), 0);
         assert_eq!(sends(&frames), [cid(1)]);
-        assert!(chat.push(cid(2), "now".into(), None).is_some());
+        assert!(chat.push(cid(2), "now".into(), None, 0).is_some());
 
         chat.show(room("rust"), None, true);
-        assert_eq!(chat.push(cid(3), "before joined".into(), None), None);
+        assert_eq!(chat.push(cid(3), "before joined".into(), None, 0), None);
         assert_eq!(sends(&chat.joined(&room("rust"), 0)), [cid(3)]);
         // Retries and deadlines only concern joined rooms.
         chat.disconnected();
@@ -760,10 +846,10 @@ mod tests {
     fn answers_find_their_room() {
         let mut chat = Chat::new(room("lobby"));
         chat.hello(&room("lobby"), 0);
-        chat.push(cid(1), "in lobby".into(), None);
+        chat.push(cid(1), "in lobby".into(), None, 0);
         chat.show(room("rust"), None, true);
         chat.joined(&room("rust"), 0);
-        chat.push(cid(2), "in rust".into(), None);
+        chat.push(cid(2), "in rust".into(), None, 0);
 
         chat.refused(cid(1), ErrorCode::InvalidText, "no", 0);
         chat.acked(cid(2));
@@ -774,7 +860,7 @@ mod tests {
             super::super::outbox::State::Failed { .. }
         ));
         // The message itself confirms it too.
-        chat.push(cid(3), "again".into(), None);
+        chat.push(cid(3), "again".into(), None, 0);
         chat.message(msg("rust", "20-0", 1, Some(cid(3))));
         assert!(chat.current().outbox.is_empty());
     }

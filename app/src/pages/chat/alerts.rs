@@ -6,19 +6,18 @@
 //! Muted rooms are kept in the browser's `localStorage` per account, like the drafts, and other
 //! tabs follow a change through the `storage` event.
 
-use super::drafts::{read_storage, write_storage};
 use super::members::Titles;
 use crate::conversations::RoomKind;
 use crate::live::Live;
 use crate::protocol::{mentions_handle, ChatMessage, Handle, RoomName, UserId};
+use crate::stored::Stored;
 use leptos::prelude::*;
 
 /// The rooms the reader muted.
 #[derive(Clone, Copy)]
 pub struct Muted {
     rooms: RwSignal<Vec<RoomName>>,
-    /// The storage key: `switchboard:muted:<user id>`.
-    key: StoredValue<String>,
+    stored: Stored<Vec<RoomName>>,
 }
 
 impl Muted {
@@ -27,16 +26,13 @@ impl Muted {
     pub fn new(user: UserId) -> Self {
         let muted = Self {
             rooms: RwSignal::new(Vec::new()),
-            key: StoredValue::new(format!("switchboard:muted:{}", user.0)),
+            stored: Stored::new("muted", user),
         };
         Effect::new(move |_| {
-            muted.rooms.set(muted.stored());
+            muted.rooms.set(muted.stored.read());
             let other_tab = window_event_listener(leptos::ev::storage, move |event| {
-                if muted
-                    .key
-                    .with_value(|key| event.key().as_deref() == Some(key))
-                {
-                    muted.rooms.set(muted.stored());
+                if muted.stored.is(event.key().as_deref()) {
+                    muted.rooms.set(muted.stored.read());
                 }
             });
             on_cleanup(move || other_tab.remove());
@@ -51,23 +47,15 @@ impl Muted {
 
     /// Mutes `room`, or unmutes it, here and in storage.
     pub fn toggle(self, room: &RoomName) {
-        let mut rooms = self.stored();
+        let mut rooms = self.stored.read();
         if let Some(at) = rooms.iter().position(|r| r == room) {
             rooms.remove(at);
         } else {
             rooms.push(room.clone());
         }
-        let json = serde_json::to_string(&rooms).ok();
-        self.key
-            .with_value(|key| write_storage(key, json.as_deref()));
+        // Storage that is missing or full keeps the choice for this page only.
+        let _ = self.stored.write(&rooms);
         self.rooms.set(rooms);
-    }
-
-    fn stored(self) -> Vec<RoomName> {
-        self.key
-            .with_value(|key| read_storage(key))
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default()
     }
 }
 

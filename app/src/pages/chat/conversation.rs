@@ -34,6 +34,7 @@ pub fn Conversation() -> impl IntoView {
         clock,
         no_ids,
         scroll,
+        unsent,
         ..
     } = chat();
     let typing = move || {
@@ -133,6 +134,11 @@ pub fn Conversation() -> impl IntoView {
                 key=|entry| (entry.client_id, entry.state.clone())
                 children=move |entry| view! { <OutboxRow entry /> }
             />
+            <Show when=move || unsent.unkept.get() && !pending.with(Vec::is_empty)>
+                <p class="unkept" role="status" data-testid="unkept">
+                    "Kept in this tab only until sent: the browser's storage is full or turned off, so a reload would lose them."
+                </p>
+            </Show>
         </div>
             <Show when=move || scroll.unseen.get()>
                 <button

@@ -8,6 +8,7 @@
 //! window, a quota) only costs the keeping across reloads: the drafts still follow the rooms.
 
 use crate::protocol::{RoomName, UserId};
+use crate::stored::Stored;
 use leptos::prelude::*;
 
 /// The most rooms whose drafts are kept; the least recently changed go first.
@@ -19,8 +20,7 @@ type Texts = Vec<(RoomName, String)>;
 #[derive(Clone, Copy)]
 pub struct Drafts {
     texts: RwSignal<Texts>,
-    /// The storage key: `switchboard:drafts:<user id>`.
-    key: StoredValue<String>,
+    stored: Stored<Texts>,
 }
 
 impl Drafts {
@@ -29,9 +29,9 @@ impl Drafts {
     pub fn new(user: UserId) -> Self {
         let drafts = Self {
             texts: RwSignal::new(Vec::new()),
-            key: StoredValue::new(format!("switchboard:drafts:{}", user.0)),
+            stored: Stored::new("drafts", user),
         };
-        Effect::new(move |_| drafts.texts.set(drafts.stored()));
+        Effect::new(move |_| drafts.texts.set(drafts.stored.read()));
         drafts
     }
 
@@ -56,30 +56,16 @@ impl Drafts {
     /// Sets the draft of `room` (empty: there is none), here and in storage.
     pub fn set(self, room: &RoomName, text: String) {
         self.texts.update(|texts| put(texts, room, text.clone()));
-        let mut stored = self.stored();
+        let mut stored = self.stored.read();
         put(&mut stored, room, text);
-        self.store(&stored);
+        // Storage that is missing or full keeps the drafts in the page only.
+        let _ = self.stored.write(&stored);
     }
 
     /// Forgets every draft of this account, here and in storage (signing out).
     pub fn clear(self) {
         self.texts.set(Vec::new());
-        self.key.with_value(|key| write_storage(key, None));
-    }
-
-    fn stored(self) -> Texts {
-        self.key
-            .with_value(|key| read_storage(key))
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default()
-    }
-
-    fn store(self, texts: &Texts) {
-        let json = (!texts.is_empty())
-            .then(|| serde_json::to_string(texts).ok())
-            .flatten();
-        self.key
-            .with_value(|key| write_storage(key, json.as_deref()));
+        let _ = self.stored.remove();
     }
 }
 
@@ -91,29 +77,6 @@ fn put(texts: &mut Texts, room: &RoomName, text: String) {
     }
     let over = texts.len().saturating_sub(MAX_ROOMS);
     texts.drain(..over);
-}
-
-/// What storage holds under `key` (the server's page: nothing).
-pub(super) fn read_storage(key: &str) -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    if let Ok(Some(storage)) = window().local_storage() {
-        return storage.get_item(key).ok().flatten();
-    }
-    let _ = key;
-    None
-}
-
-/// Stores `value` under `key`, or removes the entry (the server's page: does nothing).
-pub(super) fn write_storage(key: &str, value: Option<&str>) {
-    #[cfg(feature = "hydrate")]
-    if let Ok(Some(storage)) = window().local_storage() {
-        // A full or refused storage keeps the drafts in the page only.
-        let _ = match value {
-            Some(value) => storage.set_item(key, value),
-            None => storage.remove_item(key),
-        };
-    }
-    let _ = (key, value);
 }
 
 #[cfg(test)]

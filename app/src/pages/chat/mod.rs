@@ -34,7 +34,7 @@ mod scroll;
 mod title;
 
 use crate::auth::{DeleteAccount, Logout};
-use crate::live::{new_client_id, now_ms, Live, Status};
+use crate::live::{new_client_id, now_ms, unsent, Live, Status};
 use crate::protocol::{Handle, RoomError, RoomName, User, UserId};
 use crate::recent::RecentPage;
 use conversation::Conversation;
@@ -68,6 +68,8 @@ struct ChatContext {
     no_ids: RwSignal<Option<String>>,
     /// What is typed in each room's message box.
     drafts: drafts::Drafts,
+    /// The unsent messages, kept across reloads.
+    unsent: unsent::Kept,
     /// Whether the message box writes a new message, a reply or an edit.
     composing: RwSignal<composer::Composing>,
     scroll: Scroll,
@@ -164,6 +166,7 @@ pub fn ChatPage(
         drawer: RwSignal::new(false),
         no_ids: RwSignal::new(None),
         drafts: drafts::Drafts::new(user.id),
+        unsent: unsent::Kept::new(live, user.id),
         composing: RwSignal::new(composer::Composing::New),
         scroll,
     };
@@ -270,7 +273,10 @@ pub fn ChatPage(
                     <alerts::NotifyButton />
                     <alerts::MuteButton room=current muted=context.muted />
                     {user.handle.is_some().then(|| view! { <account::AccountMenu delete=delete_account /> })}
-                    <ActionForm action=logout attr:class="logout" on:submit=move |_| drafts.clear()>
+                    <ActionForm action=logout attr:class="logout" on:submit=move |_| {
+                        drafts.clear();
+                        context.unsent.clear();
+                    }>
                         <button type="submit">"Log out"</button>
                     </ActionForm>
                 </div>
