@@ -18,6 +18,8 @@
 #                                    sockets stay open)
 #   scripts/cluster.sh resume I|redis SIGCONT it; for redis, return once the load balancer
 #                                    serves again (the instances went unready while it was frozen)
+#   scripts/cluster.sh lb-stop       stop HAProxy: the service is out of reach (a network down)
+#   scripts/cluster.sh lb-start      start it again
 #   scripts/cluster.sh status        what is running, and where
 #   scripts/cluster.sh down          stop everything this script started (by pid, nothing else)
 #
@@ -365,6 +367,12 @@ case "$cmd" in
     check_index "${2:-}"; start_instance "$2" ;;
   restart)
     check_index "${2:-}"; stop_pid "app-$2" TERM; start_instance "$2" ;;
+  lb-stop)
+    # The whole service out of reach, as when the user's network drops: HAProxy stops, and
+    # every connection through it with it.
+    stop_pid haproxy TERM; say "haproxy stopped" ;;
+  lb-start)
+    start_haproxy; say "haproxy started" ;;
   pause|resume)
     target="${2:-}"
     if [ "$target" = redis ]; then names="$(redis_names)"

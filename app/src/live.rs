@@ -92,8 +92,11 @@ impl Status {
 pub enum Control {
     /// Send this now if connected (the state keeps what must survive a reconnect).
     Send(ClientMsg),
-    /// Stop waiting and reconnect now (the user clicked, or the browser came back online).
+    /// Stop waiting and reconnect now (the user clicked).
     RetryNow,
+    /// The page woke up (shown again, resumed, restored, back online): stop waiting and
+    /// reconnect now, and if connected, check at once that the socket still lives.
+    Wake,
     /// The page is going away: close the socket and stop.
     Stop,
 }
@@ -152,6 +155,11 @@ impl Live {
     /// Asks for an immediate reconnect attempt.
     pub fn retry_now(self) {
         self.control_send(Control::RetryNow);
+    }
+
+    /// The page woke up: see [`Control::Wake`].
+    pub fn wake(self) {
+        self.control_send(Control::Wake);
     }
 
     /// The room on screen.

@@ -710,6 +710,11 @@ pub enum ClientMsg {
     /// sender's own included. Send it when the reader has seen messages of others past the
     /// mark, at most every [`READ_EVERY_MS`] per room.
     Read { room: RoomName, id: MessageId },
+    /// Is the connection alive? Answered by a `heartbeat` at once. A page that wakes up (a tab
+    /// shown again, a frozen page resumed, the network back) sends it to learn within a
+    /// moment, rather than after the heartbeat limit, whether the socket it holds still works:
+    /// mobile browsers drop sockets while asleep without a close event.
+    Ping,
 }
 
 /// How often a client sends `read` for one room while new messages keep arriving on screen: the

@@ -252,6 +252,23 @@ async fn hello_announces_the_heartbeat_and_heartbeats_keep_that_pace() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_ping_is_answered_by_a_heartbeat_at_once() {
+    let (state, deliveries) = state();
+    pump(&state, deliveries);
+    let mut client = connect(&state, &user("alice"));
+    client
+        .until(|f| matches!(f, ServerMsg::Hello { .. }).then_some(()))
+        .await;
+    let start = Instant::now();
+    client.send(serde_json::json!({"type":"ping"}));
+    client
+        .until(|f| matches!(f, ServerMsg::Heartbeat).then_some(()))
+        .await;
+    // Paused time: an answer, not the 15 s heartbeat.
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_interruption_is_backfilled_exactly_once_in_order() {
     let (state, mut deliveries) = state();
     let alice = user("alice");

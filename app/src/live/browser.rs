@@ -165,7 +165,7 @@ async fn wait(live: Live, control: &mut Controls, reason: &str, delay_ms: u64) -
         futures::select_biased! {
             c = control.next() => match c {
                 None | Some(Control::Stop) => return Err(()),
-                Some(Control::RetryNow) => break,
+                Some(Control::RetryNow | Control::Wake) => break,
                 // Stays in the outbox; sent after the reconnect.
                 Some(Control::Send(_)) => {}
             },
@@ -258,6 +258,16 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
                     return Outcome::Stop;
                 }
                 Some(Control::RetryNow) => continue,
+                Some(Control::Wake) => {
+                    // Before `hello` the socket is still opening: the watchdog covers it.
+                    if connected_at.is_some()
+                        && watchdog.woke(now_ms())
+                        && send(&mut write, &ClientMsg::Ping).await.is_err()
+                    {
+                        return lost("send failed".to_owned(), None, connected_at);
+                    }
+                    continue;
+                }
                 Some(Control::Send(msg)) => {
                     // Before `hello` it waits: the outbox hands messages over after `hello` or
                     // `joined`, and `hello` joins every open room.
@@ -271,8 +281,13 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
             _ = sleep(nap).fuse() => {
                 let now = now_ms();
                 if watchdog.is_silent(now) {
+                    let reason = if watchdog.checking() {
+                        "no answer after the page woke up"
+                    } else {
+                        "no heartbeat from the server"
+                    };
                     let _ = write.close().await;
-                    return lost("no heartbeat from the server".to_owned(), None, connected_at);
+                    return lost(reason.to_owned(), None, connected_at);
                 }
                 if connected_at.is_some() {
                     for msg in take_frames(live, |chat| chat.due(now)) {

@@ -613,7 +613,11 @@ mod tests {
         assert_eq!(outbox.restore(id(3), "old".into(), None, 9, now), None);
         assert!(matches!(state(&outbox, 3), Some(State::Failed { .. })));
         assert_eq!(
-            outbox.entries().iter().map(|e| e.client_id).collect::<Vec<_>>(),
+            outbox
+                .entries()
+                .iter()
+                .map(|e| e.client_id)
+                .collect::<Vec<_>>(),
             vec![id(1), id(2), id(3)]
         );
         // The user sends it anyway.

@@ -113,14 +113,31 @@ pub fn close_reason(code: u16, reason: &str) -> String {
     }
 }
 
+/// After the page wakes up, the socket must answer a `ping` within twice the time its opening
+/// took (from opening to `hello`, a few round trips and the server's work), but at least this...
+pub const WAKE_CHECK_MIN_MS: u64 = 500;
+/// ...and at most this.
+pub const WAKE_CHECK_MAX_MS: u64 = 5_000;
+/// A frame heard this recently proves the socket alive: a wake-up then asks nothing.
+pub const WAKE_HEARD_MS: u64 = 1_000;
+
 /// Tells a quiet connection from a dead one. The browser cannot see a half-open TCP connection,
 /// so a socket that hears nothing (not even a heartbeat) for [`silence_limit_ms`] of the
 /// heartbeat interval counts as dead. Until `hello` announces the server's interval it assumes
 /// [`HEARTBEAT_SECS`].
+///
+/// A page that wakes up (see [`Watchdog::woke`]) does not wait for that limit: it asks the
+/// server (`ping`) and gives the answer a short time, since a socket that slept with its page is
+/// often dead without a close event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watchdog {
     heartbeat_ms: u64,
     heard_at_ms: u64,
+    opened_at_ms: u64,
+    /// How long a wake-up's `ping` may go unanswered.
+    check_ms: u64,
+    /// A wake-up's `ping` is out: the connection is dead unless something arrives by then.
+    check_by_ms: Option<u64>,
 }
 
 impl Watchdog {
@@ -129,18 +146,43 @@ impl Watchdog {
         Self {
             heartbeat_ms: HEARTBEAT_SECS * 1_000,
             heard_at_ms: now_ms,
+            opened_at_ms: now_ms,
+            check_ms: WAKE_CHECK_MAX_MS,
+            check_by_ms: None,
         }
     }
 
     /// A frame (any frame) arrived at `now_ms`.
     pub fn heard(&mut self, now_ms: u64) {
         self.heard_at_ms = now_ms;
+        self.check_by_ms = None;
     }
 
     /// `hello` arrived at `now_ms` announcing the server's heartbeat interval.
     pub fn hello(&mut self, heartbeat_ms: u64, now_ms: u64) {
         self.heartbeat_ms = heartbeat_ms;
+        self.check_ms = now_ms
+            .saturating_sub(self.opened_at_ms)
+            .saturating_mul(2)
+            .clamp(WAKE_CHECK_MIN_MS, WAKE_CHECK_MAX_MS);
         self.heard(now_ms);
+    }
+
+    /// The page woke up at `now_ms` (shown again, resumed, back online). True when the socket
+    /// should be asked whether it lives (send a `ping`): nothing was heard in the last
+    /// [`WAKE_HEARD_MS`] and no question is out already. From then on the connection counts as
+    /// dead if nothing arrives within the wake-up check's time.
+    pub fn woke(&mut self, now_ms: u64) -> bool {
+        if self.check_by_ms.is_some() || now_ms.saturating_sub(self.heard_at_ms) < WAKE_HEARD_MS {
+            return false;
+        }
+        self.check_by_ms = Some(now_ms.saturating_add(self.check_ms));
+        true
+    }
+
+    /// A wake-up's `ping` is waiting for its answer.
+    pub fn checking(&self) -> bool {
+        self.check_by_ms.is_some()
     }
 
     pub fn heartbeat_ms(&self) -> u64 {
@@ -154,7 +196,8 @@ impl Watchdog {
 
     /// When the connection counts as dead unless something arrives first.
     pub fn deadline_ms(&self) -> u64 {
-        self.heard_at_ms.saturating_add(self.limit_ms())
+        let silence = self.heard_at_ms.saturating_add(self.limit_ms());
+        self.check_by_ms.map_or(silence, |by| by.min(silence))
     }
 
     pub fn is_silent(&self, now_ms: u64) -> bool {
@@ -300,5 +343,37 @@ mod tests {
             quick.is_silent(9_000),
             "a short heartbeat finds a dead socket sooner"
         );
+    }
+
+    #[test]
+    fn a_wake_up_asks_a_quiet_socket_and_gives_it_twice_its_opening_time() {
+        let mut dog = Watchdog::new(1_000);
+        dog.hello(15_000, 1_400);
+        // Heard from just now: alive, nothing to ask.
+        assert!(!dog.woke(1_900));
+        // Ten quiet seconds later (a phone unlocked): ask, and expect an answer within 2 × 400 ms.
+        let woke_at = 11_400;
+        assert!(dog.woke(woke_at));
+        assert!(dog.checking());
+        assert!(!dog.woke(woke_at + 10), "one question at a time");
+        assert_eq!(dog.deadline_ms(), woke_at + 800);
+        assert!(!dog.is_silent(woke_at + 799));
+        assert!(dog.is_silent(woke_at + 800));
+        // The answer came: back to the heartbeat's limit.
+        dog.heard(woke_at + 100);
+        assert!(!dog.checking());
+        assert_eq!(dog.deadline_ms(), woke_at + 100 + dog.limit_ms());
+    }
+
+    #[test]
+    fn the_wake_up_check_is_bounded() {
+        let mut fast = Watchdog::new(0);
+        fast.hello(15_000, 5);
+        assert!(fast.woke(10_000));
+        assert_eq!(fast.deadline_ms(), 10_000 + WAKE_CHECK_MIN_MS);
+        let mut slow = Watchdog::new(0);
+        slow.hello(15_000, 60_000);
+        assert!(slow.woke(70_000));
+        assert_eq!(slow.deadline_ms(), 70_000 + WAKE_CHECK_MAX_MS);
     }
 }

@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn the_stored_form_reads_back() {
         let mut reply = unsent(7);
-        reply.reply_to = Some(MessageId { ms: 1_764_312_345_678, seq: 0 });
+        reply.reply_to = Some(MessageId {
+            ms: 1_764_312_345_678,
+            seq: 0,
+        });
         let json = serde_json::to_string(&vec![unsent(1), reply.clone()]).unwrap();
         let back: Vec<Unsent> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, vec![unsent(1), reply]);

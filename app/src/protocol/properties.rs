@@ -84,6 +84,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
         room().prop_map(|room| ClientMsg::Typing { room }),
         (room(), message_id()).prop_map(|(room, before)| ClientMsg::History { room, before }),
         (room(), message_id()).prop_map(|(room, id)| ClientMsg::Read { room, id }),
+        Just(ClientMsg::Ping),
     ]
 }
 

@@ -110,6 +110,8 @@ impl Connection {
             ClientMsg::History { room, before } => Some(self.older(rooms, room, before).await),
             ClientMsg::Leave { room } => Some(self.leave(rooms, room).await),
             ClientMsg::Read { room, id } => self.read(rooms, room, id).await,
+            // Costs no backend call: answered however busy the backend is.
+            ClientMsg::Ping => Some(ServerMsg::Heartbeat),
         };
         match reply {
             Some(reply) => send_msg(socket, &reply).await,

@@ -119,12 +119,16 @@ pub fn ChatPage(
     // Effects run only in the browser: the socket opens after hydration, never during SSR.
     Effect::new(move |_| live.open());
     on_cleanup(move || live.close());
-    // Back online, or back to the tab (a woken laptop, a phone's tab brought forward): do not
-    // wait for the backoff.
+    // The page wakes up: back online, back to the tab (a woken laptop, a phone's tab brought
+    // forward), restored from the back-forward cache, or resumed after the browser froze it.
+    // Its socket may have died in its sleep without a word: check it now, and do not wait out
+    // the backoff (see `Control::Wake`).
     // Back to the tab, also: another tab may have opened or closed rooms since.
-    let online = window_event_listener(leptos::ev::online, move |_| live.retry_now());
+    let online = window_event_listener(leptos::ev::online, move |_| live.wake());
+    let restored = window_event_listener(leptos::ev::pageshow, move |_| live.wake());
+    let resumed = wake_on_resume(live);
     let back = move || {
-        live.retry_now();
+        live.wake();
         refresh_rooms(live);
         if let Some(titles) = use_context::<members::Titles>() {
             titles.refresh();
@@ -142,6 +146,8 @@ pub fn ChatPage(
     });
     on_cleanup(move || {
         online.remove();
+        restored.remove();
+        resumed();
         focused.remove();
         shown.remove();
     });
@@ -311,6 +317,26 @@ fn refresh_rooms(live: Live) {
             live.follow_list(rooms);
         }
     });
+}
+
+/// Wakes the socket when the browser resumes the page after freezing it: the `resume` event of
+/// the Page Lifecycle API, fired at the document. Returns what removes the listener.
+fn wake_on_resume(live: Live) -> impl FnOnce() + Send + Sync {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::{closure::Closure, JsCast};
+        let wake = Closure::<dyn Fn()>::new(move || live.wake()).into_js_value();
+        let _ = document().add_event_listener_with_callback("resume", wake.unchecked_ref());
+        let wake = send_wrapper::SendWrapper::new(wake);
+        move || {
+            let _ = document().remove_event_listener_with_callback("resume", wake.unchecked_ref());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = live;
+        || {}
+    }
 }
 
 /// The page's clock: the time now (unix ms), a tick a second, once hydrated (0 before).
