@@ -14,9 +14,10 @@
 //!    [`history`] (shared history reads), [`notices`], [`presence`], [`admission`] (socket caps),
 //!    [`sign_ins`] (who may come in, over the accounts), [`sso`], [`access`] (who may enter which
 //!    room, over the memberships), [`conversations`] (the room calls: making rooms, invitations,
-//!    removals, moderation);
+//!    removals, moderation), [`streams`] (the event streams open here, for their posts);
 //! 6. [`state`]: the services wired together, once, for the server and the tests alike;
-//! 7. the edges: [`ws`] (the WebSocket) and [`http`] (every route and layer);
+//! 7. the edges: [`ws`] (the WebSocket), [`sse`] (the same connection as Server-Sent Events and
+//!    posts, for networks that block WebSockets) and [`http`] (every route and layer);
 //! 8. [`application`]: binds, connects the backend, serves, shuts down.
 
 pub mod access;
@@ -41,8 +42,10 @@ pub mod rate;
 pub mod settings;
 pub mod shutdown;
 pub mod sign_ins;
+pub mod sse;
 pub mod sso;
 pub mod state;
+pub mod streams;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

@@ -20,6 +20,7 @@ use crate::{
     presence::Presence,
     settings::{Limits, PresenceSettings, SessionSettings, SocketSettings},
     sign_ins::SignIns,
+    streams::Streams,
 };
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -114,6 +115,8 @@ pub struct Services {
     pub shutdown: CancellationToken,
     /// Tracks socket tasks, so shutdown can wait until every socket is closed.
     pub sockets: TaskTracker,
+    /// The event streams open here (the WebSocket's stand-in), for their clients' posts.
+    pub streams: Streams,
 }
 
 impl Services {
@@ -177,6 +180,7 @@ impl Services {
             metrics,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
+            streams: Streams::new(uuid::Uuid::new_v4().simple().to_string()),
         };
         let background = Background {
             presence,

@@ -42,10 +42,11 @@ const LAYERS: &[&[&str]] = &[
         "sso",
         "access",
         "conversations",
+        "streams",
     ],
     &["state"],
     // The edges: the WebSocket and the HTTP surface.
-    &["ws", "http"],
+    &["ws", "sse", "http"],
     &["application"],
 ];
 

@@ -21,7 +21,7 @@ mod origin;
 mod security;
 mod sso;
 
-use crate::{backend::Sessions, state::AppState, telemetry, ws};
+use crate::{backend::Sessions, sse, state::AppState, telemetry, ws};
 use app::{
     auth::{Doors, InstanceName},
     calls::Pending,
@@ -33,7 +33,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     middleware,
     response::Response,
-    routing::get,
+    routing::{get, post},
     Router,
 };
 use leptos::prelude::provide_context;
@@ -99,6 +99,8 @@ pub fn router(state: AppState, sessions: Sessions) -> Router {
     let router =
         Router::new()
             .route("/ws", get(ws::upgrade))
+            .route("/sse", get(sse::open))
+            .route("/sse/{stream}", post(sse::post))
             .route("/auth/oidc/start", get(sso::start))
             .route(crate::sso::CALLBACK_PATH, get(sso::callback))
             .route(

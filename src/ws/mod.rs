@@ -57,65 +57,14 @@ pub async fn upgrade(
     headers: HeaderMap,
     upgrade: Result<Upgrade, NotUpgrade>,
 ) -> Response {
-    if state.shutdown.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this instance is shutting down",
-        )
-            .into_response();
-    }
-    let sign_in = match app::session::sign_in(&session).await {
-        Ok(Some(sign_in)) => sign_in,
-        Ok(None) => return (StatusCode::UNAUTHORIZED, "log in first").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "session store failed");
-            return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response();
-        }
+    let connection = match admit(&state, &session, &headers, query.as_deref(), None).await {
+        Ok(connection) => connection,
+        Err(refused) => return refused.into_response(),
     };
-    // An account's session outlives a changed password elsewhere (only the sign-out's own
-    // session is deleted); the revocation it left behind is what refuses it.
-    match state.sign_ins.is_ended(&sign_in).await {
-        Ok(false) => {}
-        Ok(true) => return (StatusCode::UNAUTHORIZED, "signed out; sign in again").into_response(),
-        // `is_ended` logged why.
-        Err(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable").into_response()
-        }
-    }
-    let user = &sign_in.user;
-    if !state.settings.origins.allow(&headers) {
-        return (StatusCode::FORBIDDEN, "this origin may not open a socket").into_response();
-    }
-    let (room, after) =
-        match app::protocol::parse_socket_query(query.as_deref().unwrap_or_default()) {
-            Ok(asked) => asked,
-            Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
-        };
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let limits = state.settings.limits;
-    let ticket = match state
-        .admission
-        .admit(user.id, limits.sockets_per_user, limits.sockets)
-    {
-        Ok(ticket) => ticket,
-        Err(Refusal::UserCap) => {
-            state.metrics.sockets_refused_user_cap.inc();
-            let why = format!(
-                "you have {} connections open here already; close some tabs",
-                limits.sockets_per_user
-            );
-            return (StatusCode::TOO_MANY_REQUESTS, why).into_response();
-        }
-        Err(Refusal::Full) => {
-            state.metrics.sockets_refused_full.inc();
-            tracing::warn!(cap = limits.sockets, "instance full: refusing a socket");
-            return (StatusCode::SERVICE_UNAVAILABLE, "this instance is full").into_response();
-        }
-    };
-    let connection = Connection::new(state.clone(), sign_in, room, after, ticket);
     // Sized for chat, not bulk transfer: tungstenite's defaults reserve 128 KiB per socket for
     // reading.
     let config = WebSocketConfig::default()
@@ -124,6 +73,83 @@ pub async fn upgrade(
         .max_message_size(Some(HARD_FRAME_LIMIT))
         .max_frame_size(Some(HARD_FRAME_LIMIT));
     upgrade.on_upgrade(config, &state.sockets, move |socket| connection.run(socket))
+}
+
+/// Why a live connection was not let in: the status and the words of the answer.
+#[derive(Debug)]
+pub struct Refused(StatusCode, std::borrow::Cow<'static, str>);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, self.1).into_response()
+    }
+}
+
+/// Lets a live connection (a socket, or an event stream) in for the session's user, to the room
+/// its `query` names (`room=…&after=…`; `resume`, when given, is where to resume instead of
+/// `after`): refused while draining, without a signed-in session or with an ended one, from a
+/// foreign origin, for a query that names no room, and over the connection caps. The refusal is
+/// the answer to give.
+pub async fn admit(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    resume: Option<MessageId>,
+) -> Result<Connection, Refused> {
+    let refuse = |status: StatusCode, why: &'static str| Err(Refused(status, why.into()));
+    if state.shutdown.is_cancelled() {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance is shutting down",
+        );
+    }
+    let sign_in = match app::session::sign_in(session).await {
+        Ok(Some(sign_in)) => sign_in,
+        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "log in first"),
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable");
+        }
+    };
+    // An account's session outlives a changed password elsewhere (only the sign-out's own
+    // session is deleted); the revocation it left behind is what refuses it.
+    match state.sign_ins.is_ended(&sign_in).await {
+        Ok(false) => {}
+        Ok(true) => return refuse(StatusCode::UNAUTHORIZED, "signed out; sign in again"),
+        // `is_ended` logged why.
+        Err(_) => return refuse(StatusCode::SERVICE_UNAVAILABLE, "sessions are unavailable"),
+    }
+    if !state.settings.origins.allow(headers) {
+        return refuse(StatusCode::FORBIDDEN, "this origin may not open a socket");
+    }
+    let (room, after) = match app::protocol::parse_socket_query(query.unwrap_or_default()) {
+        Ok(asked) => asked,
+        Err(why) => return Err(Refused(StatusCode::BAD_REQUEST, why.into())),
+    };
+    let after = resume.or(after);
+    let limits = state.settings.limits;
+    let ticket =
+        match state
+            .admission
+            .admit(sign_in.user.id, limits.sockets_per_user, limits.sockets)
+        {
+            Ok(ticket) => ticket,
+            Err(Refusal::UserCap) => {
+                state.metrics.sockets_refused_user_cap.inc();
+                let why = format!(
+                    "you have {} connections open here already; close some tabs",
+                    limits.sockets_per_user
+                );
+                return Err(Refused(StatusCode::TOO_MANY_REQUESTS, why.into()));
+            }
+            Err(Refusal::Full) => {
+                state.metrics.sockets_refused_full.inc();
+                tracing::warn!(cap = limits.sockets, "instance full: refusing a socket");
+                return refuse(StatusCode::SERVICE_UNAVAILABLE, "this instance is full");
+            }
+        };
+    Ok(Connection::new(state.clone(), sign_in, room, after, ticket))
 }
 
 /// One socket: who it serves, the room its URL named, and its place under the caps. Its life is
@@ -141,6 +167,16 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Whom it serves.
+    pub fn user_id(&self) -> app::protocol::UserId {
+        self.sign_in.user.id
+    }
+
+    /// The room it opens on.
+    pub fn room(&self) -> &RoomName {
+        &self.room
+    }
+
     pub fn new(
         state: AppState,
         sign_in: SignIn,

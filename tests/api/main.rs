@@ -94,6 +94,7 @@ mod accounts;
 mod amendments;
 mod assets;
 mod conversations;
+mod events;
 mod faults;
 mod hostile;
 mod limits;

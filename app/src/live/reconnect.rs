@@ -118,8 +118,6 @@ pub fn close_reason(code: u16, reason: &str) -> String {
 pub const WAKE_CHECK_MIN_MS: u64 = 500;
 /// ...and at most this.
 pub const WAKE_CHECK_MAX_MS: u64 = 5_000;
-/// A frame heard this recently proves the socket alive: a wake-up then asks nothing.
-pub const WAKE_HEARD_MS: u64 = 1_000;
 
 /// Tells a quiet connection from a dead one. The browser cannot see a half-open TCP connection,
 /// so a socket that hears nothing (not even a heartbeat) for [`silence_limit_ms`] of the
@@ -169,11 +167,13 @@ impl Watchdog {
     }
 
     /// The page woke up at `now_ms` (shown again, resumed, back online). True when the socket
-    /// should be asked whether it lives (send a `ping`): nothing was heard in the last
-    /// [`WAKE_HEARD_MS`] and no question is out already. From then on the connection counts as
-    /// dead if nothing arrives within the wake-up check's time.
+    /// should be asked whether it lives (send a `ping`): unless a question is out already. From
+    /// then on the connection counts as dead if nothing arrives within the wake-up check's time.
+    ///
+    /// A frame heard just before is no proof of life: what arrived while the page was frozen is
+    /// read as it resumes, before the wake-up, and looks fresh however long ago it was sent.
     pub fn woke(&mut self, now_ms: u64) -> bool {
-        if self.check_by_ms.is_some() || now_ms.saturating_sub(self.heard_at_ms) < WAKE_HEARD_MS {
+        if self.check_by_ms.is_some() {
             return false;
         }
         self.check_by_ms = Some(now_ms.saturating_add(self.check_ms));
@@ -346,11 +346,9 @@ mod tests {
     }
 
     #[test]
-    fn a_wake_up_asks_a_quiet_socket_and_gives_it_twice_its_opening_time() {
+    fn a_wake_up_asks_the_socket_and_gives_it_twice_its_opening_time() {
         let mut dog = Watchdog::new(1_000);
         dog.hello(15_000, 1_400);
-        // Heard from just now: alive, nothing to ask.
-        assert!(!dog.woke(1_900));
         // Ten quiet seconds later (a phone unlocked): ask, and expect an answer within 2 × 400 ms.
         let woke_at = 11_400;
         assert!(dog.woke(woke_at));

@@ -1,0 +1,293 @@
+//! The second transport: a connection read as Server-Sent Events (`GET /sse`) with its frames
+//! posted (`POST /sse/<id>`), beside WebSocket users, with exact resume by `Last-Event-ID`.
+
+use crate::{
+    helpers::{Browser, Instance, Seen, Socket, PATIENCE},
+    logged_in, World,
+};
+use app::protocol::{ClientId, MessageId, MessageKind, ServerMsg};
+use std::time::Instant;
+
+backends!(
+    a_stream_chats_with_a_socket,
+    last_event_id_resumes_the_room_exactly,
+    a_stream_needs_a_session_and_takes_posts_from_its_own_user,
+);
+
+/// One event of a stream.
+#[derive(Debug)]
+struct Event {
+    event: Option<String>,
+    id: Option<String>,
+    data: String,
+}
+
+/// A test's event stream: read events, post frames.
+struct Events {
+    response: reqwest::Response,
+    buffered: String,
+    /// Where its frames are posted (the `stream` event said).
+    post: String,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Events {
+    /// Opens `/sse?<query>` with the browser's cookie (and `Last-Event-ID`, if given). Err carries
+    /// the HTTP status of a refusal.
+    async fn open(
+        browser: &Browser,
+        instance: &Instance,
+        query: &str,
+        last_event_id: Option<MessageId>,
+    ) -> Result<Self, u16> {
+        let mut request = reqwest::Client::new().get(format!("{}/sse?{query}", instance.base));
+        if let Some(cookie) = &browser.cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request
+            .send()
+            .await
+            .expect("the request reaches the instance");
+        if !response.status().is_success() {
+            return Err(response.status().as_u16());
+        }
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        let mut events = Self {
+            response,
+            buffered: String::new(),
+            post: String::new(),
+            base: instance.base.clone(),
+            cookie: browser.cookie.clone(),
+        };
+        let first = events.next().await.expect("a first event");
+        assert_eq!(first.event.as_deref(), Some("stream"), "{first:?}");
+        let said: serde_json::Value = serde_json::from_str(&first.data).unwrap();
+        events.post = said["post"].as_str().unwrap().to_owned();
+        Ok(events)
+    }
+
+    /// The next event, or None when the stream ended.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(end) = self.buffered.find("\n\n") {
+                let block: String = self.buffered.drain(..end + 2).collect();
+                let mut event = Event {
+                    event: None,
+                    id: None,
+                    data: String::new(),
+                };
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("data:") {
+                        event.data.push_str(value.trim_start());
+                    } else if let Some(value) = line.strip_prefix("event:") {
+                        event.event = Some(value.trim_start().to_owned());
+                    } else if let Some(value) = line.strip_prefix("id:") {
+                        event.id = Some(value.trim_start().to_owned());
+                    }
+                }
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
+                .await
+                .expect("an event within the patience")
+                .expect("the stream reads")?;
+            self.buffered.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Reads events until `pick` finds what it wants in one (as a frame, with the event's id).
+    async fn until<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&ServerMsg, Option<&str>) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            assert!(Instant::now() < deadline, "no {what} on the stream");
+            let event = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("ended before {what}"));
+            if event.event.is_some() {
+                continue;
+            }
+            let frame: ServerMsg = serde_json::from_str(&event.data).unwrap();
+            if let Some(found) = pick(&frame, event.id.as_deref()) {
+                return found;
+            }
+        }
+    }
+
+    /// Posts one frame to the stream (through `instance`); the HTTP status.
+    async fn post_via(&self, instance_base: &str, frame: serde_json::Value) -> u16 {
+        let mut request = reqwest::Client::new()
+            .post(format!("{instance_base}{}", self.post))
+            .header("content-type", "application/json")
+            .body(frame.to_string());
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+
+    async fn post(&self, frame: serde_json::Value) -> u16 {
+        self.post_via(&self.base.clone(), frame).await
+    }
+
+    /// Says `text` in the lobby; returns the id the `ack` gives it.
+    async fn say(&mut self, text: &str) -> MessageId {
+        let client_id = ClientId(uuid::Uuid::new_v4());
+        let frame = serde_json::json!({
+            "type": "send", "room": "lobby", "text": text, "client_id": client_id,
+        });
+        assert_eq!(self.post(frame).await, 202);
+        self.until("ack", |f, _| match f {
+            ServerMsg::Ack { client_id: c, id } if *c == client_id => Some(*id),
+            _ => None,
+        })
+        .await
+    }
+}
+
+/// Waits on `socket` for the text message `text`.
+async fn heard(socket: &mut Socket, text: &str) -> MessageId {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(Instant::now() < deadline, "{text} did not arrive");
+        if let Seen::Frame(ServerMsg::Message(m)) = socket.next().await {
+            if m.text == text {
+                return m.id;
+            }
+        }
+    }
+}
+
+async fn a_stream_chats_with_a_socket(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let bob = logged_in(world.b(), "bob").await;
+    let mut stream = Events::open(&alice, &world.a, "room=lobby", None)
+        .await
+        .expect("a stream");
+    stream
+        .until("hello", |f, _| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await;
+    let mut socket = bob
+        .connect(world.b(), "room=lobby")
+        .await
+        .expect("a socket");
+    socket
+        .wait_for("hello", |f| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await;
+
+    // Alice posts; Bob's socket (on the other instance, with Redis) hears it.
+    let id = stream.say("over the stream").await;
+    assert_eq!(heard(&mut socket, "over the stream").await, id);
+    // Her own message comes on her stream too, its id as the event's id.
+    let event_id = stream
+        .until("her message", |f, event_id| match f {
+            ServerMsg::Message(m) if m.id == id => Some(event_id.map(str::to_owned)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(event_id, Some(id.to_string()));
+
+    // Bob answers; the stream hears it.
+    let answer = socket.say("over the socket").await;
+    stream
+        .until("bob's message", |f, _| match f {
+            ServerMsg::Message(m) if m.client_id == Some(answer) => Some(()),
+            _ => None,
+        })
+        .await;
+
+    // A frame the connection refuses is answered on the stream, as on a socket.
+    assert_eq!(
+        stream.post(serde_json::json!({"type": "nonsense"})).await,
+        202
+    );
+    stream
+        .until("an error", |f, _| {
+            matches!(f, ServerMsg::Error { .. }).then_some(())
+        })
+        .await;
+    // A ping is answered by a heartbeat.
+    assert_eq!(stream.post(serde_json::json!({"type": "ping"})).await, 202);
+    stream
+        .until("a heartbeat", |f, _| {
+            matches!(f, ServerMsg::Heartbeat).then_some(())
+        })
+        .await;
+}
+
+async fn last_event_id_resumes_the_room_exactly(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut first = Events::open(&alice, &world.a, "room=lobby", None)
+        .await
+        .expect("a stream");
+    let one = first.say("one").await;
+    let two = first.say("two").await;
+    let three = first.say("three").await;
+    drop(first);
+
+    // What a reconnecting EventSource sends: the last event id it read.
+    let mut again = Events::open(&alice, &world.a, "room=lobby", Some(one))
+        .await
+        .expect("a stream");
+    let mut seen = Vec::new();
+    while seen.last() != Some(&three) {
+        let id = again
+            .until("a message", |f, _| match f {
+                ServerMsg::Message(m) if m.kind == MessageKind::Text => Some(m.id),
+                _ => None,
+            })
+            .await;
+        seen.push(id);
+    }
+    assert_eq!(
+        seen,
+        [two, three],
+        "exactly what came after the last event read"
+    );
+}
+
+async fn a_stream_needs_a_session_and_takes_posts_from_its_own_user(world: &World) {
+    let stranger = Browser::new();
+    assert_eq!(
+        Events::open(&stranger, &world.a, "room=lobby", None)
+            .await
+            .err(),
+        Some(401)
+    );
+    let alice = logged_in(&world.a, "alice").await;
+    let stream = Events::open(&alice, &world.a, "room=lobby", None)
+        .await
+        .expect("a stream");
+    // Mallory, signed in, knows the stream's address: it is not hers.
+    let mallory = logged_in(&world.a, "mallory").await;
+    let mut posting = Events {
+        response: reqwest::get(format!("{}/healthz", world.a.base))
+            .await
+            .unwrap(),
+        buffered: String::new(),
+        post: stream.post.clone(),
+        base: world.a.base.clone(),
+        cookie: mallory.cookie.clone(),
+    };
+    assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 404);
+    posting.cookie = None;
+    assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 401);
+    posting.post = "/sse/not-a-stream".to_owned();
+    posting.cookie = alice.cookie.clone();
+    assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 404);
+}
