@@ -156,7 +156,12 @@ impl Services {
                 .map(crate::accounts::HandleKey::of)
                 .collect(),
         });
-        let hub = Hub::new(stores.subscriptions, stores.presence.clone());
+        let streams = Streams::new(stores.inbox.clone());
+        let hub = Hub::new(
+            stores.subscriptions,
+            stores.presence.clone(),
+            streams.clone(),
+        );
         let notices = Notices::new(stores.log.clone());
         let presence = Presence::new(stores.presence, notices.clone(), settings.presence);
         let services = Services {
@@ -180,7 +185,7 @@ impl Services {
             metrics,
             shutdown: CancellationToken::new(),
             sockets: TaskTracker::new(),
-            streams: Streams::new(uuid::Uuid::new_v4().simple().to_string()),
+            streams,
         };
         let background = Background {
             presence,

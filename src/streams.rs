@@ -129,6 +129,11 @@ impl Streams {
         id.inbox() == &*self.inbox
     }
 
+    /// Whether the stream `id` is open here and serves `user`.
+    pub fn serves(&self, id: &StreamId, user: UserId) -> bool {
+        self.lock().get(id).is_some_and(|entry| entry.user == user)
+    }
+
     /// Hands `frame`, posted by `user`, to the stream `id` if it is open here.
     pub fn hand(&self, id: &StreamId, user: UserId, frame: String) -> Handed {
         let open = self.lock();
@@ -170,6 +175,8 @@ mod tests {
         let id = registration.id().clone();
         assert!(streams.is_here(&id));
         assert_eq!(StreamId::parse(id.as_str()), Some(id.clone()));
+        assert!(streams.serves(&id, user(1)));
+        assert!(!streams.serves(&id, user(2)));
         assert_eq!(streams.hand(&id, user(1), "a".into()), Handed::Taken);
         assert_eq!(frames.try_recv().unwrap(), "a");
         assert_eq!(streams.hand(&id, user(2), "b".into()), Handed::NotYours);

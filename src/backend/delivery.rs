@@ -44,6 +44,12 @@ pub enum Delivery {
         user: UserId,
         id: MessageId,
     },
+    /// A frame posted for an event stream of this instance (see `Signals::post`).
+    Posted {
+        stream: String,
+        user: UserId,
+        frame: String,
+    },
     /// Users arrived in or departed from a subscribed room (see `PresenceStore`).
     Presence {
         room: RoomName,
@@ -122,8 +128,9 @@ impl DeliverySender {
             Delivery::Message(m) => {
                 self.missed.insert(m.room.clone());
             }
-            // Ephemeral: a typing signal that does not arrive simply is not shown.
-            Delivery::Typing { .. } => {}
+            // Ephemeral: a typing signal that does not arrive simply is not shown; a posted
+            // frame that does not arrive goes unanswered, and its client sends it again.
+            Delivery::Typing { .. } | Delivery::Posted { .. } => {}
             // The interruption makes the fan-out read the room's presence afresh.
             Delivery::Presence { room, .. } => {
                 self.missed.insert(room.clone());

@@ -157,6 +157,18 @@ pub trait Signals: Send + Sync + 'static {
     /// stored; delivered as [`Delivery::Typing`]).
     async fn typing(&self, room: &RoomName, user: &User) -> Result<(), BackendError>;
 
+    /// Hands `frame`, posted by `user` for the event stream `stream`, to the instance whose
+    /// inbox (see [`Stores::inbox`]) is `inbox`, where it is delivered as [`Delivery::Posted`].
+    /// Nothing is stored: a frame for an instance that is gone is lost with its stream, and the
+    /// client, whose stream ended, sends it again on its next one.
+    async fn post(
+        &self,
+        inbox: &str,
+        stream: &str,
+        user: UserId,
+        frame: &str,
+    ) -> Result<(), BackendError>;
+
     /// Tells every instance subscribed to `room` that `user` is no longer in it (delivered as
     /// [`Delivery::Removed`]). Nothing is stored: the records were changed first, and an
     /// instance that misses this hears [`Delivery::Interrupted`] and asks the records.
@@ -313,6 +325,9 @@ pub struct Stores {
     pub read_marks: Arc<dyn ReadMarks>,
     /// Whether the backend can deliver right now (readiness).
     pub health: Health,
+    /// This instance's inbox: where other instances post the frames of its event streams
+    /// ([`Signals::post`]). Letters and digits, unique to the process.
+    pub inbox: String,
 }
 
 /// A connected backend: its stores, the session store, and the deliveries for the fan-out.

@@ -34,6 +34,7 @@ pub use roster::Frame as PresenceFrame;
 use crate::backend::{
     BackendError, Deliveries, Delivery, PresenceStore, Revocation, Subscriptions,
 };
+use crate::streams::{Handed, StreamId, Streams};
 use app::protocol::{ChatMessage, MessageId, Removal, RoomName, ServerMsg, User, UserId};
 use axum::extract::ws::Utf8Bytes;
 use reads::RoomReads;
@@ -112,6 +113,8 @@ struct Inner {
     rooms: Mutex<HashMap<RoomName, Slot>>,
     subscriptions: Arc<dyn Subscriptions>,
     presence: Arc<dyn PresenceStore>,
+    /// The event streams open here, for the frames posted to them through other instances.
+    streams: Streams,
 }
 
 /// Membership of one socket in one room. Dropping it leaves the room.
@@ -130,12 +133,17 @@ impl Drop for Membership {
 }
 
 impl Hub {
-    pub fn new(subscriptions: Arc<dyn Subscriptions>, presence: Arc<dyn PresenceStore>) -> Self {
+    pub fn new(
+        subscriptions: Arc<dyn Subscriptions>,
+        presence: Arc<dyn PresenceStore>,
+        streams: Streams,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
                 subscriptions,
                 presence,
+                streams,
             }),
         }
     }
@@ -373,6 +381,22 @@ impl Hub {
             Delivery::Typing { room, user } => self.typing(&room, user),
             Delivery::Removed { room, user, reason } => self.removed(&room, user, reason),
             Delivery::Read { room, user, id } => self.read(&room, user, id),
+            Delivery::Posted {
+                stream,
+                user,
+                frame,
+            } => self.posted(&stream, user, frame),
+        }
+    }
+
+    /// A frame posted through another instance for one of this instance's event streams. One
+    /// that finds no stream (it ended), or a full one, is dropped: its client has no answer
+    /// and sends it again, as after a lost socket.
+    fn posted(&self, stream: &str, user: UserId, frame: String) {
+        let handed =
+            StreamId::parse(stream).map(|stream| self.inner.streams.hand(&stream, user, frame));
+        if handed != Some(Handed::Taken) {
+            tracing::debug!(stream, ?handed, "a posted frame found no stream to take it");
         }
     }
 

@@ -11,16 +11,14 @@
 //! event with its code and reason, and the stream ends.
 //!
 //! A post may reach any instance: the stream's id names the instance holding it
-//! ([`crate::streams`]), and the frame is taken there. It is answered `202` once handed over;
-//! the frame's own answer (an `ack`, an `error`) comes on the stream, as on a socket.
+//! ([`crate::streams`]), and the frame is passed there through that instance's inbox. It is
+//! answered `202` once passed on; the frame's own answer (an `ack`, an `error`) comes on the
+//! stream, as on a socket. A client posts its frames one at a time, each once the one before is
+//! accepted, and they reach the stream in that order.
 
 mod transport;
 
-use crate::{
-    state::AppState,
-    streams::{Handed, StreamId},
-    ws,
-};
+use crate::{state::AppState, streams::StreamId, ws};
 use app::protocol::{MessageId, RoomName};
 use axum::{
     body::Bytes,
@@ -156,22 +154,30 @@ pub async fn post(
     let Ok(frame) = String::from_utf8(body.to_vec()) else {
         return (StatusCode::BAD_REQUEST, "a frame is UTF-8 JSON text").into_response();
     };
-    let handed = if state.streams.is_here(&stream) {
-        state.streams.hand(&stream, user, frame)
-    } else {
-        Handed::Gone
-    };
-    match handed {
-        Handed::Taken => StatusCode::ACCEPTED.into_response(),
-        Handed::Busy => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many frames waiting for this stream; slow down",
-        )
-            .into_response(),
-        // A stream that is not (or no longer) open answers alike for everyone, so an id tells
-        // nobody whether someone else's stream exists.
-        Handed::Gone | Handed::NotYours => {
-            (StatusCode::NOT_FOUND, "no such stream: open a new one").into_response()
+    // A stream of this instance that is not open (or not the poster's) is told at once; one
+    // of another instance, there.
+    if state.streams.is_here(&stream) && !state.streams.serves(&stream, user) {
+        return gone();
+    }
+    // Through the holding instance's inbox even when that is this one: one path keeps the
+    // frames in the order they were posted (a client posts the next once this one is
+    // accepted), where a shortcut for local posts could overtake one still on its way through
+    // Redis.
+    match state
+        .signals
+        .post(stream.inbox(), stream.as_str(), user, &frame)
+        .await
+    {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not pass a posted frame on");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
         }
     }
+}
+
+/// A stream that is not (or no longer) open answers alike for everyone, so an id tells nobody
+/// whether someone else's stream exists.
+fn gone() -> Response {
+    (StatusCode::NOT_FOUND, "no such stream: open a new one").into_response()
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 backends!(
     a_stream_chats_with_a_socket,
+    posts_through_any_instance_are_stored_in_the_order_posted,
     last_event_id_resumes_the_room_exactly,
     a_stream_needs_a_session_and_takes_posts_from_its_own_user,
 );
@@ -125,7 +126,7 @@ impl Events {
         }
     }
 
-    /// Posts one frame to the stream (through `instance`); the HTTP status.
+    /// Posts one frame to the stream (through the instance at `instance_base`); the HTTP status.
     async fn post_via(&self, instance_base: &str, frame: serde_json::Value) -> u16 {
         let mut request = reqwest::Client::new()
             .post(format!("{instance_base}{}", self.post))
@@ -143,11 +144,17 @@ impl Events {
 
     /// Says `text` in the lobby; returns the id the `ack` gives it.
     async fn say(&mut self, text: &str) -> MessageId {
+        let base = self.base.clone();
+        self.say_via(&base, text).await
+    }
+
+    /// [`Events::say`], posting through the instance at `base`.
+    async fn say_via(&mut self, base: &str, text: &str) -> MessageId {
         let client_id = ClientId(uuid::Uuid::new_v4());
         let frame = serde_json::json!({
             "type": "send", "room": "lobby", "text": text, "client_id": client_id,
         });
-        assert_eq!(self.post(frame).await, 202);
+        assert_eq!(self.post_via(base, frame).await, 202);
         self.until("ack", |f, _| match f {
             ServerMsg::Ack { client_id: c, id } if *c == client_id => Some(*id),
             _ => None,
@@ -202,6 +209,11 @@ async fn a_stream_chats_with_a_socket(world: &World) {
         .await;
     assert_eq!(event_id, Some(id.to_string()));
 
+    // A post may reach any instance (no sticky sessions): through the other one, it is taken
+    // where the stream is.
+    let through_b = stream.say_via(&world.b().base, "posted through b").await;
+    assert_eq!(heard(&mut socket, "posted through b").await, through_b);
+
     // Bob answers; the stream hears it.
     let answer = socket.say("over the socket").await;
     stream
@@ -228,6 +240,45 @@ async fn a_stream_chats_with_a_socket(world: &World) {
             matches!(f, ServerMsg::Heartbeat).then_some(())
         })
         .await;
+}
+
+async fn posts_through_any_instance_are_stored_in_the_order_posted(world: &World) {
+    let alice = logged_in(&world.a, "alice").await;
+    let mut stream = Events::open(&alice, &world.a, "room=lobby", None)
+        .await
+        .expect("a stream");
+    // One at a time, each once the one before was accepted, alternating between the instance
+    // holding the stream and the other: the ids the server gives them rise in that order.
+    let mut client_ids = Vec::new();
+    for i in 0..12 {
+        let base = if i % 2 == 0 {
+            &world.a.base
+        } else {
+            &world.b().base
+        };
+        let client_id = ClientId(uuid::Uuid::new_v4());
+        let frame = serde_json::json!({
+            "type": "send", "room": "lobby", "text": format!("in order {i}"), "client_id": client_id,
+        });
+        assert_eq!(stream.post_via(base, frame).await, 202);
+        client_ids.push(client_id);
+    }
+    let mut acked = Vec::new();
+    while acked.len() < client_ids.len() {
+        let ack = stream
+            .until("an ack", |f, _| match f {
+                ServerMsg::Ack { client_id, id } => Some((*client_id, *id)),
+                _ => None,
+            })
+            .await;
+        acked.push(ack);
+    }
+    let order: Vec<ClientId> = acked.iter().map(|(c, _)| *c).collect();
+    assert_eq!(order, client_ids, "answered in the order posted");
+    assert!(
+        acked.windows(2).all(|w| w[0].1 < w[1].1),
+        "stored in that order: {acked:?}"
+    );
 }
 
 async fn last_event_id_resumes_the_room_exactly(world: &World) {

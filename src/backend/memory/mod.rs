@@ -29,6 +29,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The one instance's inbox (see [`Stores::inbox`]).
+const MEMORY_INBOX: &str = "memory";
+
 /// How long a `client_id` is remembered, so a re-sent message is recognised.
 const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
@@ -49,6 +52,7 @@ pub fn start(settings: &StoreSettings) -> Backend {
             limiter: Arc::new(MemoryLimiter::default()),
             room_lists: Arc::new(MemoryRoomLists::default()),
             health: Health::always(),
+            inbox: MEMORY_INBOX.to_owned(),
         },
         sessions: Sessions::new(MemorySessionStore::new(settings.session_grace)),
         deliveries,
@@ -345,6 +349,24 @@ impl Subscriptions for MemoryBroker {
 
 #[async_trait]
 impl Signals for MemoryBroker {
+    async fn post(
+        &self,
+        inbox: &str,
+        stream: &str,
+        user: UserId,
+        frame: &str,
+    ) -> Result<(), BackendError> {
+        // One process, one inbox: a stream of another is none of this backend's.
+        if inbox == MEMORY_INBOX {
+            self.state().deliveries.send(Delivery::Posted {
+                stream: stream.to_owned(),
+                user,
+                frame: frame.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     async fn revoke(&self, revocation: Revocation, ttl: Duration) -> Result<(), BackendError> {
         let mut state = self.state();
         let now = Instant::now();

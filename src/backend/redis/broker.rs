@@ -299,6 +299,17 @@ impl<C: RedisConnection> Subscriptions for RedisBroker<C> {
 
 #[async_trait]
 impl<C: RedisConnection> Signals for RedisBroker<C> {
+    async fn post(
+        &self,
+        inbox: &str,
+        stream: &str,
+        user: UserId,
+        frame: &str,
+    ) -> Result<(), BackendError> {
+        self.publish(self.keys.probe(inbox), codec::posted(stream, user, frame))
+            .await
+    }
+
     /// The mark first, then the announcement: an instance that hears the announcement, or
     /// checks after it, finds the mark. (Two commands, not one transaction: on a cluster the
     /// mark and the control channel live in different slots.)

@@ -207,6 +207,26 @@ pub fn read_mark(stored: &str) -> Option<MessageId> {
         .ok()
 }
 
+/// A frame posted for an event stream, as published on its instance's inbox:
+/// `post <stream> <user id> <frame>` (the frame last: it may hold spaces).
+pub fn posted(stream: &str, user: UserId, frame: &str) -> String {
+    format!("post {stream} {user} {frame}")
+}
+
+/// The posted frame an inbox message carries, if it is one (else it is the instance's probe).
+pub fn post_of(payload: &[u8]) -> Option<Delivery> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut parts = text.strip_prefix("post ")?.splitn(3, ' ');
+    let stream = parts.next()?.to_owned();
+    let user = UserId(parts.next()?.parse().ok()?);
+    let frame = parts.next()?.to_owned();
+    Some(Delivery::Posted {
+        stream,
+        user,
+        frame,
+    })
+}
+
 /// A revocation, as published on the control channel: `logout <sign-in id>` (the form from
 /// before accounts, when a guest's sign-in was their user id, so older instances still close a
 /// guest's sockets) or `ended <user id> <before ms>[ <sign-in id kept>]`.

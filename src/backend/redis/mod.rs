@@ -183,7 +183,8 @@ impl Keys {
         format!("{}control", self.prefix)
     }
 
-    /// One instance's own probe channel: it publishes there and must hear itself.
+    /// One instance's own channel, its inbox: it publishes its probes there and must hear
+    /// itself, and other instances publish there the frames posted for its event streams.
     pub fn probe(&self, instance_nonce: &str) -> String {
         format!("{}probe:{instance_nonce}", self.prefix)
     }
@@ -272,6 +273,7 @@ async fn single(
     let keys = Keys::new(settings.prefix.clone());
     let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
     let health = Health::probed(subscriber::PROBE_DEADLINE);
+    let inbox = uuid::Uuid::new_v4().simple().to_string();
     let subscriber = subscriber::spawn(
         subscriber::Setup {
             client,
@@ -281,6 +283,7 @@ async fn single(
             health: health.clone(),
             connect_timeout: CONNECT_TIMEOUT,
             metrics: metrics.clone(),
+            inbox: inbox.clone(),
         },
         tracker,
         shutdown,
@@ -288,7 +291,7 @@ async fn single(
     .await
     .with_context(|| format!("cannot open a pub/sub connection to {}", url.redacted()))?;
     Ok(assemble(
-        "redis", commands, keys, settings, instance, subscriber, deliveries, health,
+        "redis", commands, keys, settings, instance, subscriber, deliveries, health, inbox,
     ))
 }
 
@@ -320,6 +323,7 @@ async fn cluster(
     let keys = Keys::sharded(settings.prefix.clone());
     let (deliveries_tx, deliveries) = delivery::channel(delivery::DELIVERY_BUFFER);
     let health = Health::probed(sharded::PROBE_DEADLINE);
+    let inbox = uuid::Uuid::new_v4().simple().to_string();
     let subscriber = sharded::spawn(
         sharded::Setup {
             client: builder(),
@@ -328,6 +332,7 @@ async fn cluster(
             deliveries: deliveries_tx,
             health: health.clone(),
             metrics: metrics.clone(),
+            inbox: inbox.clone(),
         },
         tracker,
         shutdown,
@@ -343,6 +348,7 @@ async fn cluster(
         subscriber,
         deliveries,
         health,
+        inbox,
     ))
 }
 
@@ -357,6 +363,7 @@ fn assemble<C: RedisConnection>(
     subscriber: SubscriberHandle,
     deliveries: super::Deliveries,
     health: Health,
+    inbox: String,
 ) -> Backend {
     let broker = Arc::new(RedisBroker::new(
         commands.clone(),
@@ -388,6 +395,7 @@ fn assemble<C: RedisConnection>(
                 settings.room_idle,
             )),
             health,
+            inbox,
         },
         sessions: Sessions::new(RedisSessionStore::new(
             commands,

@@ -19,6 +19,7 @@
 //!   been heard for [`PROBE_DEADLINE`].
 
 use super::{
+    codec,
     subscriber::{decode, send_probe, Command, SubscriberHandle},
     Keys, Timed,
 };
@@ -62,6 +63,8 @@ pub struct Setup {
     pub metrics: Arc<Metrics>,
     pub deliveries: DeliverySender,
     pub health: Health,
+    /// This instance's inbox (see `Keys::probe`).
+    pub inbox: String,
 }
 
 /// Opens the subscribing connection and subscribes to the control and probe channels (so
@@ -79,7 +82,7 @@ pub async fn spawn(
         .build()?;
     let mut connection = client.get_async_connection().await?;
     let control = setup.keys.control();
-    let probe = setup.keys.probe(&uuid::Uuid::new_v4().simple().to_string());
+    let probe = setup.keys.probe(&setup.inbox);
     for channel in [&control, &probe] {
         subscribe(&mut connection, channel).await?;
     }
@@ -221,6 +224,11 @@ impl Sharded {
                 if channel == self.probe {
                     *heard_at = Instant::now();
                     self.health.heard();
+                    if let Some(Value::BulkString(payload)) = push.data.get(1) {
+                        if let Some(posted) = codec::post_of(payload) {
+                            return self.deliveries.send(posted);
+                        }
+                    }
                     if let Some(sent) = self.probe_sent.take() {
                         self.metrics
                             .pubsub_round_trip

@@ -83,6 +83,8 @@ pub struct Setup {
     pub metrics: Arc<Metrics>,
     pub deliveries: DeliverySender,
     pub health: Health,
+    /// This instance's inbox (see `Keys::probe`).
+    pub inbox: String,
     pub connect_timeout: Duration,
 }
 
@@ -95,7 +97,7 @@ pub async fn spawn(
 ) -> redis::RedisResult<SubscriberHandle> {
     let first = setup.client.get_async_pubsub().await?;
     let (commands_tx, commands) = mpsc::unbounded_channel();
-    let probe = setup.keys.probe(&uuid::Uuid::new_v4().simple().to_string());
+    let probe = setup.keys.probe(&setup.inbox);
     let task = Subscriber {
         control: setup.keys.control(),
         probe,
@@ -300,6 +302,13 @@ impl Subscriber {
         }
         *heard_at = Instant::now();
         self.health.heard();
+        if let Some(posted) = codec::post_of(message.get_payload_bytes()) {
+            return if self.deliveries.send(posted) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(Ended::Shutdown)
+            };
+        }
         if let Some(sent) = self.probe_sent.take() {
             self.metrics
                 .pubsub_round_trip
