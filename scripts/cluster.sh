@@ -20,6 +20,8 @@
 #                                    serves again (the instances went unready while it was frozen)
 #   scripts/cluster.sh lb-stop       stop HAProxy: the service is out of reach (a network down)
 #   scripts/cluster.sh lb-start      start it again
+#   scripts/cluster.sh ws-block      HAProxy refuses WebSocket upgrades (a network that blocks
+#                                    them), until ws-allow; each restarts HAProxy
 #   scripts/cluster.sh status        what is running, and where
 #   scripts/cluster.sh down          stop everything this script started (by pid, nothing else)
 #
@@ -266,6 +268,14 @@ defaults
 frontend web
     bind 127.0.0.1:$lb_port
     default_backend app
+CFG
+    if [ -e "$dir/ws-blocked" ]; then
+      cat <<CFG
+    # A network that blocks WebSockets (scripts/cluster.sh ws-block): upgrades are refused.
+    http-request deny deny_status 403 if { hdr(upgrade) -i websocket }
+CFG
+    fi
+    cat <<CFG
 
 backend app
     balance roundrobin
@@ -353,6 +363,7 @@ case "$cmd" in
     start_postgres
     start_oidc
     for i in $(seq 1 "$n"); do alive "app-$i" || start_instance "$i"; done
+    rm -f "$dir/ws-blocked"
     write_haproxy_cfg "$n"
     start_haproxy
     [ "${PROMETHEUS:-0}" = 1 ] && start_prometheus "$n"
@@ -373,6 +384,13 @@ case "$cmd" in
     stop_pid haproxy TERM; say "haproxy stopped" ;;
   lb-start)
     start_haproxy; say "haproxy started" ;;
+  ws-block|ws-allow)
+    # Rewrites HAProxy's configuration and restarts it: every connection through it drops.
+    if [ "$cmd" = ws-block ]; then touch "$dir/ws-blocked"; else rm -f "$dir/ws-blocked"; fi
+    write_haproxy_cfg "$(count)"
+    stop_pid haproxy TERM
+    start_haproxy
+    say "haproxy restarted: WebSocket upgrades ${cmd#ws-}ed" ;;
   pause|resume)
     target="${2:-}"
     if [ "$target" = redis ]; then names="$(redis_names)"

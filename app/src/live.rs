@@ -109,6 +109,8 @@ pub struct Live {
     pub status: RwSignal<Status>,
     /// The instance the socket is connected to (from the `hello` frame).
     pub instance: RwSignal<Option<String>>,
+    /// The transport the connection runs over (an event stream where WebSockets are blocked).
+    pub via: RwSignal<reconnect::Via>,
     /// The last error to show the user.
     pub error: RwSignal<Option<String>>,
     /// The last message that was news (live, said by someone else, unread): what the page may
@@ -131,6 +133,7 @@ impl Live {
             chat: RwSignal::new(Chat::new(room).with_user(me)),
             status: RwSignal::new(Status::Connecting),
             instance: RwSignal::new(None),
+            via: RwSignal::new(reconnect::Via::Socket),
             error: RwSignal::new(None),
             news: RwSignal::new(None),
             control: StoredValue::new(None),

@@ -4,7 +4,9 @@
 //! clock. What to do when — how long to wait, when silence means death, which messages to
 //! (re-)send — it asks [`super::reconnect`] and [`super::outbox`].
 
-use super::reconnect::{close_reason, Next, Reconnect, Watchdog};
+mod events;
+
+use super::reconnect::{close_reason, Next, Reconnect, Transports, Via, Watchdog, HELLO_WITHIN_MS};
 use super::state::Chat;
 use super::{Control, Live, Status};
 use crate::later::Unloaded;
@@ -35,12 +37,26 @@ type Writer = futures::stream::SplitSink<WebSocket, Message>;
 enum Outcome {
     /// The page is going away.
     Stop,
-    /// Lost: why, the close code if any, and how long it had been connected.
+    /// Lost: why, the close code if any, and how long it had been connected (0: it never said
+    /// `hello`).
     Lost {
         reason: String,
         code: Option<u16>,
         connected_ms: u64,
+        said_hello: bool,
     },
+    /// On the event stream, a WebSocket tried in the background said `hello`: move back to it.
+    SocketsWork,
+}
+
+/// How a connection that is lost ends, from why, the close code, and when it said `hello`.
+fn lost(reason: String, code: Option<u16>, since: Option<u64>) -> Outcome {
+    Outcome::Lost {
+        reason,
+        code,
+        connected_ms: since.map_or(0, |t| now_ms().saturating_sub(t)),
+        said_hello: since.is_some(),
+    }
 }
 
 pub fn start(live: Live) {
@@ -106,6 +122,7 @@ fn ws_url(room: &RoomName, after: Option<MessageId>) -> Option<String> {
 
 async fn run(live: Live, mut control: Controls) {
     let mut policy = Reconnect::new();
+    let mut transports = Transports::default();
     let mut first = true;
     loop {
         if !first {
@@ -122,13 +139,30 @@ async fn run(live: Live, mut control: Controls) {
             }
         }
         first = false;
-        match connect(live, &mut control).await {
+        let via = transports.via();
+        live.via.try_set(via);
+        let outcome = match via {
+            Via::Socket => connect(live, &mut control).await,
+            Via::Events => events::connect(live, &mut control).await,
+        };
+        match outcome {
             Outcome::Stop => return,
+            Outcome::SocketsWork => {
+                leptos::logging::log!("switchboard: WebSockets work again; moving back to one");
+                transports.sockets_work();
+                live.disconnected();
+            }
             Outcome::Lost {
                 reason,
                 code,
                 connected_ms,
+                said_hello,
             } => {
+                if transports.ended(via, said_hello) != via {
+                    leptos::logging::warn!(
+                        "switchboard: no WebSocket gets through ({reason}); using an event stream"
+                    );
+                }
                 if live.lost_at.get_value().is_none() {
                     live.lost_at.set_value(Some(now_ms()));
                 }
@@ -225,11 +259,6 @@ fn take_frames(live: Live, take: impl FnOnce(&mut Chat) -> Vec<ClientMsg>) -> Ve
 
 /// One connection, from opening the socket until it is lost.
 async fn connect(live: Live, control: &mut Controls) -> Outcome {
-    let lost = |reason: String, code: Option<u16>, since: Option<u64>| Outcome::Lost {
-        reason,
-        code,
-        connected_ms: since.map_or(0, |t| now_ms().saturating_sub(t)),
-    };
     let (room, after) = live
         .chat
         .with_untracked(|chat| (chat.current().name.clone(), chat.current().last_seen()));
@@ -243,12 +272,19 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
     let (mut write, mut read) = socket.split();
     // Set by `hello`: only then is the socket ready for `send` frames.
     let mut connected_at: Option<u64> = None;
-    let mut watchdog = Watchdog::new(now_ms());
+    let opened_at = now_ms();
+    let mut watchdog = Watchdog::new(opened_at);
     loop {
-        // Wake for whichever comes first: the silence limit, or (once connected) the outbox's
-        // next retry.
-        let retry_at = connected_at.and(live.chat.with_untracked(Chat::next_deadline));
-        let wake_at = retry_at.map_or(watchdog.deadline_ms(), |at| at.min(watchdog.deadline_ms()));
+        // Wake for whichever comes first: the silence limit, `hello`'s deadline, or (once
+        // connected) the outbox's next retry.
+        let hello_by = opened_at.saturating_add(HELLO_WITHIN_MS);
+        let wake_at = match connected_at {
+            Some(_) => live
+                .chat
+                .with_untracked(Chat::next_deadline)
+                .map_or(watchdog.deadline_ms(), |at| at.min(watchdog.deadline_ms())),
+            None => hello_by.min(watchdog.deadline_ms()),
+        };
         let nap = Duration::from_millis(wake_at.saturating_sub(now_ms()).min(MAX_NAP_MS));
         let frame = futures::select_biased! {
             c = control.next() => match c {
@@ -280,14 +316,14 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
             frame = read.next().fuse() => frame,
             _ = sleep(nap).fuse() => {
                 let now = now_ms();
-                if watchdog.is_silent(now) {
-                    let reason = if watchdog.checking() {
-                        "no answer after the page woke up"
-                    } else {
-                        "no heartbeat from the server"
-                    };
+                if connected_at.is_none() && now >= hello_by {
+                    // Opened (or so the browser says) and then nothing: a proxy that takes the
+                    // upgrade and passes no frame.
+                    return lost("no answer from the server".to_owned(), None, None);
+                }
+                if let Some(reason) = silence(&watchdog, now) {
                     let _ = write.close().await;
-                    return lost(reason.to_owned(), None, connected_at);
+                    return lost(reason, None, connected_at);
                 }
                 if connected_at.is_some() {
                     for msg in take_frames(live, |chat| chat.due(now)) {
@@ -302,35 +338,13 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
         let now = now_ms();
         watchdog.heard(now);
         match frame {
-            Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerMsg>(&text) {
-                Ok(frame) => {
-                    let hello = match frame {
-                        ServerMsg::Hello { heartbeat_ms, .. } => {
-                            watchdog.hello(heartbeat_ms, now);
-                            true
-                        }
-                        _ => false,
-                    };
-                    let replies = live.apply(frame, now);
-                    if hello {
-                        connected_at = Some(now);
-                        if let Some(lost_at) = live.lost_at.get_value() {
-                            leptos::logging::log!(
-                                "switchboard: reconnected to {} {} ms after the connection was lost",
-                                live.instance.get_untracked().unwrap_or_default(),
-                                now.saturating_sub(lost_at)
-                            );
-                            live.lost_at.set_value(None);
-                        }
-                    }
-                    for msg in replies {
-                        if send(&mut write, &msg).await.is_err() {
-                            return lost("send failed".to_owned(), None, connected_at);
-                        }
+            Some(Ok(Message::Text(text))) => {
+                for msg in on_text(live, &text, now, &mut watchdog, &mut connected_at) {
+                    if send(&mut write, &msg).await.is_err() {
+                        return lost("send failed".to_owned(), None, connected_at);
                     }
                 }
-                Err(e) => leptos::logging::warn!("ignoring unreadable frame: {e}"),
-            },
+            }
             Some(Ok(Message::Bytes(_))) => {}
             Some(Err(WebSocketError::ConnectionClose(close))) => {
                 let reason = close_reason(close.code, &close.reason);
@@ -340,6 +354,58 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
             None => return lost("connection closed".to_owned(), None, connected_at),
         }
     }
+}
+
+/// Why a connection counts as dead at `now`, if it does: silent past its limit, or not
+/// answering the check of a wake-up.
+fn silence(watchdog: &Watchdog, now: u64) -> Option<String> {
+    if !watchdog.is_silent(now) {
+        return None;
+    }
+    Some(if watchdog.checking() {
+        "no answer after the page woke up".to_owned()
+    } else {
+        "no heartbeat from the server".to_owned()
+    })
+}
+
+/// One frame from the server, received at `now`, whichever the transport: applied to the page
+/// (`hello` starts the connection and sets the watchdog's pace). Returns the frames to send in
+/// answer.
+fn on_text(
+    live: Live,
+    text: &str,
+    now: u64,
+    watchdog: &mut Watchdog,
+    connected_at: &mut Option<u64>,
+) -> Vec<ClientMsg> {
+    let frame = match serde_json::from_str::<ServerMsg>(text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            leptos::logging::warn!("ignoring unreadable frame: {e}");
+            return Vec::new();
+        }
+    };
+    let hello = match frame {
+        ServerMsg::Hello { heartbeat_ms, .. } => {
+            watchdog.hello(heartbeat_ms, now);
+            true
+        }
+        _ => false,
+    };
+    let replies = live.apply(frame, now);
+    if hello {
+        *connected_at = Some(now);
+        if let Some(lost_at) = live.lost_at.get_value() {
+            leptos::logging::log!(
+                "switchboard: reconnected to {} {} ms after the connection was lost",
+                live.instance.get_untracked().unwrap_or_default(),
+                now.saturating_sub(lost_at)
+            );
+            live.lost_at.set_value(None);
+        }
+    }
+    replies
 }
 
 async fn send(write: &mut Writer, msg: &ClientMsg) -> Result<(), WebSocketError> {

@@ -99,6 +99,62 @@ impl Reconnect {
     }
 }
 
+/// Which transport the page's connection runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Via {
+    /// A WebSocket (`/ws`): the usual way.
+    #[default]
+    Socket,
+    /// Server-Sent Events for what the server sends (`/sse`) and posts for what the page sends:
+    /// for networks that block WebSockets.
+    Events,
+}
+
+/// Socket attempts in a row that end before `hello` (refused, or silent) after which the page
+/// takes the event stream instead...
+pub const SOCKET_MISSES: u32 = 2;
+/// ...counting a socket that has not said `hello` this long after opening as one that failed.
+pub const HELLO_WITHIN_MS: u64 = 5_000;
+/// While on the event stream, a WebSocket is tried again in the background this often, and the
+/// page moves back to it once one says `hello`.
+pub const SOCKET_RETRY_MS: u64 = 15_000;
+
+/// Chooses the transport: WebSockets until [`SOCKET_MISSES`] attempts in a row end before their
+/// `hello`, then the event stream, until a background WebSocket works again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transports {
+    via: Via,
+    misses: u32,
+}
+
+impl Transports {
+    pub fn via(&self) -> Via {
+        self.via
+    }
+
+    /// A connection over `via` ended; `said_hello` is whether it got as far as `hello`.
+    /// Returns the transport for the next attempt.
+    pub fn ended(&mut self, via: Via, said_hello: bool) -> Via {
+        match (via, said_hello) {
+            (Via::Socket, true) => self.misses = 0,
+            (Via::Socket, false) => {
+                self.misses = self.misses.saturating_add(1);
+                if self.misses >= SOCKET_MISSES {
+                    self.via = Via::Events;
+                }
+            }
+            (Via::Events, _) => {}
+        }
+        self.via
+    }
+
+    /// A WebSocket tried in the background said `hello`: back to WebSockets.
+    pub fn sockets_work(&mut self) {
+        self.via = Via::Socket;
+        self.misses = 0;
+    }
+}
+
 /// Words for the status banner about why a socket closed with `code` (and the server's `reason`
 /// text, which may be empty).
 pub fn close_reason(code: u16, reason: &str) -> String {
@@ -373,5 +429,39 @@ mod tests {
         slow.hello(15_000, 60_000);
         assert!(slow.woke(70_000));
         assert_eq!(slow.deadline_ms(), 70_000 + WAKE_CHECK_MAX_MS);
+    }
+
+    #[test]
+    fn two_sockets_that_never_say_hello_move_the_page_to_the_event_stream_and_back() {
+        let mut transports = Transports::default();
+        assert_eq!(transports.via(), Via::Socket);
+        assert_eq!(
+            transports.ended(Via::Socket, false),
+            Via::Socket,
+            "one miss"
+        );
+        assert_eq!(
+            transports.ended(Via::Socket, true),
+            Via::Socket,
+            "a hello resets"
+        );
+        assert_eq!(transports.ended(Via::Socket, false), Via::Socket);
+        assert_eq!(
+            transports.ended(Via::Socket, false),
+            Via::Events,
+            "two in a row"
+        );
+        assert_eq!(
+            transports.ended(Via::Events, false),
+            Via::Events,
+            "a stream's loss stays"
+        );
+        transports.sockets_work();
+        assert_eq!(transports.via(), Via::Socket);
+        assert_eq!(
+            transports.ended(Via::Socket, false),
+            Via::Socket,
+            "counting afresh"
+        );
     }
 }

@@ -34,6 +34,7 @@ mod scroll;
 mod title;
 
 use crate::auth::{DeleteAccount, Logout};
+use crate::live::reconnect::Via;
 use crate::live::{new_client_id, now_ms, unsent, Live, Status};
 use crate::protocol::{Handle, RoomError, RoomName, User, UserId};
 use crate::recent::RecentPage;
@@ -265,6 +266,15 @@ pub fn ChatPage(
                     <people::Badge user=user.clone() />
                     <span class="instance" title="The instance your live connection is on">
                         <span class=move || format!("dot {}", live.status.get().css())></span>
+                        <Show when=move || live.via.get() == Via::Events>
+                            <span
+                                class="via"
+                                data-testid="transport"
+                                title="WebSockets do not get through this network: the chat runs over an event stream and posts, and goes back to a WebSocket when one works"
+                            >
+                                "over HTTP"
+                            </span>
+                        </Show>
                         <span data-testid="socket-instance">
                             {move || {
                                 // A lost socket's instance may be dead: never name it as live.
