@@ -2,7 +2,7 @@
 //! posted (`POST /sse/<id>`), beside WebSocket users, with exact resume by `Last-Event-ID`.
 
 use crate::{
-    helpers::{Browser, Instance, Seen, Socket, PATIENCE},
+    helpers::{Browser, Instance, RedisServer, Seen, Socket, PATIENCE},
     logged_in, World,
 };
 use app::protocol::{ClientId, MessageId, MessageKind, ServerMsg};
@@ -13,6 +13,7 @@ backends!(
     posts_through_any_instance_are_stored_in_the_order_posted,
     last_event_id_resumes_the_room_exactly,
     a_stream_needs_a_session_and_takes_posts_from_its_own_user,
+    signing_out_ends_the_stream_with_4401,
 );
 
 /// One event of a stream.
@@ -341,4 +342,51 @@ async fn a_stream_needs_a_session_and_takes_posts_from_its_own_user(world: &Worl
     posting.post = "/sse/not-a-stream".to_owned();
     posting.cookie = alice.cookie.clone();
     assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 404);
+}
+
+impl Events {
+    /// Reads until the stream's `close` event; its code.
+    async fn closed(&mut self) -> Option<u64> {
+        while let Some(event) = self.next().await {
+            if event.event.as_deref() == Some("close") {
+                let said: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+                return said["code"].as_u64();
+            }
+        }
+        None
+    }
+}
+
+async fn signing_out_ends_the_stream_with_4401(world: &World) {
+    let mut alice = logged_in(&world.a, "alice").await;
+    let mut stream = Events::open(&alice, &world.a, "room=lobby", None)
+        .await
+        .expect("a stream");
+    stream
+        .until("hello", |f, _| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await;
+    assert_eq!(alice.logout(world.b()).await.status, 200);
+    assert_eq!(stream.closed().await, Some(4401));
+    assert!(stream.next().await.is_none(), "and the stream ends");
+}
+
+/// SIGTERM: a stream is closed like a socket, with 1012 (reconnect elsewhere, soon), and ends.
+#[tokio::test]
+async fn sigterm_closes_streams_with_1012() {
+    let redis = RedisServer::start();
+    let mut a = Instance::start_with("a", Some(&redis.url()), &[("DRAIN_SECS", "1")]);
+    let alice = logged_in(&a, "alice").await;
+    let mut stream = Events::open(&alice, &a, "room=lobby", None)
+        .await
+        .expect("a stream");
+    stream
+        .until("hello", |f, _| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await;
+    a.signal_term();
+    assert_eq!(stream.closed().await, Some(1012));
+    assert!(a.wait_exit().success());
 }
