@@ -61,7 +61,7 @@ trap cleanup EXIT
 
 wait_http() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
-# start_stack sb|sio N: Redis and N instances (ports 4201.. or 4001..); sets urls, server_pids.
+# start_stack sb|sse|sio N: Redis and N instances (ports 4201.. or 4001..); sets urls, server_pids.
 start_stack() {
   local kind="$1" n="$2" port
   stop_stack
@@ -71,7 +71,7 @@ start_stack() {
   wait_http_redis
   urls=""; server_pids=""
   for i in $(seq 1 "$n"); do
-    if [ "$kind" = sb ]; then
+    if [ "$kind" != sio ]; then
       port=$((4200 + i))
       HOST=127.0.0.1 PORT=$port INSTANCE_ID="sb-$i" RUST_LOG=warn LEPTOS_SITE_ROOT="$root/target/site" \
         REDIS_URL="redis://127.0.0.1:$redis_port" target/release/switchboard >"$run/sb-$i.log" 2>&1 &
@@ -94,8 +94,9 @@ lg() { # label proto args...
   "$loadgen" --quiet --proto "$proto" --label "$label" --json "$RESULTS/results.jsonl" "$@" | grep -v '^{' || true
 }
 
+# sse: Switchboard's second transport (an event stream and posts), against the same server.
 if wants idle; then
-  for kind in sb sio; do
+  for kind in sb sse sio; do
     for n in 1000 5000 10000; do
       say "idle: $n connections on one $kind instance"
       start_stack "$kind" 1
@@ -105,7 +106,7 @@ if wants idle; then
 fi
 
 if wants fanout; then
-  for kind in sb sio; do
+  for kind in sb sse sio; do
     start_stack "$kind" 2
     for rate in $RATES; do
       for k in $(seq 1 "$REPEAT"); do

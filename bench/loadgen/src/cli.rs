@@ -9,9 +9,20 @@ pub enum Proto {
     /// Switchboard: `POST /api/login`, then `GET /ws?room=` with the session cookie; resumes with
     /// `after=` and re-sends unacknowledged messages after a reconnect.
     Sb,
+    /// Switchboard over its second transport: `GET /sse?room=` read as Server-Sent Events, each
+    /// frame a `POST` to the stream's address (one at a time, in order).
+    Sse,
     /// The Socket.IO reference (`../shared/bench/socketio-peer`): Engine.IO v4 frames over a
     /// plain WebSocket, `join` with an ack, `chat` events.
     Sio,
+}
+
+impl Proto {
+    /// Whether it speaks Switchboard's protocol (over either transport): log in, resume,
+    /// acknowledgements.
+    pub fn is_switchboard(self) -> bool {
+        matches!(self, Proto::Sb | Proto::Sse)
+    }
 }
 
 /// A chat load generator: N clients in R rooms, M of them sending at a total open-loop rate.

@@ -10,7 +10,6 @@ use crate::{
 };
 use anyhow::{bail, Context};
 use app::protocol::{close_code, ClientId};
-use futures_util::{SinkExt, StreamExt};
 use std::{collections::VecDeque, rc::Rc, time::Duration};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Message};
@@ -89,7 +88,7 @@ impl Sender {
             let text = ledger.text(self.index, seq, now.into_std(), run.args.size);
             ledger.sent(self.index);
             let frame = match run.args.proto {
-                Proto::Sb => {
+                Proto::Sb | Proto::Sse => {
                     let client_id = ClientId(uuid::Uuid::new_v4());
                     let frame = wire::sb_send(room, text, client_id);
                     self.outbox.push_back(Pending {
@@ -198,7 +197,7 @@ pub async fn client(run: Rc<Run>, index: usize) {
             if run.stop.is_cancelled() {
                 return;
             }
-            let probed = !(args.probe && args.proto == Proto::Sb)
+            let probed = !(args.probe && args.proto.is_switchboard())
                 || wire::probe(&run.http, &base, &mut cookies).await.is_ok();
             if probed {
                 if let Ok(socket) =
@@ -221,7 +220,7 @@ async fn first_connect(
     room: &str,
     cookies: &mut Cookies,
 ) -> anyhow::Result<Socket> {
-    if run.args.proto == Proto::Sb {
+    if run.args.proto.is_switchboard() {
         let name = format!("lg{}-{index}", run.tag);
         *cookies = wire::login(&run.http, base, &name).await?;
     }
@@ -237,7 +236,7 @@ async fn connect(
     cookies: &Cookies,
     after: Option<&str>,
 ) -> anyhow::Result<Socket> {
-    let mut socket = wire::open(run.args.proto, base, room, cookies, after).await?;
+    let mut socket = wire::open(&run.http, run.args.proto, base, room, cookies, after).await?;
     let greeted = tokio::time::timeout(GREETING_TIMEOUT, greet(run, &mut socket, room));
     let instance = greeted.await.context("no greeting in time")??;
     run.stats.borrow_mut().opened(index, instance);
@@ -250,7 +249,7 @@ async fn greet(run: &Run, socket: &mut Socket, room: &str) -> anyhow::Result<Opt
             continue;
         };
         match run.args.proto {
-            Proto::Sb => {
+            Proto::Sb | Proto::Sse => {
                 let frame: SbFrame = serde_json::from_str(&text)?;
                 match frame.kind.as_ref() {
                     "hello" => return Ok(frame.instance.map(|i| i.into_owned())),
@@ -346,7 +345,7 @@ async fn read(
     sender: Option<&mut Sender>,
 ) -> Result<(), Ended> {
     match run.args.proto {
-        Proto::Sb => {
+        Proto::Sb | Proto::Sse => {
             let Ok(frame) = serde_json::from_str::<SbFrame>(text) else {
                 run.stats.borrow_mut().unreadable += 1;
                 return Ok(());

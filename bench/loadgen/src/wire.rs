@@ -10,12 +10,200 @@ use app::protocol::{ClientId, ClientMsg, RoomName};
 use serde::Deserialize;
 use std::{borrow::Cow, time::Duration};
 use tokio::net::TcpStream;
+use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{
-    tungstenite::{client::IntoClientRequest, http::HeaderValue, protocol::WebSocketConfig},
+    tungstenite::{
+        client::IntoClientRequest,
+        http::HeaderValue,
+        protocol::{CloseFrame, WebSocketConfig},
+        Error as WsError, Message,
+    },
     MaybeTlsStream, WebSocketStream,
 };
 
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type WebSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A client's connection: a WebSocket, or Switchboard's event stream with its posts. The methods
+/// are the ones the client uses of a WebSocket, so both run the same client code.
+pub enum Socket {
+    Ws(Box<WebSocket>),
+    Events(Box<Events>),
+}
+
+impl Socket {
+    pub async fn next(&mut self) -> Option<Result<Message, WsError>> {
+        match self {
+            Socket::Ws(socket) => socket.next().await,
+            Socket::Events(events) => events.next().await,
+        }
+    }
+
+    pub async fn send(&mut self, message: Message) -> Result<(), WsError> {
+        match self {
+            Socket::Ws(socket) => socket.send(message).await,
+            Socket::Events(events) => {
+                events.feed(message);
+                events.flush().await
+            }
+        }
+    }
+
+    /// Queues a frame; [`Socket::flush`] sends what is queued.
+    pub async fn feed(&mut self, message: Message) -> Result<(), WsError> {
+        match self {
+            Socket::Ws(socket) => socket.feed(message).await,
+            Socket::Events(events) => {
+                events.feed(message);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn flush(&mut self) -> Result<(), WsError> {
+        match self {
+            Socket::Ws(socket) => socket.flush().await,
+            Socket::Events(events) => events.flush().await,
+        }
+    }
+
+    pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), WsError> {
+        match self {
+            Socket::Ws(socket) => WebSocketStream::close(socket, frame).await,
+            // Dropping the response ends the stream.
+            Socket::Events(_) => Ok(()),
+        }
+    }
+}
+
+/// Switchboard's event stream (`GET /sse`) and the posts of one client (see `docs/protocol.md`).
+pub struct Events {
+    response: reqwest::Response,
+    buffered: Vec<u8>,
+    http: reqwest::Client,
+    /// The stream's address for posts (its first event says), absolute.
+    post: String,
+    origin: String,
+    cookie: String,
+    queued: Vec<String>,
+}
+
+impl Events {
+    /// The next frame: an event's data as a text message, a `close` event as a close frame.
+    async fn next(&mut self) -> Option<Result<Message, WsError>> {
+        loop {
+            if let Some(end) = self.buffered.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffered.drain(..end + 2).collect();
+                let block = String::from_utf8_lossy(&block);
+                let (mut event, mut data) = ("", String::new());
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        event = value.trim_start();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push_str(value.trim_start());
+                    }
+                }
+                match event {
+                    "" => return Some(Ok(Message::text(data))),
+                    "close" => {
+                        let said: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                        let code = said["code"].as_u64().and_then(|c| u16::try_from(c).ok());
+                        return Some(Ok(Message::Close(code.map(|code| CloseFrame {
+                            code: code.into(),
+                            reason: said["reason"].as_str().unwrap_or_default().to_owned().into(),
+                        }))));
+                    }
+                    _ => continue,
+                }
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffered.extend_from_slice(&chunk),
+                Ok(None) => return None,
+                Err(_) => return Some(Err(WsError::ConnectionClosed)),
+            }
+        }
+    }
+
+    fn feed(&mut self, message: Message) {
+        if let Message::Text(text) = message {
+            self.queued.push(text.to_string());
+        }
+    }
+
+    /// Posts what is queued, one at a time, each once the one before was accepted.
+    async fn flush(&mut self) -> Result<(), WsError> {
+        for frame in std::mem::take(&mut self.queued) {
+            let accepted = self
+                .http
+                .post(&self.post)
+                .header("origin", &self.origin)
+                .header("cookie", &self.cookie)
+                .header("content-type", "application/json")
+                .body(frame)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == reqwest::StatusCode::ACCEPTED);
+            if !accepted {
+                return Err(WsError::ConnectionClosed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens an event stream and reads its first event (where to post).
+async fn open_events(
+    http: &reqwest::Client,
+    base: &str,
+    room: &str,
+    cookies: &Cookies,
+    after: Option<&str>,
+) -> anyhow::Result<Socket> {
+    let url = match after {
+        Some(after) => format!("{base}/sse?room={room}&after={after}"),
+        None => format!("{base}/sse?room={room}"),
+    };
+    let response = http
+        .get(url)
+        .header("origin", base)
+        .header("cookie", cookies.header())
+        .send()
+        .await
+        .context("event stream request")?;
+    if !response.status().is_success() {
+        bail!("event stream refused: {}", response.status());
+    }
+    let mut events = Events {
+        response,
+        buffered: Vec::new(),
+        http: http.clone(),
+        post: String::new(),
+        origin: base.to_owned(),
+        cookie: cookies.header(),
+        queued: Vec::new(),
+    };
+    // The first event names the stream's address; read it before any frame.
+    loop {
+        let end = events.buffered.windows(2).position(|w| w == b"\n\n");
+        if let Some(end) = end {
+            let block: Vec<u8> = events.buffered.drain(..end + 2).collect();
+            let block = String::from_utf8_lossy(&block);
+            let data = block
+                .lines()
+                .find_map(|line| line.strip_prefix("data:"))
+                .context("a first event with data")?;
+            let said: serde_json::Value = serde_json::from_str(data.trim_start())?;
+            let post = said["post"].as_str().context("the stream's address")?;
+            events.post = format!("{base}{post}");
+            return Ok(Socket::Events(Box::new(events)));
+        }
+        let chunk = events
+            .response
+            .chunk()
+            .await?
+            .context("the stream ended before its first event")?;
+        events.buffered.extend_from_slice(&chunk);
+    }
+}
 
 /// How long one HTTP request or socket handshake may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -111,14 +299,21 @@ pub async fn probe(
 
 /// Opens a socket: Switchboard's `/ws` (resuming after `after`) or Socket.IO's endpoint.
 pub async fn open(
+    http: &reqwest::Client,
     proto: Proto,
     base: &str,
     room: &str,
     cookies: &Cookies,
     after: Option<&str>,
 ) -> anyhow::Result<Socket> {
+    if proto == Proto::Sse {
+        return tokio::time::timeout(REQUEST_TIMEOUT, open_events(http, base, room, cookies, after))
+            .await
+            .context("event stream timed out")?;
+    }
     let authority = base.strip_prefix("http://").context("an http:// URL")?;
     let url = match proto {
+        Proto::Sse => unreachable!("opened above"),
         Proto::Sb => match after {
             Some(after) => format!("ws://{authority}/ws?room={room}&after={after}"),
             None => format!("ws://{authority}/ws?room={room}"),
@@ -139,7 +334,7 @@ pub async fn open(
     let (socket, _) = tokio::time::timeout(REQUEST_TIMEOUT, connect)
         .await
         .context("socket handshake timed out")??;
-    Ok(socket)
+    Ok(Socket::Ws(Box::new(socket)))
 }
 
 /// A Switchboard `send` frame.
