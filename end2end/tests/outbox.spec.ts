@@ -4,14 +4,16 @@ import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { cluster } from "./cluster";
 import { connected, loggedIn, say, texts, uniqueTag } from "./helpers";
 
-/** Cuts the context's WebSockets while `blocked.on` (each is closed as it opens): the page loads,
- * but cannot connect. */
+/** Cuts the context's live connections while `blocked.on` — each WebSocket is closed as it
+ * opens, and the event stream it would fall back to fails — so the page loads but cannot
+ * connect. */
 async function blockSockets(context: BrowserContext) {
   const blocked = { on: true };
   await context.routeWebSocket(/\/ws/, (ws) => {
     if (blocked.on) ws.close({ code: 1011, reason: "blocked by the test" });
     else ws.connectToServer();
   });
+  await context.route(/\/sse/, (route) => (blocked.on ? route.abort() : route.continue()));
   return blocked;
 }
 

@@ -37,13 +37,14 @@ type Writer = futures::stream::SplitSink<WebSocket, Message>;
 enum Outcome {
     /// The page is going away.
     Stop,
-    /// Lost: why, the close code if any, and how long it had been connected (0: it never said
-    /// `hello`).
+    /// Lost: why, the close code if any, how long it had been connected (0: it never said
+    /// `hello`), and whether the server was heard through it at all (a `hello`, or a close
+    /// frame of the server's: then the transport works, whatever went wrong).
     Lost {
         reason: String,
         code: Option<u16>,
         connected_ms: u64,
-        said_hello: bool,
+        got_through: bool,
     },
     /// On the event stream, a WebSocket tried in the background said `hello`: move back to it.
     SocketsWork,
@@ -55,9 +56,13 @@ fn lost(reason: String, code: Option<u16>, since: Option<u64>) -> Outcome {
         reason,
         code,
         connected_ms: since.map_or(0, |t| now_ms().saturating_sub(t)),
-        said_hello: since.is_some(),
+        got_through: since.is_some(),
     }
 }
+
+/// The close code a browser reports for a WebSocket that closed without a close frame (never
+/// opened, or cut off): the server was not heard.
+const ABNORMAL_CLOSE: u16 = 1006;
 
 pub fn start(live: Live) {
     let (tx, rx) = mpsc::unbounded();
@@ -156,9 +161,9 @@ async fn run(live: Live, mut control: Controls) {
                 reason,
                 code,
                 connected_ms,
-                said_hello,
+                got_through,
             } => {
-                if transports.ended(via, said_hello) != via {
+                if transports.ended(via, got_through) != via {
                     leptos::logging::warn!(
                         "switchboard: no WebSocket gets through ({reason}); using an event stream"
                     );
@@ -348,7 +353,12 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
             Some(Ok(Message::Bytes(_))) => {}
             Some(Err(WebSocketError::ConnectionClose(close))) => {
                 let reason = close_reason(close.code, &close.reason);
-                return lost(reason, Some(close.code), connected_at);
+                let mut outcome = lost(reason, Some(close.code), connected_at);
+                if let Outcome::Lost { got_through, .. } = &mut outcome {
+                    // A close frame of the server's (a refusal to join, a drain) went through.
+                    *got_through |= close.code != ABNORMAL_CLOSE;
+                }
+                return outcome;
             }
             Some(Err(e)) => return lost(e.to_string(), None, connected_at),
             None => return lost("connection closed".to_owned(), None, connected_at),

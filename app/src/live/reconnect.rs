@@ -110,8 +110,10 @@ pub enum Via {
     Events,
 }
 
-/// Socket attempts in a row that end before `hello` (refused, or silent) after which the page
-/// takes the event stream instead...
+/// Socket attempts in a row through which the server is never heard (refused, or silent: no
+/// `hello`, and no close frame of the server's) after which the page takes the event stream
+/// instead. The page tries a socket only after its probe of `/` was answered, so the server is
+/// up and it is the WebSocket that does not get through...
 pub const SOCKET_MISSES: u32 = 2;
 /// ...counting a socket that has not said `hello` this long after opening as one that failed.
 pub const HELLO_WITHIN_MS: u64 = 5_000;
@@ -132,10 +134,10 @@ impl Transports {
         self.via
     }
 
-    /// A connection over `via` ended; `said_hello` is whether it got as far as `hello`.
-    /// Returns the transport for the next attempt.
-    pub fn ended(&mut self, via: Via, said_hello: bool) -> Via {
-        match (via, said_hello) {
+    /// A connection over `via` ended; `got_through` is whether the server was heard through it
+    /// (its `hello`, or a close frame of its own). Returns the transport for the next attempt.
+    pub fn ended(&mut self, via: Via, got_through: bool) -> Via {
+        match (via, got_through) {
             (Via::Socket, true) => self.misses = 0,
             (Via::Socket, false) => {
                 self.misses = self.misses.saturating_add(1);

@@ -7,10 +7,10 @@
 use crate::cli::Proto;
 use anyhow::{bail, Context};
 use app::protocol::{ClientId, ClientMsg, RoomName};
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::{borrow::Cow, time::Duration};
 use tokio::net::TcpStream;
-use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{
     tungstenite::{
         client::IntoClientRequest,
@@ -105,11 +105,18 @@ impl Events {
                 match event {
                     "" => return Some(Ok(Message::text(data))),
                     "close" => {
-                        let said: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                        let said: serde_json::Value =
+                            serde_json::from_str(&data).unwrap_or_default();
                         let code = said["code"].as_u64().and_then(|c| u16::try_from(c).ok());
-                        return Some(Ok(Message::Close(code.map(|code| CloseFrame {
-                            code: code.into(),
-                            reason: said["reason"].as_str().unwrap_or_default().to_owned().into(),
+                        return Some(Ok(Message::Close(code.map(|code| {
+                            CloseFrame {
+                                code: code.into(),
+                                reason: said["reason"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_owned()
+                                    .into(),
+                            }
                         }))));
                     }
                     _ => continue,
@@ -307,9 +314,12 @@ pub async fn open(
     after: Option<&str>,
 ) -> anyhow::Result<Socket> {
     if proto == Proto::Sse {
-        return tokio::time::timeout(REQUEST_TIMEOUT, open_events(http, base, room, cookies, after))
-            .await
-            .context("event stream timed out")?;
+        return tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            open_events(http, base, room, cookies, after),
+        )
+        .await
+        .context("event stream timed out")?;
     }
     let authority = base.strip_prefix("http://").context("an http:// URL")?;
     let url = match proto {
