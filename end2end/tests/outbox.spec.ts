@@ -95,6 +95,7 @@ test("signing out forgets the unsent messages", async ({ browser }) => {
   const page = await loggedIn(browser, cluster.baseURL, "Sid");
   await blockSockets(page.context());
   await page.reload();
+  await expect(page.getByTestId("status")).toContainText("Connection lost");
   await say(page, `never sent ${uniqueTag()}`);
   await expect(page.getByTestId("pending")).toHaveCount(1);
   expect(await keptKeys(page)).toHaveLength(1);
@@ -117,6 +118,7 @@ test("storage that refuses the outbox: a note, and the message still goes", asyn
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.reload();
+  await expect(page.getByTestId("status")).toContainText("Connection lost");
   const text = `kept in memory ${uniqueTag()}`;
   await say(page, text);
   await expect(page.getByTestId("pending")).toHaveCount(1);
