@@ -127,16 +127,17 @@ impl Events {
         }
     }
 
+    /// Waits for the stream's `hello`: it is joined and live.
+    async fn hello(&mut self) {
+        self.until("hello", |f, _| {
+            matches!(f, ServerMsg::Hello { .. }).then_some(())
+        })
+        .await
+    }
+
     /// Posts one frame to the stream (through the instance at `instance_base`); the HTTP status.
     async fn post_via(&self, instance_base: &str, frame: serde_json::Value) -> u16 {
-        let mut request = reqwest::Client::new()
-            .post(format!("{instance_base}{}", self.post))
-            .header("content-type", "application/json")
-            .body(frame.to_string());
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
-        request.send().await.unwrap().status().as_u16()
+        post_as(self.cookie.as_deref(), instance_base, &self.post, frame).await
     }
 
     async fn post(&self, frame: serde_json::Value) -> u16 {
@@ -183,11 +184,7 @@ async fn a_stream_chats_with_a_socket(world: &World) {
     let mut stream = Events::open(&alice, &world.a, "room=lobby", None)
         .await
         .expect("a stream");
-    stream
-        .until("hello", |f, _| {
-            matches!(f, ServerMsg::Hello { .. }).then_some(())
-        })
-        .await;
+    stream.hello().await;
     let mut socket = bob
         .connect(world.b(), "room=lobby")
         .await
@@ -313,6 +310,18 @@ async fn last_event_id_resumes_the_room_exactly(world: &World) {
     );
 }
 
+/// Posts one frame to `path` at `base` with a browser's cookie (or none); the HTTP status.
+async fn post_as(cookie: Option<&str>, base: &str, path: &str, frame: serde_json::Value) -> u16 {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(frame.to_string());
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
 async fn a_stream_needs_a_session_and_takes_posts_from_its_own_user(world: &World) {
     let stranger = Browser::new();
     assert_eq!(
@@ -327,21 +336,13 @@ async fn a_stream_needs_a_session_and_takes_posts_from_its_own_user(world: &Worl
         .expect("a stream");
     // Mallory, signed in, knows the stream's address: it is not hers.
     let mallory = logged_in(&world.a, "mallory").await;
-    let mut posting = Events {
-        response: reqwest::get(format!("{}/healthz", world.a.base))
-            .await
-            .unwrap(),
-        buffered: String::new(),
-        post: stream.post.clone(),
-        base: world.a.base.clone(),
-        cookie: mallory.cookie.clone(),
-    };
-    assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 404);
-    posting.cookie = None;
-    assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 401);
-    posting.post = "/sse/not-a-stream".to_owned();
-    posting.cookie = alice.cookie.clone();
-    assert_eq!(posting.post(serde_json::json!({"type": "ping"})).await, 404);
+    let ping = || serde_json::json!({"type": "ping"});
+    let base = world.a.base.as_str();
+    let mallory = mallory.cookie.as_deref();
+    assert_eq!(post_as(mallory, base, &stream.post, ping()).await, 404);
+    assert_eq!(post_as(None, base, &stream.post, ping()).await, 401);
+    let alice = alice.cookie.as_deref();
+    assert_eq!(post_as(alice, base, "/sse/not-a-stream", ping()).await, 404);
 }
 
 impl Events {
@@ -362,11 +363,7 @@ async fn signing_out_ends_the_stream_with_4401(world: &World) {
     let mut stream = Events::open(&alice, &world.a, "room=lobby", None)
         .await
         .expect("a stream");
-    stream
-        .until("hello", |f, _| {
-            matches!(f, ServerMsg::Hello { .. }).then_some(())
-        })
-        .await;
+    stream.hello().await;
     assert_eq!(alice.logout(world.b()).await.status, 200);
     assert_eq!(stream.closed().await, Some(4401));
     assert!(stream.next().await.is_none(), "and the stream ends");
@@ -381,11 +378,7 @@ async fn sigterm_closes_streams_with_1012() {
     let mut stream = Events::open(&alice, &a, "room=lobby", None)
         .await
         .expect("a stream");
-    stream
-        .until("hello", |f, _| {
-            matches!(f, ServerMsg::Hello { .. }).then_some(())
-        })
-        .await;
+    stream.hello().await;
     a.signal_term();
     assert_eq!(stream.closed().await, Some(1012));
     assert!(a.wait_exit().success());
