@@ -88,44 +88,55 @@ pub struct Events {
 }
 
 impl Events {
-    /// The next frame: an event's data as a text message, a `close` event as a close frame.
-    async fn next(&mut self) -> Option<Result<Message, WsError>> {
+    /// The next event on the stream, as its name ("" for a frame) and its data; `None` once the
+    /// stream has ended.
+    async fn event(&mut self) -> Option<Result<(String, String), WsError>> {
         loop {
             if let Some(end) = self.buffered.windows(2).position(|w| w == b"\n\n") {
                 let block: Vec<u8> = self.buffered.drain(..end + 2).collect();
                 let block = String::from_utf8_lossy(&block);
-                let (mut event, mut data) = ("", String::new());
+                let (mut event, mut data) = (String::new(), String::new());
                 for line in block.lines() {
                     if let Some(value) = line.strip_prefix("event:") {
-                        event = value.trim_start();
+                        event = value.trim_start().to_owned();
                     } else if let Some(value) = line.strip_prefix("data:") {
                         data.push_str(value.trim_start());
                     }
                 }
-                match event {
-                    "" => return Some(Ok(Message::text(data))),
-                    "close" => {
-                        let said: serde_json::Value =
-                            serde_json::from_str(&data).unwrap_or_default();
-                        let code = said["code"].as_u64().and_then(|c| u16::try_from(c).ok());
-                        return Some(Ok(Message::Close(code.map(|code| {
-                            CloseFrame {
-                                code: code.into(),
-                                reason: said["reason"]
-                                    .as_str()
-                                    .unwrap_or_default()
-                                    .to_owned()
-                                    .into(),
-                            }
-                        }))));
-                    }
-                    _ => continue,
-                }
+                return Some(Ok((event, data)));
             }
             match self.response.chunk().await {
                 Ok(Some(chunk)) => self.buffered.extend_from_slice(&chunk),
                 Ok(None) => return None,
                 Err(_) => return Some(Err(WsError::ConnectionClosed)),
+            }
+        }
+    }
+
+    /// The next frame: an event's data as a text message, a `close` event as a close frame.
+    async fn next(&mut self) -> Option<Result<Message, WsError>> {
+        loop {
+            let (event, data) = match self.event().await? {
+                Ok(event) => event,
+                Err(error) => return Some(Err(error)),
+            };
+            match event.as_str() {
+                "" => return Some(Ok(Message::text(data))),
+                "close" => {
+                    let said: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                    let code = said["code"].as_u64().and_then(|c| u16::try_from(c).ok());
+                    return Some(Ok(Message::Close(code.map(|code| {
+                        CloseFrame {
+                            code: code.into(),
+                            reason: said["reason"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned()
+                                .into(),
+                        }
+                    }))));
+                }
+                _ => continue,
             }
         }
     }
@@ -189,27 +200,14 @@ async fn open_events(
         queued: Vec::new(),
     };
     // The first event names the stream's address; read it before any frame.
-    loop {
-        let end = events.buffered.windows(2).position(|w| w == b"\n\n");
-        if let Some(end) = end {
-            let block: Vec<u8> = events.buffered.drain(..end + 2).collect();
-            let block = String::from_utf8_lossy(&block);
-            let data = block
-                .lines()
-                .find_map(|line| line.strip_prefix("data:"))
-                .context("a first event with data")?;
-            let said: serde_json::Value = serde_json::from_str(data.trim_start())?;
-            let post = said["post"].as_str().context("the stream's address")?;
-            events.post = format!("{base}{post}");
-            return Ok(Socket::Events(Box::new(events)));
-        }
-        let chunk = events
-            .response
-            .chunk()
-            .await?
-            .context("the stream ended before its first event")?;
-        events.buffered.extend_from_slice(&chunk);
-    }
+    let (_, data) = events
+        .event()
+        .await
+        .context("the stream ended before its first event")??;
+    let said: serde_json::Value = serde_json::from_str(&data)?;
+    let post = said["post"].as_str().context("the stream's address")?;
+    events.post = format!("{base}{post}");
+    Ok(Socket::Events(Box::new(events)))
 }
 
 /// How long one HTTP request or socket handshake may take.
