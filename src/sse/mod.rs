@@ -92,7 +92,7 @@ fn events_of(
                 return None;
             }
             loop {
-                let event = match written.recv().await? {
+                let (event, last) = match written.recv().await? {
                     Message::Text(frame) => {
                         let event = Event::default();
                         let event = match id_in(&frame, &room) {
@@ -109,7 +109,7 @@ fn events_of(
                     }
                     Message::Binary(_) | Message::Ping(_) | Message::Pong(_) => continue,
                 };
-                return Some((Ok(event.0), (written, room, event.1)));
+                return Some((Ok(event), (written, room, last)));
             }
         },
     )
