@@ -284,13 +284,10 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
         // connected) the outbox's next retry.
         let hello_by = opened_at.saturating_add(HELLO_WITHIN_MS);
         let wake_at = match connected_at {
-            Some(_) => live
-                .chat
-                .with_untracked(Chat::next_deadline)
-                .map_or(watchdog.deadline_ms(), |at| at.min(watchdog.deadline_ms())),
+            Some(_) => connected_deadline(live, &watchdog),
             None => hello_by.min(watchdog.deadline_ms()),
         };
-        let nap = Duration::from_millis(wake_at.saturating_sub(now_ms()).min(MAX_NAP_MS));
+        let nap = nap_until(wake_at);
         let frame = futures::select_biased! {
             c = control.next() => match c {
                 None | Some(Control::Stop) => {
@@ -364,6 +361,20 @@ async fn connect(live: Live, control: &mut Controls) -> Outcome {
             None => return lost("connection closed".to_owned(), None, connected_at),
         }
     }
+}
+
+/// When a connected transport next has to act: the outbox's next retry, or the silence limit.
+fn connected_deadline(live: Live, watchdog: &Watchdog) -> u64 {
+    let silent_at = watchdog.deadline_ms();
+    live.chat
+        .with_untracked(Chat::next_deadline)
+        .map_or(silent_at, |at| at.min(silent_at))
+}
+
+/// How long to sleep to wake at `at` (never longer than `MAX_NAP_MS`: waking early only
+/// re-checks the deadlines).
+fn nap_until(at: u64) -> Duration {
+    Duration::from_millis(at.saturating_sub(now_ms()).min(MAX_NAP_MS))
 }
 
 /// Why a connection counts as dead at `now`, if it does: silent past its limit, or not

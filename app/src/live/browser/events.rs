@@ -10,9 +10,11 @@
 //! reconnected socket. When it gives up (a refusal), or stays silent, the page's own reconnect
 //! loop takes over.
 
-use super::{lost, now_ms, on_text, silence, sleep, take_frames, ws_url, Controls, Outcome};
+use super::{
+    connected_deadline, lost, nap_until, now_ms, on_text, silence, sleep, take_frames, ws_url,
+    Controls, Outcome,
+};
 use crate::live::reconnect::{close_reason, Watchdog, HELLO_WITHIN_MS, SOCKET_RETRY_MS};
-use crate::live::state::Chat;
 use crate::live::{Control, Live};
 use crate::protocol::{ClientMsg, RoomName, ServerMsg};
 use futures::future::{Fuse, FusedFuture, LocalBoxFuture};
@@ -54,13 +56,14 @@ pub(super) async fn connect(live: Live, control: &mut Controls) -> Outcome {
     let mut trial_at = now_ms().saturating_add(SOCKET_RETRY_MS);
     let mut trial: Fuse<LocalBoxFuture<'static, bool>> = Fuse::terminated();
     loop {
-        let retry_at = connected_at.and(live.chat.with_untracked(Chat::next_deadline));
-        let mut wake_at =
-            retry_at.map_or(watchdog.deadline_ms(), |at| at.min(watchdog.deadline_ms()));
+        let mut wake_at = match connected_at {
+            Some(_) => connected_deadline(live, &watchdog),
+            None => watchdog.deadline_ms(),
+        };
         if trial.is_terminated() {
             wake_at = wake_at.min(trial_at);
         }
-        let nap = Duration::from_millis(wake_at.saturating_sub(now_ms()).min(super::MAX_NAP_MS));
+        let nap = nap_until(wake_at);
         let event = futures::select_biased! {
             c = control.next() => {
                 let frame = match c {
