@@ -51,6 +51,13 @@ test("on a phone-width screen the header keeps the room and the user apart, and 
   await expect(rooms).toBeHidden();
   await page.getByRole("button", { name: "Rooms" }).click();
   await expect(rooms).toBeVisible();
+  // The header has no room for Mute: the drawer has it, for the room on screen.
+  await expect(page.getByTestId("mute")).toBeHidden();
+  const mute = rooms.getByRole("button", { name: "Mute" });
+  await mute.click();
+  await expect(rooms.getByRole("button", { name: "Unmute" })).toHaveAttribute("aria-pressed", "true");
+  await rooms.getByRole("button", { name: "Unmute" }).click();
+  await expect(mute).toHaveAttribute("aria-pressed", "false");
   // A tap beside the open drawer closes it.
   await page.mouse.click(350, 400);
   await expect(rooms).toBeHidden();

@@ -126,8 +126,9 @@ fn may_ask() -> bool {
 }
 
 /// "Turn on notifications": shown while the browser may still ask; asking happens on the click.
+/// The header has one, and a phone's rooms drawer another (`testid` tells them apart).
 #[component]
-pub fn NotifyButton() -> impl IntoView {
+pub fn NotifyButton(#[prop(default = "notify")] testid: &'static str) -> impl IntoView {
     let askable = RwSignal::new(false);
     Effect::new(move |_| askable.set(may_ask()));
     let ask = move |_| {
@@ -144,7 +145,7 @@ pub fn NotifyButton() -> impl IntoView {
             <button
                 type="button"
                 class="secondary notify"
-                data-testid="notify"
+                data-testid=testid
                 title="Be told of mentions and direct messages while this tab is in the background"
                 on:click=ask
             >
@@ -154,15 +155,19 @@ pub fn NotifyButton() -> impl IntoView {
     }
 }
 
-/// Mute or unmute the room on screen.
+/// Mute or unmute the room on screen (in the header, and in a phone's rooms drawer).
 #[component]
-pub fn MuteButton(room: Memo<RoomName>, muted: Muted) -> impl IntoView {
+pub fn MuteButton(
+    room: Memo<RoomName>,
+    muted: Muted,
+    #[prop(default = "mute")] testid: &'static str,
+) -> impl IntoView {
     let is_muted = move || room.with(|room| muted.has(room));
     view! {
         <button
             type="button"
             class="secondary mute"
-            data-testid="mute"
+            data-testid=testid
             aria-pressed=move || is_muted().to_string()
             title="A muted room raises no notifications and adds nothing to the tab's count"
             on:click=move |_| room.with_untracked(|room| muted.toggle(room))

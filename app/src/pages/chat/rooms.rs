@@ -19,6 +19,8 @@ pub fn RoomList(
         live,
         drawer,
         on_screen,
+        current,
+        muted,
         ..
     } = chat();
     let hydrated = expect_context::<super::Hydrated>().0;
@@ -49,6 +51,11 @@ pub fn RoomList(
     };
     view! {
         <nav class="rooms" id="rooms" node_ref=nav aria-label="Rooms" data-testid="rooms">
+            // A phone's header has no room for these: they are here instead (style/main.css).
+            <div class="room-alerts">
+                <super::alerts::NotifyButton testid="drawer-notify" />
+                <super::alerts::MuteButton room=current muted testid="drawer-mute" />
+            </div>
             <h2>"Rooms"</h2>
             <ul>
                 <For
