@@ -345,7 +345,9 @@ impl Connection {
                     Ok(last) => room.last_sent = last.max(room.last_sent),
                     Err(failed) => return sent(Err(failed)),
                 }
-                // The interruption may have swallowed a move of the person's read mark too.
+                // A move of the read mark refused while the backend was down is stored now, and
+                // the interruption may have swallowed one made elsewhere: the mark goes out.
+                self.store_unsaved_mark(&name, &mut room.unsaved_mark).await;
                 sent(self.send_read_mark(socket, &name).await)
             }
             Ok(RoomEvent::Removed { user, reason }) if user == self.sign_in.user.id => {

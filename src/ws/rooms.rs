@@ -81,6 +81,9 @@ pub struct Room {
     pub presence_version: u64,
     /// When the user last typed here: more than one signal a second is ignored.
     pub typed_at: Option<tokio::time::Instant>,
+    /// A move of the person's read mark the backend could not store (it was down): stored
+    /// when the room's feed comes back from the interruption.
+    pub unsaved_mark: Option<MessageId>,
     /// An event taken while batching that was not a message: handled next.
     stashed: Option<Result<RoomEvent, RecvError>>,
 }
@@ -145,6 +148,7 @@ impl Rooms {
             last_sent: entered.last_sent,
             presence_version: entered.presence_version,
             typed_at: None,
+            unsaved_mark: None,
             stashed: None,
         });
     }

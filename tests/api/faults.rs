@@ -299,6 +299,51 @@ async fn redis_restarted_with_persistence_keeps_every_acknowledged_message() {
     );
 }
 
+/// A read mark moved while Redis is down is not lost: the socket keeps it and stores it once
+/// the room's feed is back, and every tab of the person hears of it.
+#[tokio::test]
+async fn a_read_mark_refused_while_redis_is_down_is_stored_when_it_is_back() {
+    let mut redis = RedisServer::start_persistent();
+    let Chat {
+        a: _a,
+        b,
+        bob,
+        mut sender,
+        mut on_b,
+    } = Chat::on(&redis).await;
+    let said = sender.say_acked("lobby", "read me later").await;
+    on_b.wait_for("the message", |f| {
+        matches!(f, ServerMsg::Message(m) if m.id == said).then_some(())
+    })
+    .await;
+
+    redis.kill();
+    on_b.send_json(json!({"type": "read", "room": "lobby", "id": said}))
+        .await;
+    // Frames are handled in order: the heartbeat answers after the read was tried (and failed).
+    on_b.send_json(json!({"type": "ping"})).await;
+    on_b.wait_for("the heartbeat", |f| {
+        matches!(f, ServerMsg::Heartbeat).then_some(())
+    })
+    .await;
+    redis.restart();
+    until_ready_is(&b, 200).await;
+
+    on_b.wait_for("the stored mark", |f| match f {
+        ServerMsg::Read { id, .. } => (*id == said).then_some(()),
+        _ => None,
+    })
+    .await;
+    // Stored, not only said: a new tab's catch-up has it.
+    let mut tablet = bob.connect(&b, "room=lobby").await.unwrap();
+    tablet
+        .wait_for("the mark in the catch-up", |f| match f {
+            ServerMsg::Read { id, .. } => (*id == said).then_some(()),
+            _ => None,
+        })
+        .await;
+}
+
 /// Redis restarts empty: clients are told what they cannot get back (`gap`), see nothing twice,
 /// and the service recovers by itself (a new login chats with them).
 #[tokio::test]

@@ -25,12 +25,38 @@ impl Connection {
         };
         let id = id.min(joined.last_sent?);
         let marked = self.state.read_marks.mark(&room, self.sign_in.user.id, id);
-        // Not worth a banner: this page shows the room read already, and the next `read` (the
-        // next message the reader sees) carries the mark further.
-        if let Err(e) = marked.await {
-            tracing::warn!(error = %e, %room, "could not move a read mark");
+        // Not worth a banner: this page shows the room read already. The mark is kept here and
+        // stored when the backend is back (the room's feed says so), unless a later `read`
+        // carries it further first.
+        match marked.await {
+            Ok(()) => joined.unsaved_mark = joined.unsaved_mark.filter(|unsaved| *unsaved > id),
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "could not move a read mark: kept to store later");
+                joined.unsaved_mark = joined.unsaved_mark.max(Some(id));
+            }
         }
         None
+    }
+
+    /// Stores the read mark that `read` could not (the backend is back); kept for the next
+    /// interruption's end if it fails again.
+    pub(in crate::ws) async fn store_unsaved_mark(
+        &self,
+        room: &RoomName,
+        unsaved: &mut Option<MessageId>,
+    ) {
+        let Some(id) = *unsaved else {
+            return;
+        };
+        match self
+            .state
+            .read_marks
+            .mark(room, self.sign_in.user.id, id)
+            .await
+        {
+            Ok(()) => *unsaved = None,
+            Err(e) => tracing::warn!(error = %e, %room, "could not store a kept read mark"),
+        }
     }
 
     /// Sends the person's read mark in `room`, if they have one: after the room's catch-up, and
