@@ -17,6 +17,7 @@ use crate::rate::{LocalBucket, Rate};
 use app::protocol::{ClientMsg, ServerMsg};
 use std::time::Duration;
 
+pub(super) use read::send_read_mark;
 use send::Held;
 
 /// Joins, leaves, history requests and read marks one socket may make: 10 a second, 20 at once (enough to

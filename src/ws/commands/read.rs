@@ -59,32 +59,35 @@ impl Connection {
         }
     }
 
-    /// Sends the person's read mark in `room`, if they have one: after the room's catch-up, and
+    /// The person's read mark in `room`, if they have one: sent after the room's catch-up, and
     /// again after an interruption (which may have swallowed a move). A mark that cannot be
-    /// read is not sent: the page counts from what it had.
-    pub(in crate::ws) async fn send_read_mark<T: Transport>(
-        &self,
-        socket: &mut T,
-        room: &RoomName,
-    ) -> Result<(), SendFailed> {
-        match self
-            .state
-            .read_marks
-            .read_mark(room, self.sign_in.user.id)
-            .await
-        {
-            Ok(Some(id)) => {
-                let frame = ServerMsg::Read {
-                    room: room.clone(),
-                    id,
-                };
-                send_msg(socket, &frame).await
-            }
-            Ok(None) => Ok(()),
+    /// read is `None`: the page counts from what it had.
+    pub(in crate::ws) async fn read_mark_of(&self, room: &RoomName) -> Option<MessageId> {
+        let user = self.sign_in.user.id;
+        match self.state.read_marks.read_mark(room, user).await {
+            Ok(mark) => mark,
             Err(e) => {
                 tracing::warn!(error = %e, %room, "could not read a read mark");
-                Ok(())
+                None
             }
         }
+    }
+}
+
+/// Sends the person's read mark in `room` (see [`Connection::read_mark_of`]), if there is one.
+pub(in crate::ws) async fn send_read_mark<T: Transport>(
+    socket: &mut T,
+    room: &RoomName,
+    mark: Option<MessageId>,
+) -> Result<(), SendFailed> {
+    match mark {
+        Some(id) => {
+            let frame = ServerMsg::Read {
+                room: room.clone(),
+                id,
+            };
+            send_msg(socket, &frame).await
+        }
+        None => Ok(()),
     }
 }
