@@ -38,8 +38,10 @@ test("edit, reply, react and delete: both pages agree, live and after a reload",
   await expect(texts(bo).filter({ hasText: `typo herre ${tag}` })).toHaveCount(0);
   await expect(ada.getByTestId("composing")).toHaveCount(0);
 
-  // Up in an empty box edits the last message; Escape leaves it as it was.
+  // Up in an empty box edits the last message; Escape leaves it as it was. (A message still
+  // on its way has no id to edit yet: wait until it is stored.)
   await say(ada, `second ${tag}`);
+  await expect(ada.locator(".msg[data-id]", { hasText: `second ${tag}` })).toHaveCount(1);
   await composer.press("ArrowUp");
   await expect(composer).toHaveValue(`second ${tag}`);
   await composer.press("Escape");
